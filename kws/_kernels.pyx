@@ -1,0 +1,292 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+"""Bit-packed binary kernels (see kws/csrc/kernels.h for the bit convention).
+
+A row of K values in {+1, -1} is ceil(K/64) uint64 words, value j at bit j%64 of word j//64, bit 1
+meaning -1. Every function checks its arguments and raises ValueError with a clear message; the
+GIL is released around every kernel call. Bits beyond k are ignored, so ``w[:n2]`` and
+``a[:, :words(k2)]`` are valid narrower operands (views, no copies).
+
+Example:
+    >>> import numpy as np
+    >>> from kws import _kernels as K
+    >>> a = K.pack(np.array([[1., -1., 1.]], np.float32))
+    >>> w = K.pack(np.array([[1., 1., 1.], [-1., -1., 1.]], np.float32))
+    >>> K.bgemm(a, w, 3).tolist()
+    [[1, 1]]
+"""
+
+import os
+
+import numpy as np
+
+from libc.stdint cimport int8_t, int32_t, uint8_t, uint64_t
+
+
+cdef extern from "kernels.h" nogil:
+    int kws_isa_supported(const char *name)
+    int kws_select(const char *name)
+    const char *kws_best_isa()
+    ctypedef struct kws_isa:
+        const char *name
+    const kws_isa *kws_current()
+    void kws_bgemm(const uint64_t *a, size_t lda, const uint64_t *w, size_t ldw,
+                   size_t m, size_t n, size_t k, int32_t *out, size_t ldo)
+    int kws_bgemm_scale(const uint64_t *a, size_t lda, const uint64_t *w, size_t ldw,
+                        size_t m, size_t n, size_t k, const float *scale, const float *bias,
+                        float *out, size_t ldo)
+    int kws_bgemm_threshold(const uint64_t *a, size_t lda, const uint64_t *w, size_t ldw,
+                            size_t m, size_t n, size_t k, const int32_t *thresh,
+                            const uint8_t *flip, uint64_t *out, size_t ldo)
+    size_t kws_pack_f32(const float *x, size_t ldx, size_t m, size_t k, uint64_t *out, size_t ldo)
+    size_t kws_pack_f64(const double *x, size_t ldx, size_t m, size_t k, uint64_t *out, size_t ldo)
+    void kws_pack_i8(const int8_t *x, size_t ldx, size_t m, size_t k, uint64_t *out, size_t ldo)
+    void kws_unpack_i8(const uint64_t *p, size_t ldp, size_t m, size_t k, int8_t *out, size_t ldo)
+    void kws_bmemconv(const uint64_t *h, size_t ldh, size_t t, const uint64_t *taps, size_t ldt,
+                      size_t back, size_t ahead, size_t c, int8_t *out, size_t ldo)
+
+
+ISAS = ("scalar", "avx2", "avx512", "neon")
+
+
+def available():
+    """ISAs compiled into this build and supported by this CPU, best last."""
+    return [n for n in ISAS if kws_isa_supported(n.encode())]
+
+
+def isa():
+    """Name of the ISA every kernel call uses now."""
+    return kws_current().name.decode()
+
+
+def set_isa(name):
+    """Force one ISA for this process (tests, benchmarks). Not thread-safe against running calls."""
+    if name not in ISAS:
+        raise ValueError(f"unknown ISA {name!r}: choose one of {', '.join(ISAS)}")
+    if kws_select(name.encode()) != 0:
+        raise ValueError(f"ISA {name!r} is not supported on this CPU/build "
+                         f"(available: {', '.join(available())})")
+
+
+def info():
+    """{'isa': in use, 'available': [...], 'best': auto choice, 'forced': KWS_KERNEL or None}."""
+    return {"isa": isa(), "available": available(), "best": kws_best_isa().decode(),
+            "forced": os.environ.get("KWS_KERNEL") or None}
+
+
+def words(k):
+    """uint64 words per packed row of k values."""
+    return (int(k) + 63) // 64
+
+
+# ---------------------------------------------------------------------------- argument checks
+cdef object _packed(object p, str name):
+    if not isinstance(p, np.ndarray):
+        raise ValueError(f"{name} must be a numpy array of packed bits (uint64), got {type(p).__name__}")
+    if p.dtype != np.uint64:
+        raise ValueError(f"{name} must be uint64 packed bits (see kws._kernels.pack), got dtype {p.dtype}")
+    if p.ndim != 2:
+        raise ValueError(f"{name} must be 2-D [rows, words], got shape {p.shape}")
+    if p.shape[1] > 1 and p.strides[1] != 8 or p.shape[0] > 1 and (p.strides[0] < 0 or p.strides[0] % 8):
+        raise ValueError(f"{name}: each row must be contiguous words with a positive row stride "
+                         f"(strides {p.strides}); use np.ascontiguousarray")
+    return p
+
+
+cdef size_t _ld(object p):
+    return <size_t>(p.strides[0] // 8) if p.shape[0] > 1 else <size_t>p.shape[1]
+
+
+cdef object _nonempty(object p):
+    """Operands with zero words per row (only valid with k == 0) get one ignored word."""
+    return p if p.shape[1] else np.zeros((p.shape[0], 1), np.uint64)
+
+
+cdef size_t _check_k(object k, object a, object w) except? 0:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise ValueError(f"k must be an integer number of values, got {k!r}")
+    k = int(k)
+    limit = 64 * min(a.shape[1], w.shape[1])
+    if k < 0 or k > limit:
+        raise ValueError(f"k={k} out of range: operands hold {a.shape[1]} and {w.shape[1]} words "
+                         f"per row, so 0 <= k <= {limit}")
+    return <size_t>k
+
+
+cdef object _vector(object v, object dtype, size_t n, str name):
+    v = np.asarray(v)
+    if v.dtype != dtype:
+        raise ValueError(f"{name} must be {np.dtype(dtype).name}, got {v.dtype}")
+    if v.ndim != 1 or <size_t>v.shape[0] != n:
+        raise ValueError(f"{name} must have shape ({n},) (one per output row of w), got {v.shape}")
+    return np.ascontiguousarray(v)
+
+
+# ---------------------------------------------------------------------------- packing
+def pack(x):
+    """Pack a [M, K] float32/float64/int8 array by sign (x >= 0 -> +1) into uint64 [M, ceil(K/64)].
+
+    NaN is rejected (its sign is undefined). Padding bits of the last word are zero.
+    """
+    if not isinstance(x, np.ndarray):
+        raise ValueError(f"pack expects a numpy array, got {type(x).__name__}")
+    if x.ndim != 2:
+        raise ValueError(f"pack expects a 2-D [rows, values] array, got shape {x.shape}")
+    if x.dtype not in (np.float32, np.float64, np.int8):
+        raise ValueError(f"pack expects float32, float64 or int8 values, got dtype {x.dtype}")
+    x = np.ascontiguousarray(x)
+    cdef size_t m = x.shape[0], k = x.shape[1], kw = words(k), nans = 0
+    out = np.zeros((m, kw), np.uint64)
+    if m == 0 or kw == 0:
+        return out
+    cdef uint64_t[:, ::1] o = out
+    cdef const float[:, ::1] xf
+    cdef const double[:, ::1] xd
+    cdef const int8_t[:, ::1] xi
+    if x.dtype == np.float32:
+        xf = x
+        with nogil:
+            nans = kws_pack_f32(&xf[0, 0], k, m, k, &o[0, 0], kw)
+    elif x.dtype == np.float64:
+        xd = x
+        with nogil:
+            nans = kws_pack_f64(&xd[0, 0], k, m, k, &o[0, 0], kw)
+    else:
+        xi = x
+        with nogil:
+            kws_pack_i8(&xi[0, 0], k, m, k, &o[0, 0], kw)
+    if nans:
+        raise ValueError(f"pack: input holds {nans} NaN value(s); their sign is undefined")
+    return out
+
+
+def unpack(p, k):
+    """Packed uint64 [M, W] -> int8 [M, k] of +1/-1 (first k values of each row)."""
+    _packed(p, "p")
+    cdef size_t kk = _check_k(k, p, p), m = p.shape[0]
+    out = np.empty((m, kk), np.int8)
+    if m == 0 or kk == 0:
+        return out
+    cdef const uint64_t[:, :] pv = p
+    cdef int8_t[:, ::1] o = out
+    cdef size_t ld = _ld(p)
+    with nogil:
+        kws_unpack_i8(&pv[0, 0], ld, m, kk, &o[0, 0], kk)
+    return out
+
+
+# ---------------------------------------------------------------------------- binary GEMM
+def bgemm(a, w, k):
+    """Exact +-1 dot products of the first k values: int32 [M, N] = k - 2*popcount(a XOR w)."""
+    _packed(a, "a"); _packed(w, "w")
+    cdef size_t kk = _check_k(k, a, w), m = a.shape[0], n = w.shape[0]
+    out = np.empty((m, n), np.int32)
+    if m == 0 or n == 0:
+        return out
+    a = _nonempty(a); w = _nonempty(w)
+    cdef const uint64_t[:, :] av = a
+    cdef const uint64_t[:, :] wv = w
+    cdef int32_t[:, ::1] o = out
+    cdef size_t lda = _ld(a), ldw = _ld(w)
+    with nogil:
+        kws_bgemm(&av[0, 0], lda, &wv[0, 0], ldw, m, n, kk, &o[0, 0], n)
+    return out
+
+
+def bgemm_scale(a, w, k, scale, bias):
+    """float32 [M, N] = bgemm(a, w, k) * scale[n] + bias[n] (float32 scale/bias of length N)."""
+    _packed(a, "a"); _packed(w, "w")
+    cdef size_t kk = _check_k(k, a, w), m = a.shape[0], n = w.shape[0]
+    scale = _vector(scale, np.float32, n, "scale")
+    bias = _vector(bias, np.float32, n, "bias")
+    out = np.empty((m, n), np.float32)
+    if m == 0 or n == 0:
+        return out
+    a = _nonempty(a); w = _nonempty(w)
+    cdef const uint64_t[:, :] av = a
+    cdef const uint64_t[:, :] wv = w
+    cdef const float[::1] sv = scale
+    cdef const float[::1] bv = bias
+    cdef float[:, ::1] o = out
+    cdef size_t lda = _ld(a), ldw = _ld(w)
+    cdef int rc
+    with nogil:
+        rc = kws_bgemm_scale(&av[0, 0], lda, &wv[0, 0], ldw, m, n, kk, &sv[0], &bv[0], &o[0, 0], n)
+    if rc:
+        raise MemoryError("bgemm_scale: out of memory for the scratch buffer")
+    return out
+
+
+def bgemm_threshold(a, w, k, thresh, flip):
+    """Packed uint64 [M, ceil(N/64)]: output n is +1 iff (dot >= thresh[n]) XOR flip[n].
+
+    thresh is int32 [N] (dot products are integers), flip is uint8/bool [N]. The result feeds the
+    next binary layer directly (BN + scale + sign folded into the threshold).
+    """
+    _packed(a, "a"); _packed(w, "w")
+    cdef size_t kk = _check_k(k, a, w), m = a.shape[0], n = w.shape[0], nw = words(w.shape[0])
+    thresh = _vector(thresh, np.int32, n, "thresh")
+    flip = np.asarray(flip)
+    if flip.dtype == np.bool_:
+        flip = flip.view(np.uint8)
+    flip = _vector(flip, np.uint8, n, "flip")
+    out = np.zeros((m, nw), np.uint64)
+    if m == 0 or n == 0:
+        return out
+    a = _nonempty(a); w = _nonempty(w)
+    cdef const uint64_t[:, :] av = a
+    cdef const uint64_t[:, :] wv = w
+    cdef const int32_t[::1] tv = thresh
+    cdef const uint8_t[::1] fv = flip
+    cdef uint64_t[:, ::1] o = out
+    cdef size_t lda = _ld(a), ldw = _ld(w)
+    cdef int rc = 0
+    with nogil:
+        rc = kws_bgemm_threshold(&av[0, 0], lda, &wv[0, 0], ldw, m, n, kk, &tv[0], &fv[0], &o[0, 0], nw)
+    if rc:
+        raise MemoryError("bgemm_threshold: out of memory for the scratch buffer")
+    return out
+
+
+# ---------------------------------------------------------------------------- memory convolution
+def bmemconv(h, taps, c, back, ahead):
+    """Binary depthwise temporal convolution over packed channels (FSMN memory block).
+
+    h: packed [T, >= words(c)] frames; taps: packed [back+1+ahead, >= words(c)] per-channel weights.
+    Returns int8 [T, c]: out[t, ch] = sum over i in [-back, ahead] with 0 <= t+i < T of
+    h[t+i, ch] * taps[i+back, ch] (zero padding outside the sequence).
+    """
+    _packed(h, "h"); _packed(taps, "taps")
+    for name, v in (("c", c), ("back", back), ("ahead", ahead)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+            raise ValueError(f"{name} must be a non-negative integer, got {v!r}")
+    cdef size_t L = back + 1 + ahead
+    if L > 127:
+        raise ValueError(f"memory convolution with {L} taps: at most 127 are supported (int8 output)")
+    if <size_t>taps.shape[0] != L:
+        raise ValueError(f"taps must have back+1+ahead = {L} rows, got {taps.shape[0]}")
+    cdef size_t cc = _check_k(c, h, taps), t = h.shape[0]
+    out = np.empty((t, cc), np.int8)
+    if t == 0 or cc == 0:
+        return out
+    cdef const uint64_t[:, :] hv = h
+    cdef const uint64_t[:, :] tv = taps
+    cdef int8_t[:, ::1] o = out
+    cdef size_t ldh = _ld(h), ldt = _ld(taps), b = back, a_ = ahead
+    with nogil:
+        kws_bmemconv(&hv[0, 0], ldh, t, &tv[0, 0], ldt, b, a_, cc, &o[0, 0], cc)
+    return out
+
+
+# ---------------------------------------------------------------------------- import-time selection
+def _select_from_env():
+    forced = os.environ.get("KWS_KERNEL")
+    if not forced:
+        return
+    if forced not in ISAS:
+        raise ImportError(f"KWS_KERNEL={forced!r} is not a kernel: choose one of {', '.join(ISAS)}")
+    if kws_select(forced.encode()) != 0:
+        raise ImportError(f"KWS_KERNEL={forced!r} is not supported on this CPU/build "
+                          f"(available: {', '.join(available())}); unset it to auto-select")
+
+
+_select_from_env()

@@ -1,0 +1,68 @@
+"""The `kws` command line: one parser, one subcommand module per job.
+
+Each subcommand lives beside the code it drives and exposes `register(subparsers)`, which adds its
+parser and sets `func(args) -> int`. Registration must stay cheap (no torch / heavy imports at module
+top) so that `kws --help` is instant; heavy imports happen inside `func`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+import kws
+from kws.errors import KwsError
+
+# module path of every subcommand group, in the order `kws --help` lists them
+SUBCOMMAND_MODULES = [
+    "kws.listen",          # listen, devices
+    "kws.data.cli",        # data synth / data info
+    "kws.distill.cli",     # train, eval, export
+    "kws.bench",           # bench
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kws",
+        description="Keyword spotting with binary neural networks (BiFSMN).",
+    )
+    parser.add_argument("--version", action="version", version=f"kws {kws.__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name != name:      # a real missing dependency inside the module: surface it
+                raise
+            continue                # subcommand not built yet in this checkout
+        module.register(sub)
+    return parser
+
+
+class CliError(Exception):
+    """An error with its own exit code (e.g. 2 for a missing audio device)."""
+
+    def __init__(self, message: str, code: int = 1):
+        super().__init__(message)
+        self.code = code
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except CliError as e:
+        print(f"kws: error: {e}", file=sys.stderr)
+        return e.code
+    except (KwsError, ValueError, FileNotFoundError, PermissionError, IsADirectoryError) as e:
+        print(f"kws: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("kws: interrupted", file=sys.stderr)
+        return 130
