@@ -86,7 +86,8 @@ cdef object _packed(object p, str name):
         raise ValueError(f"{name} must be uint64 packed bits (see kws._kernels.pack), got dtype {p.dtype}")
     if p.ndim != 2:
         raise ValueError(f"{name} must be 2-D [rows, words], got shape {p.shape}")
-    if p.shape[1] > 1 and p.strides[1] != 8 or p.shape[0] > 1 and (p.strides[0] < 0 or p.strides[0] % 8):
+    if p.size and (p.shape[1] > 1 and p.strides[1] != 8 or
+                   p.shape[0] > 1 and (p.strides[0] < 0 or p.strides[0] % 8)):
         raise ValueError(f"{name}: each row must be contiguous words with a positive row stride "
                          f"(strides {p.strides}); use np.ascontiguousarray")
     return p
