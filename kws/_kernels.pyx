@@ -102,6 +102,18 @@ cdef object _nonempty(object p):
     return p if p.shape[1] else np.zeros((p.shape[0], 1), np.uint64)
 
 
+cdef object _output(object out, tuple shape, object dtype):
+    """A fresh result array, or the caller's preallocated one (reused buffers avoid page faults
+    on every call: a 200 kB result costs more to fault in than to compute)."""
+    if out is None:
+        return np.empty(shape, dtype)
+    if not isinstance(out, np.ndarray) or out.dtype != dtype or out.shape != shape \
+            or not out.flags.c_contiguous or not out.flags.writeable:
+        raise ValueError(f"out must be a writeable C-contiguous {np.dtype(dtype).name} array of "
+                         f"shape {shape}")
+    return out
+
+
 cdef size_t _check_k(object k, object a, object w) except? 0:
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
         raise ValueError(f"k must be an integer number of values, got {k!r}")
@@ -176,11 +188,14 @@ def unpack(p, k):
 
 
 # ---------------------------------------------------------------------------- binary GEMM
-def bgemm(a, w, k):
-    """Exact +-1 dot products of the first k values: int32 [M, N] = k - 2*popcount(a XOR w)."""
+def bgemm(a, w, k, out=None):
+    """Exact +-1 dot products of the first k values: int32 [M, N] = k - 2*popcount(a XOR w).
+
+    ``out``: optional preallocated int32 [M, N] result (C-contiguous), returned.
+    """
     _packed(a, "a"); _packed(w, "w")
     cdef size_t kk = _check_k(k, a, w), m = a.shape[0], n = w.shape[0]
-    out = np.empty((m, n), np.int32)
+    out = _output(out, (m, n), np.int32)
     if m == 0 or n == 0:
         return out
     a = _nonempty(a); w = _nonempty(w)
@@ -193,13 +208,13 @@ def bgemm(a, w, k):
     return out
 
 
-def bgemm_scale(a, w, k, scale, bias):
+def bgemm_scale(a, w, k, scale, bias, out=None):
     """float32 [M, N] = bgemm(a, w, k) * scale[n] + bias[n] (float32 scale/bias of length N)."""
     _packed(a, "a"); _packed(w, "w")
     cdef size_t kk = _check_k(k, a, w), m = a.shape[0], n = w.shape[0]
     scale = _vector(scale, np.float32, n, "scale")
     bias = _vector(bias, np.float32, n, "bias")
-    out = np.empty((m, n), np.float32)
+    out = _output(out, (m, n), np.float32)
     if m == 0 or n == 0:
         return out
     a = _nonempty(a); w = _nonempty(w)
@@ -217,7 +232,7 @@ def bgemm_scale(a, w, k, scale, bias):
     return out
 
 
-def bgemm_threshold(a, w, k, thresh, flip):
+def bgemm_threshold(a, w, k, thresh, flip, out=None):
     """Packed uint64 [M, ceil(N/64)]: output n is +1 iff (dot >= thresh[n]) XOR flip[n].
 
     thresh is int32 [N] (dot products are integers), flip is uint8/bool [N]. The result feeds the
@@ -230,7 +245,7 @@ def bgemm_threshold(a, w, k, thresh, flip):
     if flip.dtype == np.bool_:
         flip = flip.view(np.uint8)
     flip = _vector(flip, np.uint8, n, "flip")
-    out = np.zeros((m, nw), np.uint64)
+    out = _output(out, (m, nw), np.uint64)
     if m == 0 or n == 0:
         return out
     a = _nonempty(a); w = _nonempty(w)
@@ -249,7 +264,7 @@ def bgemm_threshold(a, w, k, thresh, flip):
 
 
 # ---------------------------------------------------------------------------- memory convolution
-def bmemconv(h, taps, c, back, ahead):
+def bmemconv(h, taps, c, back, ahead, out=None):
     """Binary depthwise temporal convolution over packed channels (FSMN memory block).
 
     h: packed [T, >= words(c)] frames; taps: packed [back+1+ahead, >= words(c)] per-channel weights.
@@ -266,7 +281,7 @@ def bmemconv(h, taps, c, back, ahead):
     if <size_t>taps.shape[0] != L:
         raise ValueError(f"taps must have back+1+ahead = {L} rows, got {taps.shape[0]}")
     cdef size_t cc = _check_k(c, h, taps), t = h.shape[0]
-    out = np.empty((t, cc), np.int8)
+    out = _output(out, (t, cc), np.int8)
     if t == 0 or cc == 0:
         return out
     cdef const uint64_t[:, :] hv = h

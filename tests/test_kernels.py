@@ -205,6 +205,23 @@ def test_bad_arguments_raise_value_error():
             pytest.fail(f"case {i} did not raise")
 
 
+def test_preallocated_out_is_filled_and_checked(isa):
+    rng = np.random.default_rng(3)
+    a, w = random_packed(rng, 5, 3), random_packed(rng, 11, 3)
+    out = np.full((5, 11), 77, np.int32)
+    assert K.bgemm(a, w, 150, out=out) is out
+    np.testing.assert_array_equal(out, ref_signs(a, 150) @ ref_signs(w, 150).T)
+    for bad in (np.zeros((5, 11), np.int64), np.zeros((11, 5), np.int32),
+                np.zeros((5, 22), np.int32)[:, ::2], [[0] * 11] * 5):
+        with pytest.raises(ValueError, match="out must be"):
+            K.bgemm(a, w, 150, out=bad)
+    scale, bias = np.ones(11, np.float32), np.zeros(11, np.float32)
+    f = np.empty((5, 11), np.float32)
+    assert K.bgemm_scale(a, w, 150, scale, bias, out=f) is f
+    b = np.empty((5, 1), np.uint64)
+    assert K.bgemm_threshold(a, w, 150, np.zeros(11, np.int32), np.zeros(11, np.uint8), out=b) is b
+
+
 def test_empty_and_zero_depth():
     e = np.zeros((0, 2), np.uint64)
     w = K.pack(np.ones((4, 100), np.float32))

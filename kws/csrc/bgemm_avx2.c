@@ -1,10 +1,18 @@
-/* x86-64 AVX2 micro-kernel: 2x4 output tiles, 256 bits of depth per step.
+/* x86-64 AVX2 micro-kernel: outputs in vector lanes, nibbles split ahead of time.
  *
- * popcount of a ymm by the nibble look-up table (vpshufb) into byte counters; bytes absorb up to
- * 31 steps (31 * 8 < 256) before vpsadbw folds them into 64-bit lanes.  The ragged end of a row
- * (k not a multiple of 256) is one masked step: vpmaskmovq never touches words past the row and
- * a bit mask clears bits >= k, so no scalar tail loop is needed.  Compiled with per-function
- * target attributes: the file is safe to build into a binary that runs on pre-AVX2 CPUs. */
+ * BiFSMN layers are shallow (k = 128..512 bits = 2..8 words), so the classic "one output per
+ * vector, reduce at the end" layout spends most of its time in horizontal sums.  Here each 64-bit
+ * lane of a ymm is a different output: a panel of 8 rows of w is interleaved word by word
+ * (P[q][r] = w[r][q]) and one word of a row of a is broadcast to all lanes.
+ * popcount(a ^ w) by the nibble look-up (vpshufb) needs the low and high nibble of every byte of
+ * the XOR; since (a ^ w) >> 4 = (a >> 4) ^ (w >> 4), both operands are split into their masked
+ * low/high nibbles once per call (scratch buffers), which leaves 6 vector ops per 256 binary MACs
+ * in the inner loop: 2 XOR (with memory operands), 2 vpshufb, 2 byte ADDs.  Bytes absorb 31 words
+ * (31 * 8 < 256) before vpsadbw turns them into per-lane 64-bit totals = the 8 outputs of a tile
+ * row.  Tile: 4 rows of a x 8 rows of w (8 accumulators stay in registers).  Bits >= k are
+ * cleared in the split copies of both operands, so the XOR of the last word is exact.
+ * Compiled with per-function target attributes: safe in a binary that runs on pre-AVX2 CPUs. */
+#include <stdlib.h>
 #include "kernels.h"
 
 #if defined(__x86_64__)
@@ -12,102 +20,107 @@
 
 #define TARGET __attribute__((target("avx2,popcnt")))
 #define INLINE static inline __attribute__((always_inline))
+#define NR 8                                   /* outputs per tile row: 2 ymm of 4 lanes */
+#define LO4 UINT64_C(0x0f0f0f0f0f0f0f0f)
 
-TARGET INLINE __m256i popcnt_bytes(__m256i x, __m256i lut, __m256i low4) {
-    const __m256i lo = _mm256_and_si256(x, low4);
-    const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(x, 4), low4);
-    return _mm256_add_epi8(_mm256_shuffle_epi8(lut, lo), _mm256_shuffle_epi8(lut, hi));
-}
-
-/* 4 vectors of 4 u64 partial sums -> one vector of their 4 totals (as u32) */
-TARGET INLINE __m128i hsum4(__m256i s0, __m256i s1, __m256i s2, __m256i s3) {
-    const __m256i s01 = _mm256_or_si256(s0, _mm256_slli_epi64(s1, 32));  /* [a0 b0 a1 b1 ..] */
-    const __m256i s23 = _mm256_or_si256(s2, _mm256_slli_epi64(s3, 32));
-    const __m256i x = _mm256_add_epi32(_mm256_unpacklo_epi64(s01, s23),
-                                       _mm256_unpackhi_epi64(s01, s23));
-    return _mm_add_epi32(_mm256_castsi256_si128(x), _mm256_extracti128_si256(x, 1));
-}
-
-TARGET INLINE int32_t hsum1(__m256i s) {
-    const __m128i x = _mm_add_epi64(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-    return (int32_t)(_mm_cvtsi128_si64(x) + _mm_extract_epi64(x, 1));
-}
-
-/* One MR x NR tile over the whole depth.  MR, NR are compile-time constants at every call site,
- * so the accumulator arrays live in registers. */
-TARGET INLINE void tile(const uint64_t *a, size_t lda, const uint64_t *w, size_t ldw, size_t k,
-                        int32_t *out, size_t ldo, const int MR, const int NR) {
+/* MR rows of split a (A[i][q] = {lo, hi}) against one split panel P[q][{lo,hi}][8]. */
+TARGET INLINE void tile(const uint64_t *A, size_t kw, const uint64_t *P, int32_t *out, size_t ldo,
+                        size_t nr, const int MR) {
     const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
                                          0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
-    const __m256i low4 = _mm256_set1_epi8(0x0f);
     const __m256i zero = _mm256_setzero_si256();
-    __m256i acc8[MR * NR], acc64[MR * NR];
-    for (int t = 0; t < MR * NR; t++) acc8[t] = acc64[t] = zero;
-
-    const size_t full = k / 256;
-    int pending = 0;   /* steps accumulated in the byte counters */
-    for (size_t s = 0; s < full; s++) {
-        __m256i av[MR];
-        for (int i = 0; i < MR; i++) av[i] = _mm256_loadu_si256((const __m256i *)(a + i * lda + 4 * s));
-        for (int j = 0; j < NR; j++) {
-            const __m256i wv = _mm256_loadu_si256((const __m256i *)(w + j * ldw + 4 * s));
-            for (int i = 0; i < MR; i++)
-                acc8[i * NR + j] = _mm256_add_epi8(acc8[i * NR + j],
-                                                   popcnt_bytes(_mm256_xor_si256(av[i], wv), lut, low4));
-        }
-        if (++pending == 31) {
-            for (int t = 0; t < MR * NR; t++) {
-                acc64[t] = _mm256_add_epi64(acc64[t], _mm256_sad_epu8(acc8[t], zero));
-                acc8[t] = zero;
-            }
-            pending = 0;
-        }
-    }
-    const size_t rest = k - full * 256;
-    if (rest) {   /* the masked last step */
-        long long bits[4], load[4];
-        for (int q = 0; q < 4; q++) {
-            const long long valid = (long long)rest - 64 * q;
-            bits[q] = valid >= 64 ? -1LL : valid <= 0 ? 0 : (long long)((UINT64_C(1) << valid) - 1);
-            load[q] = valid > 0 ? -1LL : 0;
-        }
-        const __m256i bmask = _mm256_loadu_si256((const __m256i *)bits);
-        const __m256i lmask = _mm256_loadu_si256((const __m256i *)load);
-        __m256i av[MR];
-        for (int i = 0; i < MR; i++)
-            av[i] = _mm256_maskload_epi64((const long long *)(a + i * lda + 4 * full), lmask);
-        for (int j = 0; j < NR; j++) {
-            const __m256i wv = _mm256_maskload_epi64((const long long *)(w + j * ldw + 4 * full), lmask);
-            for (int i = 0; i < MR; i++)
-                acc8[i * NR + j] = _mm256_add_epi8(
-                    acc8[i * NR + j],
-                    popcnt_bytes(_mm256_and_si256(_mm256_xor_si256(av[i], wv), bmask), lut, low4));
-        }
-    }
-    for (int t = 0; t < MR * NR; t++) acc64[t] = _mm256_add_epi64(acc64[t], _mm256_sad_epu8(acc8[t], zero));
+    __m256i acc8[MR][2];
+    /* 64-bit totals live in memory: only touched every 31 words, and keeping them out of
+     * registers leaves all 16 ymm to the inner loop (no spills of the byte counters) */
+    uint64_t tot[MR][NR] __attribute__((aligned(32)));
+    const int long_k = kw > 31;     /* BiFSMN layers (k <= 1984) never need the memory totals */
     for (int i = 0; i < MR; i++) {
-        if (NR == 4) {
-            _mm_storeu_si128((__m128i *)(out + i * ldo),
-                             hsum4(acc64[i * NR], acc64[i * NR + 1], acc64[i * NR + 2], acc64[i * NR + 3]));
+        acc8[i][0] = acc8[i][1] = zero;
+        if (long_k) {
+            _mm256_store_si256((__m256i *)&tot[i][0], zero);
+            _mm256_store_si256((__m256i *)&tot[i][4], zero);
+        }
+    }
+
+    size_t q = 0;
+    while (q < kw) {
+        const size_t stop = (kw - q > 31) ? q + 31 : kw;
+        for (; q < stop; q++) {
+            const __m256i *p = (const __m256i *)(P + q * 2 * NR);   /* lo0 lo1 hi0 hi1 */
+            for (int i = 0; i < MR; i++) {
+                const __m256i alo = _mm256_set1_epi64x((long long)A[(i * kw + q) * 2]);
+                const __m256i ahi = _mm256_set1_epi64x((long long)A[(i * kw + q) * 2 + 1]);
+                for (int h = 0; h < 2; h++) {
+                    const __m256i lo = _mm256_xor_si256(alo, _mm256_loadu_si256(p + h));
+                    const __m256i hi = _mm256_xor_si256(ahi, _mm256_loadu_si256(p + 2 + h));
+                    acc8[i][h] = _mm256_add_epi8(acc8[i][h], _mm256_shuffle_epi8(lut, lo));
+                    acc8[i][h] = _mm256_add_epi8(acc8[i][h], _mm256_shuffle_epi8(lut, hi));
+                }
+            }
+        }
+        if (q == kw) break;           /* last block: summed straight from registers below */
+        for (int i = 0; i < MR; i++)
+            for (int h = 0; h < 2; h++) {
+                __m256i *t = (__m256i *)&tot[i][4 * h];
+                _mm256_store_si256(t, _mm256_add_epi64(_mm256_load_si256(t), _mm256_sad_epu8(acc8[i][h], zero)));
+                acc8[i][h] = zero;
+            }
+    }
+    /* [c0 . c1 . c2 . c3 .] | [. c4 . c5 . c6 . c7] -> c0..c7 as int32 */
+    const __m256i order = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+    for (int i = 0; i < MR; i++) {
+        __m256i t0 = _mm256_sad_epu8(acc8[i][0], zero), t1 = _mm256_sad_epu8(acc8[i][1], zero);
+        if (long_k) {
+            t0 = _mm256_add_epi64(t0, _mm256_load_si256((const __m256i *)&tot[i][0]));
+            t1 = _mm256_add_epi64(t1, _mm256_load_si256((const __m256i *)&tot[i][4]));
+        }
+        const __m256i both = _mm256_or_si256(t0, _mm256_slli_epi64(t1, 32));
+        const __m256i c = _mm256_permutevar8x32_epi32(both, order);
+        if (nr == NR) {
+            _mm256_storeu_si256((__m256i *)(out + i * ldo), c);
         } else {
-            for (int j = 0; j < NR; j++) out[i * ldo + j] = hsum1(acc64[i * NR + j]);
+            int32_t tmp[NR];
+            _mm256_storeu_si256((__m256i *)tmp, c);
+            for (size_t j = 0; j < nr; j++) out[i * ldo + j] = tmp[j];
         }
     }
 }
 
 TARGET static void popcnt_avx2(const uint64_t *a, size_t lda, const uint64_t *w, size_t ldw,
                                size_t m, size_t n, size_t k, int32_t *out, size_t ldo) {
-    size_t i = 0;
-    for (; i + 2 <= m; i += 2) {
-        size_t j = 0;
-        for (; j + 4 <= n; j += 4) tile(a + i * lda, lda, w + j * ldw, ldw, k, out + i * ldo + j, ldo, 2, 4);
-        for (; j < n; j++) tile(a + i * lda, lda, w + j * ldw, ldw, k, out + i * ldo + j, ldo, 2, 1);
+    const size_t kw = KWS_WORDS(k);
+    const uint64_t last = (k % 64) ? ((UINT64_C(1) << (k % 64)) - 1) : ~UINT64_C(0);
+    /* scratch: split a [m][kw][2] and one split panel [kw][2][NR], 32-byte aligned */
+    const size_t a_words = m * kw * 2, p_words = kw * 2 * NR;
+    uint64_t *A = aligned_alloc(32, ((a_words + p_words) * 8 + 31) / 32 * 32);
+    if (!A) {   /* out of memory: the portable kernel needs no scratch */
+        kws_isa_scalar()->popcnt(a, lda, w, ldw, m, n, k, out, ldo);
+        return;
     }
-    for (; i < m; i++) {
-        size_t j = 0;
-        for (; j + 4 <= n; j += 4) tile(a + i * lda, lda, w + j * ldw, ldw, k, out + i * ldo + j, ldo, 1, 4);
-        for (; j < n; j++) tile(a + i * lda, lda, w + j * ldw, ldw, k, out + i * ldo + j, ldo, 1, 1);
+    uint64_t *P = A + a_words;
+    for (size_t i = 0; i < m; i++)
+        for (size_t q = 0; q < kw; q++) {
+            const uint64_t v = a[i * lda + q] & (q + 1 == kw ? last : ~UINT64_C(0));
+            A[(i * kw + q) * 2] = v & LO4;
+            A[(i * kw + q) * 2 + 1] = (v >> 4) & LO4;
+        }
+    for (size_t j0 = 0; j0 < n; j0 += NR) {
+        const size_t nr = (n - j0 < NR) ? n - j0 : NR;
+        for (size_t q = 0; q < kw; q++)
+            for (size_t r = 0; r < NR; r++) {
+                const uint64_t v = (r < nr) ? w[(j0 + r) * ldw + q] & (q + 1 == kw ? last : ~UINT64_C(0)) : 0;
+                P[q * 2 * NR + r] = v & LO4;            /* lo half: lanes 0..7 */
+                P[q * 2 * NR + NR + r] = (v >> 4) & LO4; /* hi half */
+            }
+        size_t i = 0;
+        for (; i + 4 <= m; i += 4) tile(A + i * kw * 2, kw, P, out + i * ldo + j0, ldo, nr, 4);
+        switch (m - i) {
+            case 3: tile(A + i * kw * 2, kw, P, out + i * ldo + j0, ldo, nr, 3); break;
+            case 2: tile(A + i * kw * 2, kw, P, out + i * ldo + j0, ldo, nr, 2); break;
+            case 1: tile(A + i * kw * 2, kw, P, out + i * ldo + j0, ldo, nr, 1); break;
+        }
     }
+    free(A);
 }
 
 static const kws_isa isa = {"avx2", popcnt_avx2};
