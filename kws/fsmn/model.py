@@ -1,0 +1,268 @@
+"""The .kws model file: a safetensors file (never a pickle) with JSON metadata.
+
+Layout (B = backbone, H = hidden, C = classes, F = features, L = memory taps, Bw/Hw = channels at
+an operating point's width; packed = uint64 rows in the kernels' bit convention, see
+kws/csrc/kernels.h):
+
+    frontend.mean, frontend.std          float32 [F]       feature normalisation
+    stem.weight                          float32 [B, stem_kernel*F]
+    block{b}.mem                         packed  [L, words(B)]   memory taps, past -> future
+    block{b}.up                          packed  [H, words(B)]
+    block{b}.down                        packed  [B, words(H)]
+    classifier.weight                    float32 [C, B]
+  per operating point, prefix "op/<width>/<blocks joined by ->/" (e.g. "op/0.5/1-3-5-7/"):
+    stem.scale, stem.shift, stem.prelu   float32 [Bw]
+    block{b}.mem_scale, .mem_shift, .mem_prelu   float32 [Bw]   (b in the point's block set)
+    block{b}.up_thresh  int32 [Hw], block{b}.up_flip uint8 [Hw]  (BN + scale + sign folded)
+    block{b}.down_scale, .down_shift     float32 [Bw]
+    head.scale, head.shift               float32 [Bw]
+    classifier.bias                      float32 [C]
+
+Metadata: safetensors "__metadata__" = {"kws": JSON} with format "kws-model", format_version,
+frontend (kws.frontend.FrontendConfig), labels, arch (ArchConfig: widths and block sets),
+provenance (free-form: how it was trained).  Loading validates all of it and every tensor's
+dtype and shape, and raises KwsError for anything else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from kws.errors import KwsError
+from kws.fileio import atomic_path
+from kws.fsmn.config import ArchConfig, OperatingPoint
+
+FORMAT = "kws-model"
+FORMAT_VERSION = 1
+MAX_FILE_BYTES = 512 * 1024 * 1024
+MAX_HEADER_BYTES = 16 * 1024 * 1024
+
+_DTYPES = {"float32": np.float32, "int32": np.int32, "uint8": np.uint8, "uint64": np.uint64}
+
+
+def words(k: int) -> int:
+    return (int(k) + 63) // 64
+
+
+def op_prefix(op: OperatingPoint) -> str:
+    return f"op/{op.width:g}/{'-'.join(map(str, op.blocks))}/"
+
+
+def expected_tensors(arch: ArchConfig) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """Every tensor a model of this architecture must hold: name -> (dtype name, shape)."""
+    B, H, F, C, L = arch.backbone, arch.hidden, arch.n_features, arch.n_classes, arch.taps
+    spec = {
+        "frontend.mean": ("float32", (F,)),
+        "frontend.std": ("float32", (F,)),
+        "stem.weight": ("float32", (B, arch.stem_inputs)),
+        "classifier.weight": ("float32", (C, B)),
+    }
+    for b in range(arch.n_blocks):
+        spec[f"block{b}.mem"] = ("uint64", (L, words(B)))
+        spec[f"block{b}.up"] = ("uint64", (H, words(B)))
+        spec[f"block{b}.down"] = ("uint64", (B, words(H)))
+    for op in arch.operating_points:
+        p = op_prefix(op)
+        bw, hw = arch.channels(op.width)
+        for name in ("stem.scale", "stem.shift", "stem.prelu", "head.scale", "head.shift"):
+            spec[p + name] = ("float32", (bw,))
+        spec[p + "classifier.bias"] = ("float32", (C,))
+        for b in op.blocks:
+            for name in ("mem_scale", "mem_shift", "mem_prelu", "down_scale", "down_shift"):
+                spec[f"{p}block{b}.{name}"] = ("float32", (bw,))
+            spec[f"{p}block{b}.up_thresh"] = ("int32", (hw,))
+            spec[f"{p}block{b}.up_flip"] = ("uint8", (hw,))
+    return spec
+
+
+@dataclass
+class Model:
+    """A loaded (or freshly exported) binary FSMN: tensors + what is needed to run them."""
+
+    arch: ArchConfig
+    frontend: "object"                      # kws.frontend.FrontendConfig
+    labels: list[str]
+    tensors: dict[str, np.ndarray]
+    provenance: dict = field(default_factory=dict)
+    path: str | None = None
+
+    def __post_init__(self):
+        self.validate()
+
+    # ------------------------------------------------------------------ checks
+    def validate(self) -> None:
+        from kws.frontend import FrontendConfig
+        if not isinstance(self.arch, ArchConfig):
+            raise KwsError("model: arch must be an ArchConfig")
+        if not isinstance(self.frontend, FrontendConfig):
+            raise KwsError("model: frontend must be a kws.frontend.FrontendConfig")
+        if self.frontend.n_features != self.arch.n_features:
+            raise KwsError(f"model: frontend gives {self.frontend.n_features} features per frame "
+                           f"but the network expects {self.arch.n_features}")
+        if (not isinstance(self.labels, list) or len(self.labels) != self.arch.n_classes
+                or not all(isinstance(s, str) and 0 < len(s) <= 100 for s in self.labels)
+                or len(set(self.labels)) != len(self.labels)):
+            raise KwsError(f"model: labels must be {self.arch.n_classes} distinct non-empty strings")
+        spec = expected_tensors(self.arch)
+        missing = sorted(set(spec) - set(self.tensors))
+        if missing:
+            raise KwsError(f"model: {len(missing)} tensor(s) missing, e.g. {missing[0]!r}")
+        extra = sorted(set(self.tensors) - set(spec))
+        if extra:
+            raise KwsError(f"model: unexpected tensor {extra[0]!r} for this architecture")
+        for name, (dtype, shape) in spec.items():
+            t = self.tensors[name]
+            if not isinstance(t, np.ndarray) or t.dtype != _DTYPES[dtype] or t.shape != shape:
+                got = f"{t.dtype} {t.shape}" if isinstance(t, np.ndarray) else type(t).__name__
+                raise KwsError(f"model: tensor {name!r} must be {dtype} {shape}, got {got}")
+            if t.dtype.kind == "f" and not np.isfinite(t).all():
+                raise KwsError(f"model: tensor {name!r} holds NaN or infinite values")
+        if (self.tensors["frontend.std"] <= 0).any():
+            raise KwsError("model: frontend.std must be positive")
+
+    @property
+    def operating_points(self) -> list[OperatingPoint]:
+        return self.arch.operating_points
+
+    def op_tensors(self, op: OperatingPoint) -> dict[str, np.ndarray]:
+        """The per-operating-point tensors, without the prefix."""
+        p = op_prefix(op)
+        return {k[len(p):]: v for k, v in self.tensors.items() if k.startswith(p)}
+
+    # ------------------------------------------------------------------ file I/O
+    def metadata(self) -> dict:
+        import kws
+        return {"format": FORMAT, "format_version": FORMAT_VERSION, "kws_version": kws.__version__,
+                "frontend": self.frontend.to_dict(), "labels": list(self.labels),
+                "arch": self.arch.to_dict(), "provenance": self.provenance}
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write atomically (temp file + rename): a crash never leaves half a model behind."""
+        from safetensors.numpy import save_file
+        self.validate()
+        tensors = {k: np.ascontiguousarray(v) for k, v in self.tensors.items()}
+        with atomic_path(path) as tmp:
+            save_file(tensors, tmp, metadata={"kws": json.dumps(self.metadata())})
+
+
+def _read_header(data: bytes) -> dict:
+    """The safetensors JSON header, checked before the library sees the file."""
+    if len(data) < 8:
+        raise KwsError("not a kws model: file shorter than a safetensors header")
+    (n,) = struct.unpack("<Q", data[:8])
+    if n > MAX_HEADER_BYTES or n > len(data) - 8:
+        raise KwsError("not a kws model: safetensors header length is larger than the file "
+                       "(truncated or corrupt)")
+    try:
+        header = json.loads(data[8:8 + n].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise KwsError(f"corrupt model header: {type(e).__name__}") from None
+    if not isinstance(header, dict):
+        raise KwsError("corrupt model header: not a JSON object")
+    return header
+
+
+def model_from_bytes(data: bytes, source: str = "<bytes>") -> Model:
+    """Parse and validate a .kws file's bytes. Raises KwsError for anything that is not a valid
+    model of a supported version (truncated, corrupted, hostile, wrong version, wrong tensors)."""
+    from kws.frontend import FrontendConfig
+    header = _read_header(data)
+    meta = header.get("__metadata__")
+    if not isinstance(meta, dict) or not isinstance(meta.get("kws"), str):
+        raise KwsError(f"{source}: safetensors file without kws metadata (not a kws model)")
+    try:
+        info = json.loads(meta["kws"])
+    except (json.JSONDecodeError, RecursionError):
+        raise KwsError(f"{source}: kws metadata is not valid JSON") from None
+    if not isinstance(info, dict) or info.get("format") != FORMAT:
+        raise KwsError(f"{source}: not a kws model (format {info.get('format') if isinstance(info, dict) else None!r})")
+    version = info.get("format_version")
+    if version != FORMAT_VERSION:
+        raise KwsError(f"{source}: model format version {version!r} is not supported by this kws "
+                       f"(supports {FORMAT_VERSION}); upgrade kws or re-export the model")
+    arch = ArchConfig.from_dict(info.get("arch"))
+    frontend = FrontendConfig.from_dict(info.get("frontend"))
+    labels = info.get("labels")
+    provenance = info.get("provenance", {})
+    if not isinstance(provenance, dict):
+        raise KwsError(f"{source}: provenance must be a JSON object")
+    # cheap structural checks on the header before any tensor is materialised
+    spec = expected_tensors(arch)
+    names = {k for k in header if k != "__metadata__"}
+    if names != set(spec):
+        missing, extra = sorted(set(spec) - names), sorted(names - set(spec))
+        what = f"missing tensor {missing[0]!r}" if missing else f"unexpected tensor {extra[0]!r}"
+        raise KwsError(f"{source}: {what}")
+    try:
+        from safetensors.numpy import load
+        tensors = load(data)
+    except Exception as e:   # the Rust parser's SafetensorError and friends: corrupt file
+        raise KwsError(f"{source}: corrupt tensor data ({type(e).__name__}: {str(e)[:200]})") from None
+    model = Model(arch=arch, frontend=frontend, labels=labels, tensors=tensors,
+                  provenance=provenance, path=source)
+    return model
+
+
+def load_model(path: str | os.PathLike) -> Model:
+    """Load and validate a .kws model file.
+
+    Example:
+        >>> import kws
+        >>> model = kws.load_model("model.kws")                          # doctest: +SKIP
+        >>> [op.name for op in model.operating_points]                   # doctest: +SKIP
+        ['1x8', '1x4', '1x2', '0.5x8', ...]
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"model file not found: {path}")
+    if path.is_dir():
+        raise KwsError(f"model path is a folder, not a .kws file: {path}")
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise KwsError(f"{path}: {size} bytes is too large for a kws model")
+    return model_from_bytes(path.read_bytes(), str(path))
+
+
+def random_model(arch: ArchConfig | None = None, frontend=None, labels=None, seed: int = 0) -> Model:
+    """A model with random but well-scaled parameters (tests, benchmarks; not for detection)."""
+    from kws.frontend import FrontendConfig
+    arch = arch or ArchConfig()
+    frontend = frontend or FrontendConfig()
+    labels = labels or [f"class{i}" for i in range(arch.n_classes)]
+    rng = np.random.default_rng(seed)
+    spec = expected_tensors(arch)
+    t = {}
+    for name, (dtype, shape) in spec.items():
+        leaf = name.rsplit(".", 1)[-1]
+        if dtype == "uint64":
+            t[name] = rng.integers(0, 2**64, size=shape, dtype=np.uint64, endpoint=False)
+        elif leaf == "up_thresh":
+            k = arch.backbone   # thresholds near the centre of the dot product's range
+            t[name] = rng.integers(-max(1, int(k ** 0.5)), max(1, int(k ** 0.5)) + 1, size=shape).astype(np.int32)
+        elif leaf == "up_flip":
+            t[name] = (rng.random(shape) < 0.2).astype(np.uint8)
+        elif leaf == "std":
+            t[name] = rng.uniform(5, 15, shape).astype(np.float32)
+        elif leaf == "mean":
+            t[name] = rng.uniform(-60, -20, shape).astype(np.float32)
+        elif leaf in ("prelu", "mem_prelu"):
+            t[name] = rng.uniform(0.05, 0.3, shape).astype(np.float32)
+        elif leaf in ("mem_scale", "down_scale"):
+            fan_in = arch.taps if leaf == "mem_scale" else arch.hidden
+            t[name] = (rng.uniform(0.5, 1.5, shape) / fan_in ** 0.5).astype(np.float32)
+        elif name == "stem.weight":
+            t[name] = (rng.standard_normal(shape) / arch.stem_inputs ** 0.5).astype(np.float32)
+        elif name == "classifier.weight":
+            t[name] = (rng.standard_normal(shape) / arch.backbone ** 0.5).astype(np.float32)
+        elif leaf in ("scale",):
+            t[name] = rng.uniform(0.5, 1.5, shape).astype(np.float32)
+        else:   # shifts and biases
+            t[name] = (0.1 * rng.standard_normal(shape)).astype(np.float32)
+    return Model(arch=arch, frontend=frontend, labels=list(labels), tensors=t,
+                 provenance={"random": True, "seed": seed})

@@ -1,0 +1,120 @@
+"""The binary FSMN on the kernels: features [T, F] -> class logits, at any operating point.
+
+The math is written out in kws/fsmn/config.py. Binary layers never leave bits between the up and
+the down projection (bgemm_threshold hands packed bits to bgemm_scale); the residual stream h
+stays float32 because the memory and pointwise outputs add into it. Switching the operating point
+selects prefix views of the shared packed weights and that point's own folded parameters: nothing
+is copied or reloaded.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kws import _kernels as K
+from kws.fsmn.config import OperatingPoint
+from kws.fsmn.model import Model
+
+
+def prelu(x: np.ndarray, slope: np.ndarray) -> np.ndarray:
+    """PReLU in place: x where x >= 0, slope * x elsewhere."""
+    np.multiply(x, slope, out=x, where=x < 0)
+    return x
+
+
+class _Plan:
+    """Views and parameters of one operating point, plus its scratch buffers."""
+
+    def __init__(self, model: Model, op: OperatingPoint):
+        arch, t = model.arch, model.tensors
+        self.op = op
+        self.bw, self.hw = arch.channels(op.width)
+        p = model.op_tensors(op)
+        self.stem_wt = np.ascontiguousarray(t["stem.weight"][: self.bw].T)     # [stem_inputs, Bw]
+        self.stem_scale, self.stem_shift, self.stem_prelu = p["stem.scale"], p["stem.shift"], p["stem.prelu"]
+        self.blocks = []
+        for b in op.blocks:
+            self.blocks.append(dict(
+                mem=t[f"block{b}.mem"],
+                up=t[f"block{b}.up"][: self.hw],                  # view: first Hw rows
+                down=t[f"block{b}.down"][: self.bw],              # view: first Bw rows
+                mem_scale=p[f"block{b}.mem_scale"], mem_shift=p[f"block{b}.mem_shift"],
+                mem_prelu=p[f"block{b}.mem_prelu"],
+                up_thresh=p[f"block{b}.up_thresh"], up_flip=p[f"block{b}.up_flip"],
+                down_scale=p[f"block{b}.down_scale"], down_shift=p[f"block{b}.down_shift"],
+            ))
+        self.head_scale, self.head_shift = p["head.scale"], p["head.shift"]
+        self.cls_w = np.ascontiguousarray(t["classifier.weight"][:, : self.bw])  # [C, Bw]
+        self.cls_b = p["classifier.bias"]
+        tp = arch.stem_frames
+        self.h = np.empty((tp, self.bw), np.float32)
+        self.u = np.empty((tp, self.bw), np.float32)
+        self.y = np.empty((tp, self.bw), np.float32)
+        self.m = np.empty((tp, self.bw), np.int8)
+        self.z = np.empty((tp, K.words(self.hw)), np.uint64)
+
+
+class BinaryFSMN:
+    """Run a Model on the binary kernels.
+
+    Example:
+        >>> from kws.fsmn.model import random_model
+        >>> net = BinaryFSMN(random_model())
+        >>> x = np.zeros((net.arch.n_frames, net.arch.n_features), np.float32)
+        >>> net.logits(x, net.arch.operating_point(0.5, 4)).shape
+        (12,)
+    """
+
+    def __init__(self, model: Model):
+        self.model = model
+        self.arch = model.arch
+        self._mean = model.tensors["frontend.mean"]
+        self._std = model.tensors["frontend.std"]
+        self._plans: dict[OperatingPoint, _Plan] = {}
+
+    def plan(self, op: OperatingPoint) -> _Plan:
+        plan = self._plans.get(op)
+        if plan is None:
+            if op not in self.arch.operating_points:
+                raise ValueError(f"operating point {op.name} is not in this model: "
+                                 f"{', '.join(o.name for o in self.arch.operating_points)}")
+            plan = self._plans[op] = _Plan(self.model, op)
+        return plan
+
+    def stem_input(self, features: np.ndarray) -> np.ndarray:
+        """Normalised features stacked into stem windows: [T', stem_kernel * F]."""
+        a = self.arch
+        if features.shape != (a.n_frames, a.n_features):
+            raise ValueError(f"features must be [{a.n_frames}, {a.n_features}], got {features.shape}")
+        x = (features.astype(np.float32, copy=False) - self._mean) / self._std
+        win = np.lib.stride_tricks.sliding_window_view(x, a.stem_kernel, axis=0)[:: a.stem_stride]
+        # [T', F, k] -> frame-major [T', k, F] -> [T', k*F]
+        return np.ascontiguousarray(win.transpose(0, 2, 1)).reshape(a.stem_frames, a.stem_inputs)
+
+    def logits(self, features: np.ndarray, op: OperatingPoint) -> np.ndarray:
+        """Class logits float32 [C] for one window of features [n_frames, n_features]."""
+        a, pl = self.arch, self.plan(op)
+        h = np.matmul(self.stem_input(features), pl.stem_wt, out=pl.h)
+        h *= pl.stem_scale
+        h += pl.stem_shift
+        prelu(h, pl.stem_prelu)
+        for blk in pl.blocks:
+            K.bmemconv(K.pack(h), blk["mem"], pl.bw, a.back, a.ahead, out=pl.m)
+            u = pl.u
+            u[:] = pl.m
+            u *= blk["mem_scale"]
+            u += blk["mem_shift"]
+            h += prelu(u, blk["mem_prelu"])
+            K.bgemm_threshold(K.pack(h), blk["up"], pl.bw, blk["up_thresh"], blk["up_flip"], out=pl.z)
+            h += K.bgemm_scale(pl.z, blk["down"], pl.hw, blk["down_scale"], blk["down_shift"], out=pl.y)
+        g = (h * pl.head_scale + pl.head_shift).mean(axis=0, dtype=np.float32)
+        return pl.cls_w @ g + pl.cls_b
+
+    def scores(self, features: np.ndarray, op: OperatingPoint) -> np.ndarray:
+        """Softmax of the logits: class probabilities float32 [C]."""
+        return softmax(self.logits(features, op))
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
