@@ -67,7 +67,7 @@ def default_block_sets(n_blocks: int) -> tuple[tuple[int, ...], ...]:
 
 @dataclass(frozen=True)
 class ArchConfig:
-    n_frames: int = 98            # input frames per window (1 s at 10 ms hop, 25 ms window)
+    n_frames: int = 97            # input frames per window (1 s: 1 + (16000 - 512) // 160)
     n_features: int = 40          # features per frame (frontend n_mels / n_mfcc)
     stem_kernel: int = 3          # frames per stem window
     stem_stride: int = 2          # time downsampling of the stem

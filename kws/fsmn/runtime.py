@@ -91,8 +91,12 @@ class BinaryFSMN:
         # [T', F, k] -> frame-major [T', k, F] -> [T', k*F]
         return np.ascontiguousarray(win.transpose(0, 2, 1)).reshape(a.stem_frames, a.stem_inputs)
 
-    def logits(self, features: np.ndarray, op: OperatingPoint) -> np.ndarray:
-        """Class logits float32 [C] for one window of features [n_frames, n_features]."""
+    def logits(self, features: np.ndarray, op: OperatingPoint, trace: list | None = None) -> np.ndarray:
+        """Class logits float32 [C] for one window of features [n_frames, n_features].
+
+        trace: if a list, gets one dict per block with copies of its integer intermediates
+        (memory sums `m`, packed hidden bits `z`) and its output `h` (for tests).
+        """
         a, pl = self.arch, self.plan(op)
         h = np.matmul(self.stem_input(features), pl.stem_wt, out=pl.h)
         h *= pl.stem_scale
@@ -107,6 +111,8 @@ class BinaryFSMN:
             h += prelu(u, blk["mem_prelu"])
             K.bgemm_threshold(K.pack(h), blk["up"], pl.bw, blk["up_thresh"], blk["up_flip"], out=pl.z)
             h += K.bgemm_scale(pl.z, blk["down"], pl.hw, blk["down_scale"], blk["down_shift"], out=pl.y)
+            if trace is not None:
+                trace.append({"m": pl.m.copy(), "z": pl.z.copy(), "h": h.copy()})
         g = (h * pl.head_scale + pl.head_shift).mean(axis=0, dtype=np.float32)
         return pl.cls_w @ g + pl.cls_b
 

@@ -1,0 +1,217 @@
+"""Streaming keyword detector: audio chunks in, keyword events out.
+
+    >>> import kws, numpy as np
+    >>> det = kws.Detector()                            # the default model shipped with kws
+    >>> det.feed(np.zeros(1600, np.int16))              # any chunk size, any number of calls
+    []
+
+How it works: a streaming frontend turns samples into feature frames (each frame computed once,
+bit-identical whatever the chunking); every `hop_ms` the binary FSMN classifies the last window
+(model.arch.n_frames frames, 1 s by default); the class posteriors are averaged over the last
+`smoothing` hops; a keyword fires when its smoothed posterior reaches `threshold` and it is the
+most likely class, then nothing fires for `refractory_s` (one detection per spoken keyword).
+Results depend only on the audio, never on how it was cut into chunks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from kws.errors import KwsError
+from kws.frontend import Frontend, _as_audio
+from kws.fsmn.model import Model, load_model
+from kws.fsmn.runtime import BinaryFSMN
+
+NON_KEYWORDS = ("_unknown_", "_silence_")
+DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "default.kws"
+MAX_SAMPLE_RATE = 768_000
+
+
+@dataclass(frozen=True)
+class Detection:
+    """A keyword event: `label`, smoothed posterior `score` in [0, 1], and `time_s`, the end of
+    the audio window that fired, in seconds since the stream started (or since reset())."""
+
+    label: str
+    score: float
+    time_s: float
+
+
+def default_model_path() -> Path:
+    if not DEFAULT_MODEL.exists():
+        raise KwsError(f"no default model is installed ({DEFAULT_MODEL} is missing); pass "
+                       f"model='path/to/model.kws' (train one with `kws train`)")
+    return DEFAULT_MODEL
+
+
+def resolve_model(model) -> Model:
+    """None / 'default' -> the shipped model; a path -> loaded; a Model -> itself."""
+    if isinstance(model, Model):
+        return model
+    if model is None or (isinstance(model, str) and model == "default"):
+        return load_model(default_model_path())
+    if isinstance(model, (str, Path)):
+        return load_model(model)
+    raise ValueError(f"model must be None, 'default', a path or a kws Model, got {type(model).__name__}")
+
+
+class Detector:
+    """Streaming keyword spotting on a binary FSMN.
+
+    Args:
+        model: None or "default" (the model shipped in kws/models/), a .kws path, or a Model.
+        width: channel fraction of the operating point (e.g. 1.0, 0.5, 0.25: the model's widths).
+        blocks: number of FSMN blocks (e.g. 8, 4, 2: the model's block sets); None = all.
+        threshold: smoothed posterior a keyword needs to fire, in (0, 1].
+        keywords: labels to report (default: every label except _unknown_ and _silence_).
+        hop_ms: how often the network runs, in milliseconds of audio.
+        smoothing: number of hops the posteriors are averaged over.
+        refractory_s: after a detection, seconds during which nothing else fires.
+
+    `width` and `blocks` can be changed at any time; the next hop uses them (no reload).
+    """
+
+    def __init__(self, model=None, width: float = 1.0, blocks: int | None = None,
+                 threshold: float = 0.5, keywords=None, hop_ms: float = 100.0,
+                 smoothing: int = 3, refractory_s: float = 1.0):
+        self.model = resolve_model(model)
+        self.net = BinaryFSMN(self.model)
+        self.labels = list(self.model.labels)
+        arch, fe = self.model.arch, self.model.frontend
+        self.sample_rate = fe.sample_rate
+        self._op = arch.operating_point(width, blocks)     # validates both
+        if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) \
+                or not 0 < threshold <= 1:
+            raise ValueError(f"threshold must be in (0, 1], got {threshold!r}")
+        self.threshold = float(threshold)
+        allowed = [l for l in self.labels if l not in NON_KEYWORDS]
+        if keywords is None:
+            keywords = allowed
+        elif isinstance(keywords, str):
+            keywords = [k.strip() for k in keywords.split(",") if k.strip()]
+        keywords = list(keywords)
+        bad = [k for k in keywords if k not in allowed]
+        if bad or not keywords:
+            raise ValueError(f"unknown keyword(s) {bad or keywords!r}: this model detects "
+                             f"{', '.join(allowed)}")
+        self.keywords = keywords
+        self._kw_index = np.array([self.labels.index(k) for k in keywords])
+        hop_frames = hop_ms / 1000 * fe.sample_rate / fe.hop_length
+        if not 1 <= hop_frames <= arch.n_frames or not math.isclose(hop_frames, round(hop_frames)):
+            raise ValueError(f"hop_ms={hop_ms} must be a whole number of {1000 * fe.hop_length / fe.sample_rate:g} ms "
+                             f"frames between 1 and the window ({arch.n_frames} frames)")
+        self.hop_frames = int(round(hop_frames))
+        if isinstance(smoothing, bool) or not isinstance(smoothing, int) or smoothing < 1:
+            raise ValueError(f"smoothing must be a positive number of hops, got {smoothing!r}")
+        self.smoothing = smoothing
+        if not isinstance(refractory_s, (int, float)) or refractory_s < 0:
+            raise ValueError(f"refractory_s must be >= 0 seconds, got {refractory_s!r}")
+        self.refractory_s = float(refractory_s)
+        self.reset()
+
+    # ------------------------------------------------------------------ operating point
+    @property
+    def width(self) -> float:
+        return self._op.width
+
+    @width.setter
+    def width(self, value: float) -> None:
+        self._op = self.model.arch.operating_point(value, len(self._op.blocks))
+
+    @property
+    def blocks(self) -> int:
+        return len(self._op.blocks)
+
+    @blocks.setter
+    def blocks(self, value: int | None) -> None:
+        self._op = self.model.arch.operating_point(self._op.width, value)
+
+    @property
+    def operating_point(self):
+        return self._op
+
+    # ------------------------------------------------------------------ streaming
+    def reset(self) -> None:
+        """Forget all audio: times restart at 0."""
+        arch = self.model.arch
+        self._frontend = Frontend(self.model.frontend)
+        self._window = np.zeros((arch.n_frames, arch.n_features), np.float32)
+        self._frames = 0                  # frames produced since reset
+        self._next_run = arch.n_frames    # frame count at which the network runs next
+        self._recent = deque(maxlen=self.smoothing)
+        self._quiet_until = -math.inf
+        self._resampler = None
+        self._in_rate = self.sample_rate
+        self.last_scores = None           # smoothed posteriors of the last hop (for UIs)
+        self.inferences = 0
+
+    def feed(self, audio, sample_rate: int = 16000) -> list[Detection]:
+        """Feed mono audio (int16, float32 or float64; any length) and return new detections.
+
+        Audio at another `sample_rate` is resampled (soxr, streaming) to the model's rate.
+        """
+        if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) \
+                or not 0 < sample_rate <= MAX_SAMPLE_RATE:
+            raise ValueError(f"sample_rate must be a positive integer number of Hz up to "
+                             f"{MAX_SAMPLE_RATE}, got {sample_rate!r}")
+        x = _as_audio(audio)
+        if sample_rate != self.sample_rate:
+            x = self._resample(x, int(sample_rate))
+        elif self._resampler is not None:
+            raise ValueError("sample_rate changed in the middle of a stream; call reset() first")
+        frames = self._frontend.process(x)
+        return self._consume(frames)
+
+    def _resample(self, x: np.ndarray, rate: int) -> np.ndarray:
+        import soxr
+        if self._resampler is None:
+            if self._frontend.samples_seen:
+                raise ValueError("sample_rate changed in the middle of a stream; call reset() first")
+            self._resampler = soxr.ResampleStream(rate, self.sample_rate, 1, dtype="float32")
+            self._in_rate = rate
+        elif rate != self._in_rate:
+            raise ValueError("sample_rate changed in the middle of a stream; call reset() first")
+        return self._resampler.resample_chunk(x)
+
+    def _consume(self, frames: np.ndarray) -> list[Detection]:
+        out = []
+        n_win = self._window.shape[0]
+        fe = self.model.frontend
+        i = 0
+        while i < len(frames):
+            # copy frames up to the next scheduled run into the sliding window
+            take = min(len(frames) - i, self._next_run - self._frames)
+            chunk = frames[i:i + take]
+            if take >= n_win:
+                self._window[:] = chunk[-n_win:]
+            else:    # slide left by `take` frames (numpy copes with the overlap)
+                self._window[:-take] = self._window[take:]
+                self._window[-take:] = chunk
+            self._frames += take
+            i += take
+            if self._frames == self._next_run:
+                self._next_run += self.hop_frames
+                end_s = ((self._frames - 1) * fe.hop_length + fe.n_fft) / fe.sample_rate
+                det = self._hop(end_s)
+                if det:
+                    out.append(det)
+        return out
+
+    def _hop(self, end_s: float) -> Detection | None:
+        scores = self.net.scores(self._window, self._op)
+        self.inferences += 1
+        self._recent.append(scores)
+        smooth = np.mean(self._recent, axis=0)
+        self.last_scores = smooth
+        if end_s < self._quiet_until:
+            return None
+        best = int(np.argmax(smooth))
+        if best in self._kw_index and smooth[best] >= self.threshold:
+            self._quiet_until = end_s + self.refractory_s
+            return Detection(self.labels[best], float(smooth[best]), round(end_s, 3))
+        return None

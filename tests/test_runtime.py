@@ -1,0 +1,116 @@
+"""The kernel runtime against a plain numpy reference of the same math (+-1 values, no packing),
+for every operating point of random models of several shapes."""
+
+import numpy as np
+import pytest
+
+from kws import _kernels as K
+from kws.frontend import FrontendConfig
+from kws.fsmn.config import ArchConfig, OperatingPoint
+from kws.fsmn.model import random_model
+from kws.fsmn.runtime import BinaryFSMN
+
+ARCHS = [
+    ArchConfig(),                                                      # the default shape
+    ArchConfig(n_frames=30, n_features=13, stem_kernel=4, stem_stride=3, backbone=40, hidden=72,
+               n_blocks=4, back=1, ahead=3, n_classes=5, widths=(1.0, 0.5, 0.25),
+               block_sets=((0, 1, 2, 3), (1, 3), (3,))),
+    ArchConfig(n_frames=20, n_features=8, stem_kernel=1, stem_stride=1, backbone=200, hidden=136,
+               n_blocks=3, back=0, ahead=0, n_classes=3, widths=(1.0, 0.5), block_sets=((0, 1, 2), (2,))),
+]
+
+
+def frontend_for(arch):
+    return FrontendConfig(n_mels=arch.n_features, n_mfcc=arch.n_features)
+
+
+def signs(packed, k):
+    return K.unpack(packed, k).astype(np.int64)
+
+
+def reference_logits(model, x, op):
+    """The network of kws/fsmn/config.py written out with +-1 integer arrays. The float steps use
+    the same numpy operations in the same order as the runtime, so that the integer steps (which
+    depend on signs of float values) can be compared exactly."""
+    a, t = model.arch, model.tensors
+    p = model.op_tensors(op)
+    bw, hw = a.channels(op.width)
+    x = (x - t["frontend.mean"]) / t["frontend.std"]
+    rows = [np.concatenate([x[i * a.stem_stride + j] for j in range(a.stem_kernel)])
+            for i in range(a.stem_frames)]
+    h = np.array(rows, np.float32) @ np.ascontiguousarray(t["stem.weight"][:bw].T)
+    h = h * p["stem.scale"] + p["stem.shift"]
+    h = np.where(h < 0, h * p["stem.prelu"], h).astype(np.float32)
+    trace = []
+    sign = lambda v: np.where(v >= 0, 1, -1)
+    for b in op.blocks:
+        taps = signs(t[f"block{b}.mem"], bw)                      # [L, Bw]
+        s = sign(h)
+        m = np.zeros_like(s)
+        T = len(h)
+        for i in range(-a.back, a.ahead + 1):
+            for f in range(T):
+                if 0 <= f + i < T:
+                    m[f] += s[f + i] * taps[i + a.back]
+        u = m.astype(np.float32) * p[f"block{b}.mem_scale"] + p[f"block{b}.mem_shift"]
+        u = np.where(u < 0, u * p[f"block{b}.mem_prelu"], u).astype(np.float32)
+        h = h + u
+        z = sign(h) @ signs(t[f"block{b}.up"], bw)[:hw].T         # [T', Hw] integers
+        hidden = np.where((z >= p[f"block{b}.up_thresh"]) ^ (p[f"block{b}.up_flip"] == 1), 1, -1)
+        y = hidden @ signs(t[f"block{b}.down"], hw)[:bw].T         # [T', Bw] integers
+        h = h + (y.astype(np.float32) * p[f"block{b}.down_scale"] + p[f"block{b}.down_shift"])
+        trace.append({"m": m, "hidden": hidden, "h": h})
+    g = (h * p["head.scale"] + p["head.shift"]).mean(axis=0, dtype=np.float32)
+    return t["classifier.weight"][:, :bw] @ g + p["classifier.bias"], trace
+
+
+@pytest.mark.parametrize("arch_i", range(len(ARCHS)))
+@pytest.mark.parametrize("seed", [0, 1])
+def test_runtime_matches_reference_for_every_operating_point(arch_i, seed):
+    arch = ARCHS[arch_i]
+    model = random_model(arch, frontend_for(arch), seed=seed)
+    net = BinaryFSMN(model)
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal((arch.n_frames, arch.n_features)) * 10 - 40).astype(np.float32)
+    for op in arch.operating_points:
+        bw, hw = arch.channels(op.width)
+        trace = []
+        got = net.logits(x, op, trace=trace)
+        want, ref_trace = reference_logits(model, x, op)
+        assert len(trace) == len(ref_trace) == len(op.blocks)
+        for blk, ref in zip(trace, ref_trace):
+            np.testing.assert_array_equal(blk["m"], ref["m"])                 # integer: exact
+            np.testing.assert_array_equal(K.unpack(blk["z"], hw), ref["hidden"])
+            np.testing.assert_allclose(blk["h"], ref["h"], rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5, err_msg=op.name)
+
+
+def test_operating_points_share_weights_and_differ():
+    model = random_model(seed=3)
+    net = BinaryFSMN(model)
+    x = np.random.default_rng(3).standard_normal((97, 40)).astype(np.float32) * 10 - 40
+    outs = {op.name: net.logits(x, op) for op in model.arch.operating_points}
+    assert len(outs) == 9 and len({v.tobytes() for v in outs.values()}) == 9
+    plan = net.plan(model.arch.operating_point(0.5, 4))
+    assert np.shares_memory(plan.blocks[0]["up"], model.tensors["block1.up"])   # a view
+    assert plan.blocks[0]["up"].shape[0] == 128
+
+
+def test_runtime_rejects_bad_features_and_points():
+    model = random_model()
+    net = BinaryFSMN(model)
+    with pytest.raises(ValueError, match="features must be"):
+        net.logits(np.zeros((50, 40), np.float32), model.arch.operating_points[0])
+    with pytest.raises(ValueError, match="not in this model"):
+        net.logits(np.zeros((97, 40), np.float32), OperatingPoint(0.75, (0, 1)))
+    with pytest.raises(ValueError, match="width"):
+        model.arch.operating_point(0.3, None)
+    with pytest.raises(ValueError, match="blocks"):
+        model.arch.operating_point(1.0, 3)
+
+
+def test_scores_are_probabilities():
+    model = random_model()
+    net = BinaryFSMN(model)
+    s = net.scores(np.zeros((97, 40), np.float32), model.arch.operating_point(0.25, 2))
+    assert s.shape == (12,) and abs(float(s.sum()) - 1) < 1e-5 and (s >= 0).all()
