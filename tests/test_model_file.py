@@ -1,0 +1,130 @@
+"""The .kws file: round trip, atomic save, and a clear KwsError for every kind of bad file."""
+
+import json
+import os
+import pickle
+import struct
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import kws
+from kws.errors import KwsError
+from kws.frontend import FrontendConfig
+from kws.fsmn.config import ArchConfig
+from kws.fsmn.model import Model, load_model, model_from_bytes, random_model
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+from fuzz_model import mutate, tiny_model_bytes  # noqa: E402
+
+
+def test_round_trip(tmp_path):
+    m = random_model(seed=5)
+    path = tmp_path / "m.kws"
+    m.save(path)
+    back = load_model(path)
+    assert back.arch == m.arch and back.frontend == m.frontend and back.labels == m.labels
+    assert set(back.tensors) == set(m.tensors)
+    for k, v in m.tensors.items():
+        np.testing.assert_array_equal(back.tensors[k], v)
+    assert [p.name for p in back.operating_points][:3] == ["1x8", "1x4", "1x2"]
+    assert kws.load_model is load_model
+    assert not [p for p in tmp_path.iterdir() if p.name != "m.kws"]     # no temp files left
+
+
+def test_save_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "m.kws"
+    random_model(seed=1).save(path)
+    before = path.read_bytes()
+    import safetensors.numpy
+
+    def broken(*a, **k):
+        raise OSError("disk full")
+    monkeypatch.setattr(safetensors.numpy, "save_file", broken)
+    with pytest.raises(OSError):
+        random_model(seed=2).save(path)
+    assert path.read_bytes() == before and len(list(tmp_path.iterdir())) == 1
+
+
+def rewrite_metadata(data: bytes, edit) -> bytes:
+    """Change the kws metadata JSON inside a model file's header, keeping it well-formed."""
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + n])
+    info = json.loads(header["__metadata__"]["kws"])
+    edit(info, header)
+    header["__metadata__"]["kws"] = json.dumps(info)
+    raw = json.dumps(header).encode()
+    raw += b" " * (-len(raw) % 8)
+    body = data[8 + n:]
+    return struct.pack("<Q", len(raw)) + raw + body
+
+
+@pytest.fixture(scope="module")
+def good_bytes():
+    return tiny_model_bytes()
+
+
+@pytest.mark.parametrize("case, message", [
+    (lambda d: d[:5], "shorter than"),
+    (lambda d: d[: len(d) // 2], "truncated|corrupt"),
+    (lambda d: struct.pack("<Q", 2**60) + d[8:], "header length"),
+    (lambda d: struct.pack("<Q", 10) + b"[1, 2, 3] " + d[18:], "header"),
+    (lambda d: pickle.dumps({"a": 1}), "header|not a kws"),
+    (lambda d: b"\x00" * 64, "header|not a kws|kws metadata"),
+    (lambda d: struct.pack("<Q", 2000) + b"[" * 2000 + b"\x00" * 100, "header"),   # nesting bomb
+    (lambda d: rewrite_metadata(d, lambda i, h: i.update(format_version=99)), "version 99"),
+    (lambda d: rewrite_metadata(d, lambda i, h: i.update(format="other")), "not a kws model"),
+    (lambda d: rewrite_metadata(d, lambda i, h: i["arch"].update(backbone=-3)), "backbone"),
+    (lambda d: rewrite_metadata(d, lambda i, h: i["arch"].update(evil=1)), "unknown keys"),
+    (lambda d: rewrite_metadata(d, lambda i, h: i.update(labels=["a"])), "labels"),
+    (lambda d: rewrite_metadata(d, lambda i, h: i["frontend"].update(n_mels="x")), ""),
+    (lambda d: rewrite_metadata(d, lambda i, h: i["arch"].update(hidden=64)), "tensor|must be"),
+    (lambda d: rewrite_metadata(d, lambda i, h: h.pop("stem.weight")), "missing tensor|corrupt"),
+])
+def test_bad_files_raise_kws_error(good_bytes, case, message):
+    with pytest.raises(KwsError, match=message):
+        model_from_bytes(case(good_bytes))
+
+
+def test_wrong_tensor_values_are_refused():
+    m = random_model(seed=0)
+    t = dict(m.tensors)
+    t["stem.weight"] = t["stem.weight"].astype(np.float64)
+    with pytest.raises(KwsError, match="stem.weight"):
+        Model(m.arch, m.frontend, m.labels, t)
+    t = dict(m.tensors)
+    t["frontend.std"] = np.zeros_like(t["frontend.std"])
+    with pytest.raises(KwsError, match="std"):
+        Model(m.arch, m.frontend, m.labels, t)
+    t = dict(m.tensors)
+    t["classifier.weight"] = t["classifier.weight"].copy()
+    t["classifier.weight"][0, 0] = np.nan
+    with pytest.raises(KwsError, match="NaN"):
+        Model(m.arch, m.frontend, m.labels, t)
+
+
+def test_load_model_paths(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        load_model(tmp_path / "nope.kws")
+    with pytest.raises(KwsError, match="folder"):
+        load_model(tmp_path)
+    p = tmp_path / "x.kws"
+    p.write_bytes(pickle.dumps(random_model().tensors))       # a pickle is never loaded
+    with pytest.raises(KwsError):
+        load_model(p)
+
+
+def test_fuzz_10000_mutations_only_kws_error(good_bytes):
+    """Mutated files (bit flips, truncation, splices, header edits): parse or raise KwsError."""
+    rng = np.random.default_rng(2024)
+    outcomes = {"ok": 0, "error": 0}
+    for i in range(10_000):
+        data = mutate(good_bytes, rng)
+        try:
+            model_from_bytes(data)
+            outcomes["ok"] += 1
+        except KwsError:
+            outcomes["error"] += 1
+    assert outcomes["error"] > 5000, outcomes     # most mutations must be caught
