@@ -176,7 +176,7 @@ class Detector:
             self._in_rate = rate
         elif rate != self._in_rate:
             raise ValueError("sample_rate changed in the middle of a stream; call reset() first")
-        return self._resampler.resample_chunk(x)
+        return self._resampler.resample_chunk(np.ascontiguousarray(x, dtype=np.float32))
 
     def _consume(self, frames: np.ndarray) -> list[Detection]:
         out = []
