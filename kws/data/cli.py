@@ -1,0 +1,119 @@
+"""`kws data synth` and `kws data info` (registration is cheap; the work is imported in `func`)."""
+
+from __future__ import annotations
+
+import argparse
+
+from kws.data.tasks import KEYWORDS_12
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("data", help="make or inspect Speech Commands-layout data sets",
+                              description="Make (synth) or inspect (info) Speech Commands-layout "
+                                          "data sets.")
+    sub = p.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+
+    s = sub.add_parser(
+        "synth", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        help="synthesize a Speech Commands-style data set offline (TTS + noise)",
+        description="Render keywords and unknown words with every allowed offline TTS voice "
+                    "(espeak-ng, MBROLA, flite, festival, pico, RHVoice) into the Speech Commands "
+                    "layout, split by speaker. Engines: scripts/install-tts.sh. Rerun the same "
+                    "command to resume.")
+    s.add_argument("--out", required=True, help="output folder (new, empty, or a previous run's)")
+    s.add_argument("--words", default=",".join(KEYWORDS_12),
+                   help="comma-separated keywords; phrases allowed ('hey kiwi' -> hey_kiwi/)")
+    s.add_argument("--unknown-words", default=None,
+                   help="comma-separated words for _unknown_, or 'none' (default: the Speech "
+                        "Commands non-keyword words + 15 everyday words, minus the keywords)")
+    s.add_argument("--per-word", type=int, default=2000, help="clips per keyword")
+    s.add_argument("--unknown-per-word", type=int, default=None,
+                   help="clips per unknown word (default: enough for _unknown_ = 60%% of clips)")
+    s.add_argument("--engines", default=None,
+                   help="comma-separated subset of espeak-ng,mbrola,flite,festival,pico,rhvoice "
+                        "(default: all)")
+    s.add_argument("--voices", default=None,
+                   help="comma-separated voice names or patterns, 'engine:name' or 'name' "
+                        "(e.g. 'espeak-ng:en-us+m*,rhvoice:bdl'); only allowed voices")
+    s.add_argument("--seed", type=int, default=0, help="seed of every random draw")
+    s.add_argument("--jobs", type=int, default=0, help="parallel renders (0: number of CPUs)")
+    s.add_argument("--silence-clips", type=int, default=0,
+                   help="also write N 1 s noise clips to _silence_/")
+    s.add_argument("--no-restricted", action="store_true",
+                   help="drop licence-restricted voices (MBROLA, RHVoice evgeniy-eng/lyubov) for "
+                        "a model that ships in a sold product")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    s.set_defaults(func=_synth)
+
+    i = sub.add_parser("info", help="count clips per word and split of a data set folder",
+                       description="Count the clips of a Speech Commands-layout folder per word "
+                                   "and split (from the list files, or the hash rule).")
+    i.add_argument("dir", help="data set folder")
+    i.set_defaults(func=_info)
+
+
+def _split_list(v: str | None) -> list[str] | None:
+    if v is None:
+        return None
+    return [x.strip() for x in v.split(",") if x.strip()]
+
+
+def _synth(args) -> int:
+    from pathlib import Path
+
+    from kws.data.synth import SynthOptions, synthesize
+
+    unknown = args.unknown_words
+    if unknown is not None and unknown.strip().lower() in ("none", ""):
+        unknown = []
+    opts = SynthOptions(out=Path(args.out), words=args.words, unknown_words=unknown,
+                        per_word=args.per_word, unknown_per_word=args.unknown_per_word,
+                        engines=_split_list(args.engines), voices=_split_list(args.voices),
+                        seed=args.seed, jobs=args.jobs, silence_clips=args.silence_clips,
+                        restricted=not args.no_restricted, progress=not args.no_progress)
+    synthesize(opts)
+    return 0
+
+
+def _info(args) -> int:
+    import json
+    from collections import Counter
+    from pathlib import Path
+
+    from kws.data.layout import SPLITS
+    from kws.data.speech_commands import SplitAssigner, _is_wav, word_folders
+    from kws.data.tasks import BACKGROUND_NOISE, SILENCE
+    from kws.errors import KwsError
+
+    root = Path(args.dir)
+    if not root.is_dir():
+        raise KwsError(f"data folder {root} does not exist")
+    folders = word_folders(root)
+    sil = root / SILENCE
+    if sil.is_dir():
+        folders[SILENCE] = sorted(f"{SILENCE}/{f.name}" for f in sil.iterdir() if _is_wav(f))
+    if not folders:
+        raise KwsError(f"no word folders with .wav files in {root}")
+    assign = SplitAssigner(root)
+    if assign.missing:
+        print(f"note: no {' / '.join(assign.missing)}: split by the hash rule")
+    width = max(10, *(len(w) for w in folders))
+    print(f"{'word':<{width}} " + " ".join(f"{s:>10}" for s in SPLITS) + f" {'total':>10}")
+    totals = Counter()
+    for word, files in folders.items():
+        c = Counter(assign(f) for f in files)
+        totals.update(c)
+        print(f"{word:<{width}} " + " ".join(f"{c[s]:>10}" for s in SPLITS) + f" {len(files):>10}")
+    print(f"{'all':<{width}} " + " ".join(f"{totals[s]:>10}" for s in SPLITS)
+          + f" {sum(totals.values()):>10}")
+    noise = root / BACKGROUND_NOISE
+    names = sorted(f.stem for f in noise.iterdir() if _is_wav(f)) if noise.is_dir() else []
+    print(f"{BACKGROUND_NOISE}: {len(names)} file(s)" + (f": {', '.join(names)}" if names else ""))
+    rep = root / "synth_report.json"
+    if rep.is_file():
+        r = json.loads(rep.read_text())
+        print(f"synthesized: {r['voices']['distinct_used']} distinct voices; rejection rate per "
+              "engine: " + ", ".join(f"{e} {100 * d['rate']:.2f} %"
+                                     for e, d in r["rejections"].items()))
+    return 0
