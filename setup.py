@@ -14,7 +14,7 @@ machine = platform.machine().lower()
 sources = ["kws/_kernels.pyx"] + [
     f"kws/csrc/{name}.c"
     for name in ("pack", "bgemm_scalar", "bgemm_avx2", "bgemm_avx512", "bgemm_neon", "dispatch",
-                 "memconv")
+                 "memconv", "fsmn")
 ]
 cflags = ["-O3", "-ffp-contract=off", "-fno-strict-aliasing", "-std=gnu11"]
 if machine in ("aarch64", "arm64"):
@@ -25,7 +25,7 @@ ext = Extension(
     sources=sources,
     include_dirs=["kws/csrc"],
     extra_compile_args=cflags,
-    depends=["kws/csrc/kernels.h"],
+    depends=["kws/csrc/kernels.h", "kws/csrc/fsmn.h", "kws/_fsmn_blocks.pxi"],
 )
 
 setup(
