@@ -306,3 +306,4 @@ def _select_from_env():
 
 
 _select_from_env()
+include "_fsmn_blocks.pxi"
