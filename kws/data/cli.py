@@ -43,6 +43,8 @@ def register(subparsers) -> None:
     s.add_argument("--no-restricted", action="store_true",
                    help="drop licence-restricted voices (MBROLA, RHVoice evgeniy-eng/lyubov) for "
                         "a model that ships in a sold product")
+    s.add_argument("--noise-seconds", type=float, default=60.0,
+                   help="length of each _background_noise_ file in seconds")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.set_defaults(func=_synth)
 
@@ -71,7 +73,8 @@ def _synth(args) -> int:
                         per_word=args.per_word, unknown_per_word=args.unknown_per_word,
                         engines=_split_list(args.engines), voices=_split_list(args.voices),
                         seed=args.seed, jobs=args.jobs, silence_clips=args.silence_clips,
-                        restricted=not args.no_restricted, progress=not args.no_progress)
+                        restricted=not args.no_restricted, noise_seconds=args.noise_seconds,
+                        progress=not args.no_progress)
     synthesize(opts)
     return 0
 

@@ -111,6 +111,8 @@ class SynthOptions:
                                   if o.unknown_words else 0)
         if o.unknown_per_word < 0 or o.silence_clips < 0:
             raise KwsError("--unknown-per-word and --silence-clips must be >= 0")
+        if not 1.0 <= o.noise_seconds <= 3600.0:
+            raise KwsError("--noise-seconds must be between 1 and 3600")
         o.jobs = o.jobs if o.jobs and o.jobs > 0 else cpu_count()
         return o
 
