@@ -494,7 +494,8 @@ def _make_babble(o: SynthOptions, voices: list[Voice], rng: np.random.Generator,
         if len(talkers) == 6:
             break
         try:
-            x, _ = renderer.render(v, babble_text(rng, exclude), 1.0, 0.0)
+            text = babble_text(rng, exclude, words=int(10 + 3.7 * o.noise_seconds))
+            x, _ = renderer.render(v, text, 1.0, 0.0)
         except RenderError:
             continue
         if np.sqrt(np.mean(np.square(x))) > 1e-3:
