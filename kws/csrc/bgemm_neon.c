@@ -31,7 +31,7 @@
  * Small shapes: with fewer than 8 rows of `a` (streaming inference: m = 1) or fewer than 8 rows
  * of W, most FBCK lanes (or the interleave) would be wasted, so those rows use a plain NEON
  * row kernel: 128-bit loads of a 1-2 x 1-4 tile of rows, EOR + CNT + UADALP into u16 lanes
- * (u16 -> u32 every 4095 steps), one masked last step, ADDV at the end.
+ * (summed out with UADDLV every 4000 steps), one masked last step.
  * Everything is force-inlined into popcnt_neon (no calls: instruction counts with
  * `icount.sh -f popcnt_neon` cover the whole kernel). */
 #include "kernels.h"
@@ -328,14 +328,15 @@ INLINE uint8x16_t load_tail(const uint64_t *p, size_t rem, uint64x2_t mask) {
 
 INLINE void row_tile(const uint64_t *a, size_t lda, const uint64_t *w, size_t ldw, size_t k,
                      int32_t *out, size_t ldo, const int MR, const int NR) {
-    uint32x4_t acc32[8];            /* MR <= 2, NR <= 4 */
-    for (int p = 0; p < MR * NR; p++) acc32[p] = vdupq_n_u32(0);
     const size_t full = k / 128, rem = k % 128;
+    uint32_t tot[8] = {0};          /* MR <= 2, NR <= 4 */
     size_t s = 0;
-    while (s < full) {
-        const size_t end = full - s > 4095 ? s + 4095 : full;   /* u16 lane: <= 16 per step */
+    do {
+        /* u16 lanes gain <= 16 per step: 4000 steps + the tail step stay below 65536 */
+        const size_t end = full - s > 4000 ? s + 4000 : full;
         uint16x8_t acc[8];
         for (int p = 0; p < MR * NR; p++) acc[p] = vdupq_n_u16(0);
+#pragma GCC unroll 2
         for (; s < end; s++) {
             uint8x16_t av[2];
             for (int r = 0; r < MR; r++) av[r] = vld1q_u8((const uint8_t *)(a + r * lda + 2 * s));
@@ -345,23 +346,22 @@ INLINE void row_tile(const uint64_t *a, size_t lda, const uint64_t *w, size_t ld
                     acc[r * NR + c] = vpadalq_u8(acc[r * NR + c], vcntq_u8(veorq_u8(av[r], wv)));
             }
         }
-        for (int p = 0; p < MR * NR; p++) acc32[p] = vpadalq_u16(acc32[p], acc[p]);
-    }
-    if (rem) {
-        const uint64_t lo = rem >= 64 ? ~UINT64_C(0) : (UINT64_C(1) << rem) - 1;
-        const uint64_t hi = rem > 64 ? (UINT64_C(1) << (rem - 64)) - 1 : 0;
-        const uint64x2_t mask = vcombine_u64(vcreate_u64(lo), vcreate_u64(hi));
-        uint8x16_t av[2];
-        for (int r = 0; r < MR; r++) av[r] = load_tail(a + r * lda + 2 * full, rem, mask);
-        for (int c = 0; c < NR; c++) {
-            const uint8x16_t wv = load_tail(w + c * ldw + 2 * full, rem, mask);
-            for (int r = 0; r < MR; r++)
-                acc32[r * NR + c] = vpadalq_u16(acc32[r * NR + c],
-                                                vpaddlq_u8(vcntq_u8(veorq_u8(av[r], wv))));
+        if (s == full && rem) {   /* the masked last step */
+            const uint64_t lo = rem >= 64 ? ~UINT64_C(0) : (UINT64_C(1) << rem) - 1;
+            const uint64_t hi = rem > 64 ? (UINT64_C(1) << (rem - 64)) - 1 : 0;
+            const uint64x2_t mask = vcombine_u64(vcreate_u64(lo), vcreate_u64(hi));
+            uint8x16_t av[2];
+            for (int r = 0; r < MR; r++) av[r] = load_tail(a + r * lda + 2 * full, rem, mask);
+            for (int c = 0; c < NR; c++) {
+                const uint8x16_t wv = load_tail(w + c * ldw + 2 * full, rem, mask);
+                for (int r = 0; r < MR; r++)
+                    acc[r * NR + c] = vpadalq_u8(acc[r * NR + c], vcntq_u8(veorq_u8(av[r], wv)));
+            }
         }
-    }
+        for (int p = 0; p < MR * NR; p++) tot[p] += vaddlvq_u16(acc[p]);
+    } while (s < full);
     for (int r = 0; r < MR; r++)
-        for (int c = 0; c < NR; c++) out[r * ldo + c] = (int32_t)vaddvq_u32(acc32[r * NR + c]);
+        for (int c = 0; c < NR; c++) out[r * ldo + c] = (int32_t)tot[r * NR + c];
 }
 
 INLINE void row_kernel(const uint64_t *a, size_t lda, const uint64_t *w, size_t ldw, size_t m,
@@ -395,7 +395,7 @@ static void popcnt_neon(const uint64_t *a, size_t lda, const uint64_t *w, size_t
     if (i < m) row_kernel(a + i * lda, lda, w, ldw, m - i, n, k, out + i * ldo, ldo);
 }
 
-static const kws_isa isa = {"neon", popcnt_neon};
+static const kws_isa isa = {.name = "neon", .popcnt = popcnt_neon};
 const kws_isa *kws_isa_neon(void) { return &isa; }
 
 #else
