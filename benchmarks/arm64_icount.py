@@ -1,9 +1,9 @@
 """Guest instructions per 128 binary MACs of the NEON (FBCK) and scalar micro-kernels on aarch64.
 
 No ARM hardware needed: benchmarks/arm64/icount_main.c is cross-compiled together with the
-project's kws/csrc/*.c (same flags as setup.py on aarch64), and ../shared/tools/arm64/icount.sh
-runs it under qemu-user (cortex-a53) counting only the instructions executed inside the
-micro-kernel function (``-f popcnt_neon`` / ``-f popcnt_scalar``; ``-x``: two runs, counts must be
+project's kws/csrc/bgemm_neon.c and bgemm_scalar.c (same flags as setup.py on aarch64), and
+../shared/tools/arm64/icount.sh runs it under qemu-user (cortex-a53) counting only the
+instructions executed inside the micro-kernel function (``-f popcnt_neon`` / ``-f popcnt_scalar``; ``-x``: two runs, counts must be
 identical).  The harness calls the kernel ``reps`` times on random m x k and n x k operands, so
 
     instr per 128 MACs = count / reps / (m * n * k / 128)
@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 HARNESS = ROOT / "benchmarks" / "arm64" / "icount_main.c"
 CFLAGS = ["-O3", "-ffp-contract=off", "-fno-strict-aliasing", "-std=gnu11", "-march=armv8-a"]
 CC = "aarch64-linux-gnu-gcc"
+KERNEL_SOURCES = ("bgemm_neon.c", "bgemm_scalar.c")   # the two micro-kernels
 
 
 def _tools():
@@ -62,7 +63,7 @@ def _ensure_toolchain(tools):
 def build_harness(out_dir):
     """Cross-compile the harness with the project's kernel sources; returns the binary's path."""
     binary = Path(out_dir) / "icount_main"
-    sources = [HARNESS] + sorted((ROOT / "kws" / "csrc").glob("*.c"))
+    sources = [HARNESS] + [ROOT / "kws" / "csrc" / f for f in KERNEL_SOURCES]
     _run([CC, *CFLAGS, "-I", ROOT / "kws" / "csrc", *sources, "-o", binary])
     return binary
 

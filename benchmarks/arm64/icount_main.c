@@ -1,5 +1,6 @@
 /* Instruction-count harness for the popcount micro-kernels (cross-compiled for aarch64 and run
- * under qemu by benchmarks/arm64_icount.py, which links it with the project's kws/csrc/*.c).
+ * under qemu by benchmarks/arm64_icount.py, which links it with kws/csrc/bgemm_neon.c and
+ * bgemm_scalar.c).
  *
  *   icount_main bench ISA M N K REPS   call ISA's micro-kernel REPS times on random M x K and N x K
  *                                      packed operands (rows of ceil(K/64) words, no padding)
