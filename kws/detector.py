@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from kws.errors import KwsError
-from kws.frontend import Frontend, _as_audio
+from kws.frontend import Frontend, _check_audio
 from kws.fsmn.model import Model, load_model
 from kws.fsmn.runtime import BinaryFSMN
 
@@ -159,8 +159,10 @@ class Detector:
                 or not 0 < sample_rate <= MAX_SAMPLE_RATE:
             raise ValueError(f"sample_rate must be a positive integer number of Hz up to "
                              f"{MAX_SAMPLE_RATE}, got {sample_rate!r}")
-        x = _as_audio(audio)
+        x = _check_audio(audio)
         if sample_rate != self.sample_rate:
+            if x.dtype == np.int16:
+                x = x.astype(np.float32) / np.float32(32768)
             x = self._resample(x, int(sample_rate))
         elif self._resampler is not None:
             raise ValueError("sample_rate changed in the middle of a stream; call reset() first")
