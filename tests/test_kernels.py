@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 from kws import _kernels as K
 
@@ -123,6 +123,34 @@ def test_width_prefix_views_need_no_copy(isa, shape, frac):
     assert np.shares_memory(a_view, a) and np.shares_memory(w_view, w)
     np.testing.assert_array_equal(K.bgemm(a_view, w_view, k2),
                                   ref_signs(a, k2) @ ref_signs(w[:n2], k2).T)
+
+
+big_shapes = st.tuples(st.integers(1, 40), st.integers(1, 200),
+                       st.one_of(st.integers(1, 600), st.integers(900, 2200)),
+                       st.integers(0, 2), st.integers(0, 2**32 - 1))
+
+
+@settings(max_examples=40)
+@given(big_shapes)
+def test_epilogues_on_wide_layers(isa, shape):
+    """Several column blocks and row tiles (n > 64, m > 8), depths on both sides of the
+    kernels' byte-counter limits, row-stride views: dots, scale and threshold all exact."""
+    m, n, k, extra, seed = shape
+    rng = np.random.default_rng(seed)
+    a = random_packed(rng, m, K.words(k) + extra)[:, : K.words(k) + extra // 2]
+    w = random_packed(rng, n, K.words(k) + extra)
+    dot = ref_signs(a, k) @ ref_signs(w, k).T
+    np.testing.assert_array_equal(K.bgemm(a, w, k), dot)
+    scale = rng.standard_normal(n).astype(np.float32)
+    bias = rng.standard_normal(n).astype(np.float32)
+    np.testing.assert_array_equal(K.bgemm_scale(a, w, k, scale, bias),
+                                  dot.astype(np.float32) * scale + bias)
+    thresh = rng.integers(-k // 8 - 1, k // 8 + 2, size=n).astype(np.int32)
+    thresh[: n // 3] = dot[-1, : n // 3]
+    flip = rng.integers(0, 2, size=n).astype(np.uint8)
+    out = np.full((m, K.words(n)), 2**64 - 1, np.uint64)          # stale bits must be cleared
+    K.bgemm_threshold(a, w, k, thresh, flip, out=out)
+    np.testing.assert_array_equal(out, ref_pack(np.where((dot >= thresh) ^ flip.astype(bool), 1, -1)))
 
 
 @pytest.mark.parametrize("k", [1, 63, 64, 65, 255, 256, 257, 511, 4096, 4097, 8191, 65536 + 17])

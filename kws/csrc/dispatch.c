@@ -61,7 +61,10 @@ const kws_isa *kws_current(void) {
 
 void kws_bgemm(const uint64_t *a, size_t lda, const uint64_t *w, size_t ldw,
                size_t m, size_t n, size_t k, int32_t *out, size_t ldo) {
-    kws_current()->popcnt(a, lda, w, ldw, m, n, k, out, ldo);
+    const kws_isa *isa = kws_current();
+    const kws_epilogue e = {KWS_EPI_DOT, out, ldo, NULL, NULL, NULL, NULL};
+    if (isa->gemm && isa->gemm(a, lda, w, ldw, m, n, k, &e) == 0) return;
+    isa->popcnt(a, lda, w, ldw, m, n, k, out, ldo);
     for (size_t i = 0; i < m; i++)
         for (size_t j = 0; j < n; j++) out[i * ldo + j] = (int32_t)k - 2 * out[i * ldo + j];
 }
@@ -76,6 +79,8 @@ static int32_t *scratch_for(size_t n, int32_t *stack_buf, size_t stack_len) {
 int kws_bgemm_scale(const uint64_t *a, size_t lda, const uint64_t *w, size_t ldw,
                             size_t m, size_t n, size_t k, const float *scale, const float *bias,
                             float *out, size_t ldo) {
+    const kws_epilogue e = {KWS_EPI_SCALE, out, ldo, scale, bias, NULL, NULL};
+    if (kws_current()->gemm && kws_current()->gemm(a, lda, w, ldw, m, n, k, &e) == 0) return 0;
     int32_t stack_buf[ROW_BLOCK * 512];
     int32_t *pc = scratch_for(n, stack_buf, sizeof stack_buf / sizeof *stack_buf);
     if (!pc) return -1;
@@ -96,6 +101,8 @@ int kws_bgemm_scale(const uint64_t *a, size_t lda, const uint64_t *w, size_t ldw
 int kws_bgemm_threshold(const uint64_t *a, size_t lda, const uint64_t *w, size_t ldw,
                                 size_t m, size_t n, size_t k, const int32_t *thresh,
                                 const uint8_t *flip, uint64_t *out, size_t ldo) {
+    const kws_epilogue e = {KWS_EPI_THRESH, out, ldo, NULL, NULL, thresh, flip};
+    if (kws_current()->gemm && kws_current()->gemm(a, lda, w, ldw, m, n, k, &e) == 0) return 0;
     int32_t stack_buf[ROW_BLOCK * 512];
     int32_t *pc = scratch_for(n, stack_buf, sizeof stack_buf / sizeof *stack_buf);
     if (!pc) return -1;

@@ -26,9 +26,27 @@
 typedef void (*kws_popcnt_fn)(const uint64_t *a, size_t lda, const uint64_t *w, size_t ldw,
                               size_t m, size_t n, size_t k, int32_t *out, size_t ldo);
 
+/* Optional fused entry point of an ISA: the same products with the driver's epilogue applied
+ * while a tile is still in registers (no second pass over the output).  Returns 0, or -1 if out
+ * of memory (the driver then falls back to popcnt + its own pass).  ISAs without one leave it
+ * NULL; the popcnt contract above is all an ISA must provide. */
+enum { KWS_EPI_POPCNT, KWS_EPI_DOT, KWS_EPI_SCALE, KWS_EPI_THRESH };
+typedef struct {
+    int kind;                 /* KWS_EPI_*: what out[i*ldo + ...] receives */
+    void *out;                /* int32 (POPCNT, DOT: k - 2*popcount), float (SCALE), or packed
+                                 uint64 bits (THRESH: kws_bgemm_threshold's layout) */
+    size_t ldo;               /* row stride in elements of out's type */
+    const float *scale, *bias;            /* SCALE: dot * scale[j] + bias[j] */
+    const int32_t *thresh;                /* THRESH: bit 1 (= -1) iff (dot < thresh[j]) XOR flip[j] */
+    const uint8_t *flip;
+} kws_epilogue;
+typedef int (*kws_gemm_fn)(const uint64_t *a, size_t lda, const uint64_t *w, size_t ldw,
+                           size_t m, size_t n, size_t k, const kws_epilogue *e);
+
 typedef struct {
     const char *name;        /* "scalar", "avx2", "avx512", "neon" */
     kws_popcnt_fn popcnt;
+    kws_gemm_fn gemm;        /* optional (NULL) */
 } kws_isa;
 
 /* ---- per-ISA micro-kernels (NULL-returning getters when not compiled for this arch) ---- */
