@@ -1,0 +1,235 @@
+"""`kws listen` (microphone or files in, detections out) and `kws devices`.
+
+The audio callback only copies blocks into a queue; the network runs in the main thread, so a
+slow inference never blocks PortAudio (an overflow is counted and reported, never fatal).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import sys
+import time
+
+from kws.cli import CliError
+
+SAMPLE_RATE = 16000
+
+
+def register(sub) -> None:
+    p = sub.add_parser("listen", help="detect keywords on the microphone (or in audio files)",
+                       description="Listen to the microphone (or --file) and print one line per "
+                                   "detected keyword.")
+    p.add_argument("--model", default=None, help="a .kws model (default: the shipped model)")
+    p.add_argument("--width", type=float, default=1.0, help="operating point width: 1.0, 0.5, 0.25")
+    p.add_argument("--blocks", type=int, default=None, help="operating point depth: 8, 4, 2 blocks")
+    p.add_argument("--threshold", type=float, default=0.5, help="smoothed posterior to fire (0-1]")
+    p.add_argument("--keywords", default=None, help="comma-separated subset of the model's keywords")
+    p.add_argument("--device", default=None, help="input device index or (part of its) name")
+    p.add_argument("--file", nargs="+", metavar="AUDIO", help="WAV/FLAC files instead of a microphone")
+    p.add_argument("--json", action="store_true", help="one JSON object per detection")
+    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    p.add_argument("--hop-ms", type=float, default=100.0, help="how often the network runs (ms)")
+    p.set_defaults(func=cmd_listen)
+    d = sub.add_parser("devices", help="list audio input devices",
+                       description="List audio input devices (index, name, default rate).")
+    d.set_defaults(func=cmd_devices)
+
+
+# ---------------------------------------------------------------------------------------- output
+class Printer:
+    def __init__(self, as_json: bool, extra: dict):
+        self.as_json, self.extra, self.count = as_json, extra, 0
+        self.status_shown = False
+
+    def detection(self, d, **more) -> None:
+        self.clear_status()
+        self.count += 1
+        if self.as_json:
+            print(json.dumps({"label": d.label, "score": round(d.score, 4), "time_s": d.time_s,
+                              **self.extra, **more}), flush=True)
+        else:
+            where = f"{more['file']}  " if "file" in more else ""
+            print(f"{where}{d.time_s:8.2f}s  {d.label:<12} {d.score:.2f}", flush=True)
+
+    def status(self, text: str) -> None:
+        if sys.stderr.isatty():
+            sys.stderr.write("\r" + text[:120].ljust(80))
+            sys.stderr.flush()
+            self.status_shown = True
+
+    def clear_status(self) -> None:
+        if self.status_shown:
+            sys.stderr.write("\r" + " " * 80 + "\r")
+            self.status_shown = False
+
+
+def make_detector(args):
+    from kws.detector import Detector
+    return Detector(args.model, width=args.width, blocks=args.blocks, threshold=args.threshold,
+                    keywords=args.keywords, hop_ms=args.hop_ms)
+
+
+# ---------------------------------------------------------------------------------------- files
+def read_audio(path: str):
+    import soundfile as sf
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"audio file not found: {path}")
+    try:
+        audio, rate = sf.read(path, dtype="float32", always_2d=True)
+    except (RuntimeError, sf.LibsndfileError) as e:
+        raise CliError(f"cannot read {path}: {e}") from None
+    if audio.shape[1] > 1:
+        print(f"kws: {path}: {audio.shape[1]} channels mixed down to mono", file=sys.stderr)
+    return audio.mean(axis=1, dtype="float32") if audio.shape[1] > 1 else audio[:, 0], rate
+
+
+def listen_files(args, det, out: Printer) -> int:
+    chunk_s = 0.1
+    for path in args.file:
+        audio, rate = read_audio(path)
+        det.reset()
+        step = max(1, int(rate * chunk_s))
+        end = len(audio) if args.duration is None else min(len(audio), int(args.duration * rate))
+        for i in range(0, end, step):
+            for d in det.feed(audio[i:min(i + step, end)], sample_rate=rate):
+                out.detection(d, file=path)
+    print(f"kws: {len(args.file)} file(s), {out.count} detection(s)", file=sys.stderr)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- microphone
+def import_sounddevice():
+    try:
+        import sounddevice as sd
+    except OSError as e:   # PortAudio missing
+        raise CliError(f"no audio input: {e} (install PortAudio: apt install libportaudio2)", 2) from None
+    return sd
+
+
+def input_devices(sd) -> list[dict]:
+    try:
+        return [dict(d, index=i) for i, d in enumerate(sd.query_devices()) if d["max_input_channels"] > 0]
+    except sd.PortAudioError as e:
+        raise CliError(f"cannot list audio devices: {e}", 2) from None
+
+
+def device_list_text(devices) -> str:
+    return ", ".join(f"{d['index']}: {d['name']}" for d in devices) or "none"
+
+
+def pick_device(sd, spec):
+    devices = input_devices(sd)
+    if not devices:
+        raise CliError("no audio input device found (is a microphone connected? is PulseAudio "
+                       "running?); use --file to run on audio files", 2)
+    if spec is None:
+        return None
+    if spec.strip().lstrip("-").isdigit():
+        idx = int(spec)
+        if any(d["index"] == idx for d in devices):
+            return idx
+    else:
+        hits = [d for d in devices if spec.lower() in d["name"].lower()]
+        if hits:
+            return hits[0]["index"]
+    raise CliError(f"no input device {spec!r}; available inputs: {device_list_text(devices)}", 2)
+
+
+def open_stream(sd, device, callback):
+    """An InputStream at 16 kHz, or at the device's own rate when it cannot do 16 kHz."""
+    rate = SAMPLE_RATE
+    try:
+        sd.check_input_settings(device=device, channels=1, dtype="float32", samplerate=rate)
+    except Exception:   # sounddevice raises PortAudioError or ValueError here
+        info = sd.query_devices(device, "input")
+        rate = int(info["default_samplerate"])
+    try:
+        stream = sd.InputStream(samplerate=rate, channels=1, dtype="float32", device=device,
+                                blocksize=rate // 50, callback=callback)
+    except (sd.PortAudioError, ValueError) as e:
+        raise CliError(f"cannot open input device {device if device is not None else '(default)'}: {e}; "
+                       f"available inputs: {device_list_text(input_devices(sd))}", 2) from None
+    return stream, rate
+
+
+def listen_microphone(args, det, out: Printer) -> int:
+    import numpy as np
+    sd = import_sounddevice()
+    device = pick_device(sd, args.device)
+    blocks: queue.Queue = queue.Queue()
+    overflows = [0]
+
+    def callback(indata, frames, time_info, status):
+        if status.input_overflow:
+            overflows[0] += 1
+        blocks.put(indata[:, 0].copy())
+
+    stop = [False]
+    signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__(0, True))
+    stream, rate = open_stream(sd, device, callback)
+    name = sd.query_devices(stream.device, "input")["name"]
+    t_start = time.monotonic()
+    cpu_start, wall_last, cpu_last = time.process_time(), t_start, time.process_time()
+    heard = 0
+    level = 0.0
+    with stream:
+        print(f"kws: listening on '{name}' at {rate} Hz, operating point "
+              f"{det.operating_point.name}, keywords {','.join(det.keywords)} (Ctrl-C to stop)",
+              file=sys.stderr, flush=True)
+        try:
+            while not stop[0]:
+                if args.duration is not None and time.monotonic() - t_start >= args.duration:
+                    break
+                try:
+                    block = blocks.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+                heard += len(block)
+                level = max(level * 0.9, float(np.abs(block).max(initial=0.0)))
+                for d in det.feed(block, sample_rate=rate):
+                    out.detection(d)
+                now = time.monotonic()
+                if now - wall_last >= 0.25:
+                    cpu = 100 * (time.process_time() - cpu_last) / (now - wall_last)
+                    wall_last, cpu_last = now, time.process_time()
+                    meter = "#" * int(20 * min(1.0, level * 4))
+                    out.status(f"[{meter:<20}] {heard / rate:7.1f}s  CPU {cpu:4.1f}%  "
+                               f"detections {out.count}  overflows {overflows[0]}")
+        except KeyboardInterrupt:
+            pass
+    out.clear_status()
+    secs = heard / rate
+    cpu = 100 * (time.process_time() - cpu_start) / max(1e-9, time.monotonic() - t_start)
+    print(f"kws: listened {secs:.1f} s: {out.count} detection(s), {overflows[0]} input overflow(s), "
+          f"CPU {cpu:.1f}% of a core", file=sys.stderr, flush=True)
+    return 0
+
+
+def cmd_listen(args) -> int:
+    det = make_detector(args)
+    if args.duration is not None and args.duration <= 0:
+        raise CliError("--duration must be positive seconds")
+    out = Printer(args.json, {"width": det.width, "blocks": det.blocks})
+    if args.file:
+        return listen_files(args, det, out)
+    return listen_microphone(args, det, out)
+
+
+def cmd_devices(args) -> int:
+    sd = import_sounddevice()
+    devices = input_devices(sd)
+    if not devices:
+        print("no audio input devices found")
+        return 2
+    try:
+        default_in = sd.default.device[0]
+    except Exception:
+        default_in = None
+    for d in devices:
+        mark = "*" if d["index"] == default_in else " "
+        print(f"{mark} {d['index']:>3}  {d['name']}  ({int(d['default_samplerate'])} Hz, "
+              f"{d['max_input_channels']} ch)")
+    return 0
