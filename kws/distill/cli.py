@@ -1,0 +1,192 @@
+"""`kws train`, `kws eval`, `kws export`. Registration is cheap: torch is imported inside the commands.
+
+    kws train --data DIR --task v1-12 --out model.kws [--epochs 30] [--resume] ...
+    torchrun --nproc_per_node 2 -m kws train ...          (same command, 2 processes, DDP/gloo)
+    kws export --checkpoint model.work/student.pt --out model.kws
+    kws eval --model model.kws --data DIR [--split testing] [--json] [--teacher model.work/teacher.pt]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from kws.errors import KwsError
+
+
+def _need_torch(what: str):
+    try:
+        import torch  # noqa: F401
+    except ModuleNotFoundError:
+        raise KwsError(f"`kws {what}` needs PyTorch: pip install 'kws[train]'") from None
+
+
+def register(sub) -> None:
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+
+    # ------------------------------------------------------------------ train
+    p = sub.add_parser("train", formatter_class=fmt,
+                       help="train a float teacher, then the thinnable binary student; export .kws",
+                       description="Train the float D-FSMN teacher (unless --teacher), then the binary "
+                       "student with TBA depth and width thinning and HED distillation, and export "
+                       "the .kws model. Checkpoints go to --workdir; --resume continues a killed run. "
+                       "Runs unchanged under `torchrun --nproc_per_node N -m kws train ...`.")
+    p.add_argument("--data", required=True, help="data set folder in the Speech Commands layout")
+    p.add_argument("--task", default="v1-12", choices=["v1-12", "v2-12", "v2-35", "custom"])
+    p.add_argument("--words", help="keywords of --task custom, comma-separated")
+    p.add_argument("--out", required=True, help="the .kws model file to write")
+    p.add_argument("--teacher", help="a trained teacher checkpoint (teacher.pt or student.pt of "
+                   "an earlier run): skips teacher training")
+    p.add_argument("--epochs", type=int, default=30, help="student epochs")
+    p.add_argument("--teacher-epochs", type=int, help="teacher epochs (default: --epochs)")
+    p.add_argument("--batch-size", type=int, default=96, help="global batch (split over processes)")
+    p.add_argument("--width-set", default="1,0.5,0.25", help="widths the model supports")
+    p.add_argument("--block-sets", default="all,2,4",
+                   help="block sets: 'all', N (every N-th block, ending at the last) or explicit "
+                        "@i-j-k (e.g. @1-3-5-7), comma-separated")
+    p.add_argument("--resume", action="store_true", help="continue the run in --workdir")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workdir", help="checkpoints and history (default: <out stem>.work next to --out)")
+    p.add_argument("--optimizer", default="sgd", choices=["sgd", "adam", "bop"],
+                   help="student binary weights: latent weights with SGD/Adam, or Bop")
+    p.add_argument("--lr", type=float, help="learning rate (default 5e-3 for SGD, 1e-3 for Adam)")
+    p.add_argument("--rest-optimizer", default="sgd", choices=["sgd", "adam"],
+                   help="with --optimizer bop: optimizer of the non-binary parameters")
+    p.add_argument("--bop-gamma", type=float, default=1e-4, help="Bop gradient EMA rate")
+    p.add_argument("--bop-tau", type=float, default=1e-8, help="Bop flip threshold")
+    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--hed-weight", type=float, default=0.01, help="HED distillation weight (0: off)")
+    p.add_argument("--logit-kd", type=float, default=0.0, help="logit distillation weight (0: off)")
+    p.add_argument("--kd-temperature", type=float, default=4.0)
+    p.add_argument("--backbone", type=int, default=128, help="backbone (memory) channels")
+    p.add_argument("--hidden", type=int, default=256, help="hidden (pointwise) channels")
+    p.add_argument("--n-blocks", type=int, default=8, help="FSMN blocks")
+    p.add_argument("--features", default="logmel", choices=["logmel", "mfcc"])
+    p.add_argument("--no-augment", action="store_true", help="train without augmentation")
+    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes per process")
+    p.add_argument("--checkpoint-minutes", type=float, default=10.0,
+                   help="also checkpoint inside an epoch every this many minutes")
+    p.add_argument("--stop-after", type=int, default=0,
+                   help="stop (as if killed) after this many steps, checkpoint written; for tests")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=_train)
+
+    # ------------------------------------------------------------------ export
+    p = sub.add_parser("export", formatter_class=fmt, help="student checkpoint -> .kws model",
+                       description="Fold a trained student checkpoint into a .kws model file "
+                       "(packed binary weights, per-operating-point thresholds and scales).")
+    p.add_argument("--checkpoint", required=True, help="student checkpoint (e.g. model.work/student.pt)")
+    p.add_argument("--out", required=True, help="the .kws file to write")
+    p.set_defaults(func=_export)
+
+    # ------------------------------------------------------------------ eval
+    p = sub.add_parser("eval", formatter_class=fmt,
+                       help="accuracy per (width, blocks), confusion matrix, streaming FRR at N FA/h",
+                       description="Evaluate a .kws model on a split of a Speech Commands-layout "
+                       "folder with the kernel runtime: accuracy for every operating point, the "
+                       "confusion matrix, the teacher's accuracy (--teacher), and the false "
+                       "rejection rate at --fa-per-hour false alarms per hour on a stream of the "
+                       "split's clips in background noise, run through kws.Detector.")
+    p.add_argument("--model", default="default", help="a .kws file, or 'default'")
+    p.add_argument("--data", required=True, help="data set folder (Speech Commands layout)")
+    p.add_argument("--split", default="testing", choices=["training", "validation", "testing"])
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--teacher", help="a training checkpoint whose float teacher to evaluate too")
+    p.add_argument("--no-stream", action="store_true", help="skip the streaming metric")
+    p.add_argument("--stream-ops", default="main", choices=["main", "all"],
+                   help="streaming metric for the widest/deepest point only, or all of them")
+    p.add_argument("--fa-per-hour", type=float, default=1.0)
+    p.add_argument("--noise-dbfs", type=float, default=-35.0, help="stream noise level (RMS dBFS)")
+    p.add_argument("--stream-clips", type=int, help="use at most this many clips in the stream")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_eval)
+
+
+def _train(args) -> int:
+    _need_torch("train")
+    from kws.distill.train import Stopped, TrainOptions, run
+    if args.task == "custom" and not args.words:
+        raise KwsError("--task custom needs --words, e.g. --words 'hey kiwi,lights on'")
+    opts = TrainOptions(
+        data=args.data, task=args.task, words=args.words, out=args.out, teacher=args.teacher,
+        epochs=args.epochs, teacher_epochs=args.teacher_epochs, batch_size=args.batch_size,
+        widths=args.width_set, block_sets=args.block_sets, resume=args.resume, seed=args.seed,
+        workdir=args.workdir, optimizer=args.optimizer, lr=args.lr,
+        rest_optimizer=args.rest_optimizer, bop_gamma=args.bop_gamma, bop_tau=args.bop_tau,
+        weight_decay=args.weight_decay, hed_weight=args.hed_weight, logit_kd=args.logit_kd,
+        kd_temperature=args.kd_temperature, backbone=args.backbone, hidden=args.hidden,
+        n_blocks=args.n_blocks, features=args.features, augment=not args.no_augment,
+        workers=args.workers, checkpoint_minutes=args.checkpoint_minutes,
+        stop_after=args.stop_after, progress=not args.no_progress)
+    try:
+        summary = run(opts)
+    except Stopped as e:
+        print(f"kws train: {e}", file=sys.stderr)
+        return 3
+    import os
+    if os.environ.get("RANK", "0") == "0":
+        print(_summary_text(summary))
+    return 0
+
+
+def _summary_text(summary: dict) -> str:
+    lines = [f"model: {summary['out']}"]
+    t = summary.get("teacher_val")
+    if t:
+        lines.append("teacher validation accuracy: " + ", ".join(f"{k} {v:.4f}" for k, v in t.items()))
+    s = summary.get("student_val") or {}
+    for k, v in s.items():
+        lines.append(f"  {k:>8}  {v:.4f}")
+    return "\n".join(lines)
+
+
+def _export(args) -> int:
+    _need_torch("export")
+    from kws.distill.export import export_model
+    from kws.distill.train import load_checkpoint, net_from_checkpoint
+    from kws.frontend import FrontendConfig
+    ck = load_checkpoint(args.checkpoint)
+    if ck["phase"] != "student":
+        raise KwsError(f"{args.checkpoint} is a {ck['phase']} checkpoint; export needs the student's "
+                       f"(student.pt)")
+    net, ck = net_from_checkpoint(ck)
+    hist = ck.get("history") or []
+    prov = {"trainer": "kws.distill", "checkpoint": str(args.checkpoint), "epochs_done": ck["epoch"],
+            "options": ck.get("options"),
+            "val_accuracy": hist[-1]["val_acc"] if hist else None}
+    model = export_model(net, FrontendConfig.from_dict(ck["frontend"]), ck["labels"], prov)
+    model.save(args.out)
+    print(f"wrote {args.out} ({len(model.arch.operating_points)} operating points: "
+          f"{', '.join(op.name for op in model.arch.operating_points)})")
+    return 0
+
+
+def _eval(args) -> int:
+    from kws.distill.evaluate import evaluate
+    progress = None if args.json else (lambda m: print(m, file=sys.stderr))
+    r = evaluate(args.model, args.data, args.split, teacher=args.teacher, stream=not args.no_stream,
+                 stream_ops=args.stream_ops, fa_per_hour=args.fa_per_hour, noise_dbfs=args.noise_dbfs,
+                 stream_clips=args.stream_clips, seed=args.seed, progress=progress)
+    if args.json:
+        print(json.dumps(r))
+        return 0
+    print(f"{r['model']} on {r['data']} ({r['split']}, {r['n']} clips, task {r['task']})")
+    print("accuracy per operating point (width x blocks):")
+    for k, v in r["accuracy"].items():
+        print(f"  {k:>8}  {v:.4f}")
+    if "teacher_accuracy" in r:
+        print(f"  teacher   {r['teacher_accuracy']:.4f}")
+    main = next(iter(r["accuracy"]))
+    print(f"confusion matrix of {main} (rows: true, columns: predicted):")
+    labels = r["labels"]
+    w = max(6, max(len(s) for s in labels))
+    print(" " * (w + 1) + " ".join(f"{i:>5}" for i in range(len(labels))))
+    for i, (lab, row) in enumerate(zip(labels, r["confusion"][main])):
+        print(f"{lab:>{w}} " + " ".join(f"{c:>5}" for c in row) + f"   ({i})")
+    for k, s in r.get("streaming", {}).items():
+        print(f"streaming {k}: FRR {s['frr']:.4f} at {s['fa_per_hour']:.2f} FA/h (target "
+              f"{s['fa_per_hour_target']:g}, threshold {s['threshold']:.3f}; Detector check: FRR "
+              f"{s['detector_check']['frr']:.4f}, {s['detector_check']['fa_per_hour']:.2f} FA/h; "
+              f"{s['keyword_clips']} keyword clips in {s['stream_hours'] * 60:.1f} min)")
+    return 0

@@ -1,0 +1,257 @@
+"""`kws eval`: accuracy of a .kws model per operating point, confusion matrix, teacher accuracy, and
+the streaming metric (false rejection rate at N false alarms per hour).
+
+Clip accuracy runs the model file on the kernel runtime (kws.fsmn.runtime.BinaryFSMN) -- what a
+user gets -- on every clip of a split (features from the model's own frontend), for every
+(width, blocks) operating point. Needs numpy only; the teacher (a training checkpoint) needs torch.
+
+The streaming metric (`streaming_metric`) runs kws.detector.Detector over one long stream:
+  * the split's clips in a seeded random order, each preceded by a gap of 0.5-1.5 s (uniform),
+    i.e. ~2 s of stream per clip; keyword clips are the positives, `_unknown_` / `_silence_`
+    clips and the gaps are where false alarms happen;
+  * background noise over the whole stream: the data set's `_background_noise_` files joined end
+    to end (looped), scaled to `noise_dbfs` RMS (default -35 dBFS, i.e. ~10-15 dB below the
+    clips' speech), or white noise at that level when the folder has none;
+  * the stream is fed to a Detector in hop-sized chunks; after each hop its smoothed posteriors
+    (Detector.last_scores) are recorded, and the Detector's own trigger rule (most likely class is a
+    keyword, smoothed score >= threshold, refractory period) is replayed for every threshold on
+    that record (one pass instead of one pass per threshold). The chosen threshold is then run
+    through the Detector itself once and its counts are reported too (they agree with the replay);
+  * a detection is a hit when its label is that of a keyword clip whose span [start, end] satisfies
+    start + 0.25 s <= detection time <= end + 1.0 s (the detection time is the end of the 1 s
+    window), each clip matched at most once; every other detection is a false alarm.
+  * reported: FRR at the lowest threshold giving at most `fa_per_hour` false alarms per hour of
+    stream, plus the (FA/h, FRR) curve. The resolution is one false alarm per stream length: a
+    test split of N clips gives about N * 2 s of stream.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from kws.errors import KwsError
+
+NON_KEYWORDS = ("_unknown_", "_silence_")
+
+
+def task_for_labels(labels: list[str]) -> tuple[str, list[str] | None]:
+    """(task, words) of the SpeechCommands split a model's labels belong to."""
+    from kws.data.tasks import task_labels
+    if list(labels) == task_labels("v1-12"):
+        return "v1-12", None
+    if list(labels) == task_labels("v2-35"):
+        return "v2-35", None
+    if list(labels[-2:]) == ["_unknown_", "_silence_"]:
+        return "custom", list(labels[:-2])
+    raise KwsError(f"cannot tell which task the model's labels {labels} belong to")
+
+
+def _features(clips, frontend, n_frames: int) -> tuple[np.ndarray, np.ndarray]:
+    from kws.frontend import features
+    xs, ys = [], []
+    for i in range(len(clips)):
+        audio, label = clips[i]
+        f = features(audio, frontend)
+        if f.shape[0] != n_frames:
+            raise KwsError(f"clip {i} gives {f.shape[0]} frames, the model expects {n_frames}")
+        xs.append(f)
+        ys.append(label)
+    if not xs:
+        raise KwsError("the split is empty: nothing to evaluate")
+    return np.stack(xs), np.asarray(ys, np.int64)
+
+
+def confusion(y_true: np.ndarray, y_pred: np.ndarray, n: int) -> np.ndarray:
+    """[n, n] counts: row = true class, column = predicted class."""
+    m = np.zeros((n, n), np.int64)
+    np.add.at(m, (y_true, y_pred), 1)
+    return m
+
+
+def teacher_accuracy(path, x: np.ndarray, y: np.ndarray, labels: list[str]) -> float:
+    """Accuracy of a training checkpoint's float teacher (torch) on features x."""
+    try:
+        import torch
+    except ModuleNotFoundError:
+        raise KwsError("--teacher needs PyTorch: pip install 'kws[train]'") from None
+    from kws.distill.train import load_checkpoint, net_from_checkpoint
+    net, ck = net_from_checkpoint(load_checkpoint(path), "teacher")
+    if list(ck["labels"]) != list(labels):
+        raise KwsError(f"--teacher {path} has other labels than the model: {ck['labels']}")
+    if tuple(x.shape[1:]) != (net.arch.n_frames, net.arch.n_features):
+        raise KwsError(f"--teacher {path} expects [{net.arch.n_frames}, {net.arch.n_features}] "
+                       f"features, the model's frontend gives {list(x.shape[1:])}")
+    net.eval()
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, len(x), 256):
+            logits, _ = net(torch.from_numpy(x[i:i + 256]))
+            correct += int((logits.argmax(1).numpy() == y[i:i + 256]).sum())
+    return correct / len(x)
+
+
+# ---------------------------------------------------------------------------- streaming
+def make_stream(clips, labels: list[str], noise: list[np.ndarray], noise_dbfs: float = -35.0,
+                seed: int = 0, max_clips: int | None = None, sr: int = 16000):
+    """(stream float32, events [(label, start_s, end_s)] of keyword clips, seconds) -- module doc."""
+    rng = np.random.default_rng([seed, 5])
+    order = rng.permutation(len(clips))
+    if max_clips:
+        order = order[:max_clips]
+    parts, events, pos = [], [], 0
+    for i in order:
+        audio, label = clips[int(i)]
+        gap = int(rng.uniform(0.5, 1.5) * sr)
+        parts.append(np.zeros(gap, np.float32))
+        pos += gap
+        parts.append(np.asarray(audio, np.float32))
+        if labels[label] not in NON_KEYWORDS:
+            events.append((labels[label], pos / sr, (pos + len(audio)) / sr))
+        pos += len(audio)
+    parts.append(np.zeros(sr, np.float32))
+    stream = np.concatenate(parts)
+    n = stream.size
+    if noise:
+        bank = np.concatenate([np.asarray(v, np.float32) for v in noise])
+        start = int(rng.integers(bank.size))
+        reps = -(-(n + start) // bank.size)
+        bed = np.tile(bank, reps)[start:start + n].astype(np.float64)
+    else:
+        bed = rng.standard_normal(n)
+    rms = math.sqrt(float(np.mean(bed ** 2))) or 1.0
+    bed *= 10 ** (noise_dbfs / 20) / rms
+    stream = np.clip(stream + bed.astype(np.float32), -1, 1).astype(np.float32)
+    return stream, events, n / sr
+
+
+def _match(dets, events, start_tol=0.25, end_tol=1.0) -> tuple[int, int]:
+    """(hits, false alarms) of detections [(label, time_s)] against keyword events."""
+    used = [False] * len(events)
+    starts = np.array([e[1] for e in events]) if events else np.zeros(0)
+    hits = fas = 0
+    for label, t in dets:
+        hit = False
+        lo = np.searchsorted(starts, t - 3.0)
+        for k in range(lo, len(events)):
+            lab, s, e = events[k]
+            if s > t:
+                break
+            if not used[k] and lab == label and s + start_tol <= t <= e + end_tol:
+                used[k] = hit = True
+                break
+        if hit:
+            hits += 1
+        else:
+            fas += 1
+    return hits, fas
+
+
+def streaming_metric(model, clips, noise, width=None, blocks=None, fa_per_hour: float = 1.0,
+                     noise_dbfs: float = -35.0, seed: int = 0, max_clips: int | None = None,
+                     hop_ms: float = 100.0, smoothing: int = 3, refractory_s: float = 1.0) -> dict:
+    """FRR at `fa_per_hour` false alarms per hour over a stream of the split's clips (module doc)."""
+    from kws.detector import Detector
+    labels = list(model.labels)
+    stream, events, seconds = make_stream(clips, labels, noise, noise_dbfs, seed, max_clips,
+                                          model.frontend.sample_rate)
+    kw = dict(width=width if width is not None else max(model.arch.widths), blocks=blocks,
+              hop_ms=hop_ms, smoothing=smoothing, refractory_s=refractory_s)
+    det = Detector(model, threshold=1.0, **kw)
+    keywords = det.keywords
+    kw_idx = np.array([labels.index(k) for k in keywords])
+    fe, arch = model.frontend, model.arch
+    chunk = int(round(hop_ms / 1000 * fe.sample_rate))
+    scores, times = [], []
+    for i in range(0, stream.size, chunk):
+        before = det.inferences
+        det.feed(stream[i:i + chunk])
+        if det.inferences != before:
+            if det.inferences - before != 1:
+                raise KwsError("streaming metric: more than one hop per chunk")
+            k = det.inferences - 1
+            frames = arch.n_frames + k * det.hop_frames
+            scores.append(np.array(det.last_scores, np.float64))
+            times.append(((frames - 1) * fe.hop_length + fe.n_fft) / fe.sample_rate)
+    scores = np.stack(scores)
+    times = np.asarray(times)
+    best = scores.argmax(axis=1)
+    best_score = scores[np.arange(len(best)), best]
+    is_kw = np.isin(best, kw_idx)
+    hours = seconds / 3600.0
+    n_pos = len(events)
+
+    def replay(thr):
+        dets, quiet = [], -math.inf
+        for j in np.flatnonzero(is_kw & (best_score >= thr)):
+            if times[j] < quiet:
+                continue
+            quiet = times[j] + refractory_s
+            dets.append((labels[best[j]], times[j]))
+        return _match(dets, events)
+
+    cand = np.unique(np.concatenate([best_score[is_kw], [1.0]]))
+    cand = cand[cand > 0]
+    if cand.size > 400:
+        cand = np.unique(np.quantile(cand, np.linspace(0, 1, 400)))
+    curve = []
+    for thr in cand:
+        hits, fas = replay(thr)
+        curve.append((float(thr), fas / hours, 1.0 - hits / max(n_pos, 1)))
+    ok = [c for c in curve if c[1] <= fa_per_hour]
+    thr, fah, frr = min(ok, key=lambda c: c[0]) if ok else (1.0, float("nan"), 1.0)
+    # the chosen threshold through the Detector itself
+    check = Detector(model, threshold=float(thr), **kw)
+    dets = []
+    for i in range(0, stream.size, chunk):
+        dets += [(d.label, d.time_s) for d in check.feed(stream[i:i + chunk])]
+    hits, fas = _match(dets, events)
+    pts = sorted({round(c[1], 3): c for c in curve}.values(), key=lambda c: c[1])
+    return {"operating_point": det.operating_point.name, "fa_per_hour_target": fa_per_hour,
+            "threshold": thr, "frr": frr, "fa_per_hour": fah,
+            "detector_check": {"hits": hits, "false_alarms": fas, "frr": 1.0 - hits / max(n_pos, 1),
+                               "fa_per_hour": fas / hours},
+            "keyword_clips": n_pos, "stream_hours": hours, "noise_dbfs": noise_dbfs,
+            "curve": [{"threshold": c[0], "fa_per_hour": c[1], "frr": c[2]} for c in pts[:50]]}
+
+
+# ---------------------------------------------------------------------------- the whole evaluation
+def evaluate(model, data, split: str = "testing", teacher=None, stream: bool = True,
+             stream_ops: str = "main", fa_per_hour: float = 1.0, noise_dbfs: float = -35.0,
+             stream_clips: int | None = None, seed: int = 0, progress=None) -> dict:
+    """Accuracy per operating point (+ confusion, teacher, streaming) of a model on a split."""
+    from kws.data.speech_commands import SpeechCommands
+    from kws.detector import resolve_model
+    from kws.fsmn.runtime import BinaryFSMN
+
+    model = resolve_model(model)
+    labels = list(model.labels)
+    task, words = task_for_labels(labels)
+    clips = SpeechCommands(Path(data), split, task, words, seed=seed)
+    x, y = _features(clips, model.frontend, model.arch.n_frames)
+    net = BinaryFSMN(model)
+    acc, conf = {}, {}
+    for op in model.arch.operating_points:
+        pred = np.array([int(np.argmax(net.logits(f, op))) for f in x])
+        acc[op.name] = float((pred == y).mean())
+        conf[op.name] = confusion(y, pred, len(labels)).tolist()
+        if progress:
+            progress(f"{op.name}: accuracy {acc[op.name]:.4f}")
+    out = {"model": str(getattr(model, "path", None)), "data": str(data), "split": split,
+           "task": task, "n": int(len(y)), "labels": labels, "accuracy": acc, "confusion": conf,
+           "class_counts": np.bincount(y, minlength=len(labels)).tolist()}
+    if teacher:
+        out["teacher_accuracy"] = teacher_accuracy(teacher, x, y, labels)
+    if stream:
+        ops = model.arch.operating_points if stream_ops == "all" else model.arch.operating_points[:1]
+        out["streaming"] = {}
+        for op in ops:
+            r = streaming_metric(model, clips, clips.noise, op.width, len(op.blocks), fa_per_hour,
+                                 noise_dbfs, seed, stream_clips)
+            out["streaming"][op.name] = r
+            if progress:
+                progress(f"{op.name}: FRR {r['frr']:.4f} at {r['fa_per_hour']:.2f} FA/h "
+                         f"(threshold {r['threshold']:.3f}, {r['stream_hours'] * 60:.1f} min stream)")
+    return out

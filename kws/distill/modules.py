@@ -1,0 +1,366 @@
+"""Torch networks that compute the math of kws/fsmn/config.py: the float teacher and the binary student.
+
+One class, `FSMN`, serves both (``binary=False``: teacher, ``binary=True``: student). Input is a
+batch of feature windows ``[N, n_frames, n_features]``; `forward(x, op)` returns
+``(logits [N, C], block_outputs)`` for an operating point (width, block set), where
+``block_outputs[i]`` is the residual stream ``h`` ``[N, T', Bw]`` after the i-th block the point runs
+(the maps HED distils).
+
+Shared parameters (one copy for every operating point; a width uses the leading channel prefix):
+    stem_weight [B, stem_kernel*F], mem[b] [L, B] (taps past -> future), up[b] [H, B],
+    down[b] [B, H], cls_weight [C, B]; buffers feat_mean / feat_std [F] (input normalisation).
+Per operating point (``ops[op_key(op)]``): BatchNorm + PReLU of the stem, per block BatchNorm of
+the memory output + its PReLU, BatchNorm of the up projection, BatchNorm of the down projection,
+BatchNorm of the head, classifier bias.
+
+Student, training mode (batch statistics, straight-through gradients):
+    h = PReLU(BN(stack(x) W_stem^T))
+    per block:  m = memconv(sgn(h), sgn(A)) * alpha_A          alpha_A = mean_taps |A|  (per channel)
+                h = h + PReLU(BN(m))
+                z = (sgn(h) sgn(W_up)^T) * alpha_up              alpha_up = mean |W_up row|
+                s = sgn(BN(z))
+                y = (s sgn(W_down)^T) * alpha_down
+                h = h + BN(y)
+    logits = mean_t(BN(h)) W_cls^T + bias
+sgn is sign with sgn(x) = +1 iff x >= 0 forward, clipped straight-through backward (gradient passed
+where |x| <= 1), for activations and latent weights alike. The alphas are per-channel scales of the
+binary layers (XNOR-Net style, mean |w| of the row actually used at that width); they are detached
+because a BatchNorm follows each of them (in training mode BN(alpha * v) == BN(v)), but they are
+part of the folded inference scales.
+
+Student, eval mode: exactly the runtime's computation (kws.fsmn.runtime) with the folded float32
+parameters of `folded(op)`: ``h = h * scale`` then ``h = h + shift`` as separate float32 ops (no
+fused multiply-add), PReLU as ``where(h >= 0, h, h * slope)``, memory and pointwise products on
++-1 values (exact integers in float32), the up projection's sign taken of ``z * up_scale + up_shift``
+in float32 (export turns that into an integer threshold + flip by evaluating this very expression
+on every integer z, so the bits agree exactly). The only float differences left against the
+runtime are the summation orders of the stem matmul, the time mean and the classifier (float32
+rounding, ~1e-6 relative).
+
+Teacher (binary=False): the same topology in float: the memory convolution and both projections
+use the real-valued h and weights, the hidden activation is hardtanh (the float relative of the
+student's sign; the reference's teacher used ReLU there), no alphas. It has a single operating
+point (width 1, all blocks) and BatchNorm in the usual train/eval modes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from kws.fsmn.config import ArchConfig, OperatingPoint
+
+
+# ---------------------------------------------------------------------------- binarisation
+class _SignSTE(torch.autograd.Function):
+    """sign(x) (+1 iff x >= 0) forward; gradient passed where |x| <= 1 (clipped STE)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return torch.where(x >= 0, 1.0, -1.0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * (x.abs() <= 1).to(g.dtype)
+
+
+def sign_ste(x: torch.Tensor) -> torch.Tensor:
+    """+1 where x >= 0 else -1, with the clipped straight-through gradient."""
+    return _SignSTE.apply(x)
+
+
+def sign(x: torch.Tensor) -> torch.Tensor:
+    """+1 where x >= 0 else -1 (no gradient): the kernels' convention (bit 1 = -1)."""
+    return torch.where(x >= 0, 1.0, -1.0).to(x.dtype)
+
+
+def prelu(x: torch.Tensor, slope: torch.Tensor) -> torch.Tensor:
+    """x where x >= 0 else slope * x, per channel (last axis) -- the runtime's PReLU."""
+    return torch.where(x >= 0, x, x * slope)
+
+
+def memconv(h: torch.Tensor, taps: torch.Tensor, back: int, ahead: int) -> torch.Tensor:
+    """Depthwise temporal convolution: out[n, t, c] = sum_i h[n, t+i, c] taps[i+back, c] for
+    i in [-back, ahead], zero padding outside the sequence.  h [N, T, C], taps [L, C]."""
+    t = h.shape[1]
+    hp = F.pad(h, (0, 0, back, ahead))
+    out = hp[:, 0:t, :] * taps[0]
+    for i in range(1, back + 1 + ahead):
+        out = out + hp[:, i:i + t, :] * taps[i]
+    return out
+
+
+def op_key(op: OperatingPoint) -> str:
+    """ModuleDict key of an operating point (no dots allowed): "w0_5_b1-3-5-7"."""
+    return f"w{op.width:g}".replace(".", "_") + "_b" + "-".join(map(str, op.blocks))
+
+
+def teacher_arch(arch: ArchConfig) -> ArchConfig:
+    """The teacher's architecture: the same network with one operating point (width 1, all blocks)."""
+    import dataclasses
+    return dataclasses.replace(arch, widths=(1.0,), block_sets=(tuple(range(arch.n_blocks)),))
+
+
+# ---------------------------------------------------------------------------- parameters
+def _bn(c: int) -> nn.BatchNorm1d:
+    return nn.BatchNorm1d(c, eps=1e-5, momentum=0.1)
+
+
+def _apply_bn(x: torch.Tensor, bn: nn.BatchNorm1d) -> torch.Tensor:
+    """BatchNorm over every (sample, frame) per channel; x [N, T, C]."""
+    n, t, c = x.shape
+    return bn(x.reshape(n * t, c)).view(n, t, c)
+
+
+class BlockOpParams(nn.Module):
+    def __init__(self, bw: int, hw: int):
+        super().__init__()
+        self.mem_bn = _bn(bw)
+        self.mem_prelu = nn.Parameter(torch.full((bw,), 0.25))
+        self.up_bn = _bn(hw)
+        self.down_bn = _bn(bw)
+
+
+class OpParams(nn.Module):
+    """The parameters one operating point owns (per-width and per-block-set BN, PReLU, bias)."""
+
+    def __init__(self, arch: ArchConfig, op: OperatingPoint):
+        super().__init__()
+        bw, hw = arch.channels(op.width)
+        self.stem_bn = _bn(bw)
+        self.stem_prelu = nn.Parameter(torch.full((bw,), 0.25))
+        self.blocks = nn.ModuleDict({str(b): BlockOpParams(bw, hw) for b in op.blocks})
+        self.head_bn = _bn(bw)
+        self.cls_bias = nn.Parameter(torch.zeros(arch.n_classes))
+
+
+def _fold_bn(bn: nn.BatchNorm1d) -> tuple[torch.Tensor, torch.Tensor]:
+    """(scale, shift) float64 with BN_eval(v) = v * scale + shift."""
+    scale = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
+    shift = bn.bias.double() - bn.running_mean.double() * scale
+    return scale, shift
+
+
+# ---------------------------------------------------------------------------- the network
+class FSMN(nn.Module):
+    """Float teacher (binary=False) or thinnable binary student (binary=True); see module doc."""
+
+    def __init__(self, arch: ArchConfig, binary: bool = True):
+        super().__init__()
+        if not isinstance(arch, ArchConfig):
+            raise TypeError("arch must be a kws.fsmn.config.ArchConfig")
+        self.arch = arch
+        self.binary = bool(binary)
+        B, H, L, C = arch.backbone, arch.hidden, arch.taps, arch.n_classes
+        self.register_buffer("feat_mean", torch.zeros(arch.n_features))
+        self.register_buffer("feat_std", torch.ones(arch.n_features))
+        self.stem_weight = nn.Parameter(torch.empty(B, arch.stem_inputs))
+        self.mem = nn.ParameterList([nn.Parameter(torch.empty(L, B)) for _ in range(arch.n_blocks)])
+        self.up = nn.ParameterList([nn.Parameter(torch.empty(H, B)) for _ in range(arch.n_blocks)])
+        self.down = nn.ParameterList([nn.Parameter(torch.empty(B, H)) for _ in range(arch.n_blocks)])
+        self.cls_weight = nn.Parameter(torch.empty(C, B))
+        self.ops = nn.ModuleDict({op_key(op): OpParams(arch, op) for op in arch.operating_points})
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        a = self.arch
+
+        def uniform(p, fan_in):
+            bound = 1.0 / math.sqrt(fan_in)
+            with torch.no_grad():
+                p.uniform_(-bound, bound)
+
+        uniform(self.stem_weight, a.stem_inputs)
+        for b in range(a.n_blocks):
+            uniform(self.mem[b], a.taps)
+            uniform(self.up[b], a.backbone)
+            uniform(self.down[b], a.hidden)
+        uniform(self.cls_weight, a.backbone)
+
+    # ------------------------------------------------------------------ helpers
+    def binary_parameters(self) -> list[nn.Parameter]:
+        """The weights that are binary in the student (memory taps, up and down projections)."""
+        return list(self.mem) + list(self.up) + list(self.down)
+
+    def op_params(self, op: OperatingPoint) -> OpParams:
+        try:
+            return self.ops[op_key(op)]
+        except KeyError:
+            raise ValueError(f"operating point {op.name} {op.blocks} is not in this network") from None
+
+    def set_normalisation(self, mean, std) -> None:
+        with torch.no_grad():
+            self.feat_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
+            self.feat_std.copy_(torch.as_tensor(std, dtype=torch.float32))
+
+    def stem_input(self, x: torch.Tensor) -> torch.Tensor:
+        """[N, n_frames, F] features -> normalised, stacked stem windows [N, T', k*F] (frame-major)."""
+        a = self.arch
+        if x.dim() != 3 or x.shape[1:] != (a.n_frames, a.n_features):
+            raise ValueError(f"features must be [N, {a.n_frames}, {a.n_features}], got {tuple(x.shape)}")
+        x = (x - self.feat_mean) / self.feat_std
+        w = x.unfold(1, a.stem_kernel, a.stem_stride)            # [N, T', F, k]
+        return w.transpose(2, 3).reshape(x.shape[0], a.stem_frames, a.stem_inputs)
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, x: torch.Tensor, op: OperatingPoint | None = None):
+        """(logits [N, C], [h after each block of op, [N, T', Bw]]) for features x [N, T, F]."""
+        op = op or self.arch.operating_points[0]
+        if self.binary and not self.training:
+            return self.forward_folded(x, op)
+        a, P = self.arch, self.op_params(op)
+        bw, hw = a.channels(op.width)
+        h = torch.matmul(self.stem_input(x), self.stem_weight[:bw].t())
+        h = prelu(_apply_bn(h, P.stem_bn), P.stem_prelu)
+        outs = []
+        for b in op.blocks:
+            Pb = P.blocks[str(b)]
+            A, Wu, Wd = self.mem[b][:, :bw], self.up[b][:hw, :bw], self.down[b][:bw, :hw]
+            if self.binary:
+                m = memconv(sign_ste(h), sign_ste(A), a.back, a.ahead) * A.detach().abs().mean(0)
+            else:
+                m = memconv(h, A, a.back, a.ahead)
+            h = h + prelu(_apply_bn(m, Pb.mem_bn), Pb.mem_prelu)
+            if self.binary:
+                z = torch.matmul(sign_ste(h), sign_ste(Wu).t()) * Wu.detach().abs().mean(1)
+                s = sign_ste(_apply_bn(z, Pb.up_bn))
+                y = torch.matmul(s, sign_ste(Wd).t()) * Wd.detach().abs().mean(1)
+            else:
+                s = F.hardtanh(_apply_bn(torch.matmul(h, Wu.t()), Pb.up_bn))
+                y = torch.matmul(s, Wd.t())
+            h = h + _apply_bn(y, Pb.down_bn)
+            outs.append(h)
+        g = _apply_bn(h, P.head_bn).mean(dim=1)
+        logits = torch.matmul(g, self.cls_weight[:, :bw].t()) + P.cls_bias
+        return logits, outs
+
+    # ------------------------------------------------------------------ inference (folded)
+    @torch.no_grad()
+    def folded(self, op: OperatingPoint) -> dict[str, torch.Tensor]:
+        """The float32 per-operating-point parameters of the runtime, folded from BN and alphas.
+
+        Keys as in the model file without the op prefix (stem.scale, block3.mem_shift, ...,
+        classifier.bias), plus block{b}.up_scale / up_shift: the float32 affine whose sign the up
+        projection takes (export turns it into block{b}.up_thresh / up_flip).
+        """
+        if not self.binary:
+            raise ValueError("folded parameters exist for the binary student only")
+        a, P = self.arch, self.op_params(op)
+        bw, hw = a.channels(op.width)
+        f32 = lambda t: t.to(torch.float32).contiguous()     # noqa: E731
+        out = {}
+        s, b = _fold_bn(P.stem_bn)
+        out["stem.scale"], out["stem.shift"], out["stem.prelu"] = f32(s), f32(b), f32(P.stem_prelu)
+        for blk in op.blocks:
+            Pb = P.blocks[str(blk)]
+            A, Wu, Wd = self.mem[blk][:, :bw], self.up[blk][:hw, :bw], self.down[blk][:bw, :hw]
+            s, b = _fold_bn(Pb.mem_bn)
+            out[f"block{blk}.mem_scale"] = f32(A.double().abs().mean(0) * s)
+            out[f"block{blk}.mem_shift"] = f32(b)
+            out[f"block{blk}.mem_prelu"] = f32(Pb.mem_prelu)
+            s, b = _fold_bn(Pb.up_bn)
+            out[f"block{blk}.up_scale"] = f32(Wu.double().abs().mean(1) * s)
+            out[f"block{blk}.up_shift"] = f32(b)
+            s, b = _fold_bn(Pb.down_bn)
+            out[f"block{blk}.down_scale"] = f32(Wd.double().abs().mean(1) * s)
+            out[f"block{blk}.down_shift"] = f32(b)
+        s, b = _fold_bn(P.head_bn)
+        out["head.scale"], out["head.shift"] = f32(s), f32(b)
+        out["classifier.bias"] = f32(P.cls_bias)
+        return out
+
+    @torch.no_grad()
+    def forward_folded(self, x: torch.Tensor, op: OperatingPoint, probe: dict | None = None):
+        """Eval-mode student: the runtime's exact sequence of float32 operations (module doc).
+
+        probe: optional dict; receives "margin" [N], the smallest |value| any activation sign was
+        taken of (values that close to 0 may take the other sign in the runtime, whose stem matmul
+        rounds differently) -- the parity test uses it to tell rounding from real mismatches.
+        """
+        a = self.arch
+        bw, hw = a.channels(op.width)
+        p = self.folded(op)
+        h = torch.matmul(self.stem_input(x), self.stem_weight[:bw].t())
+        h = h * p["stem.scale"]
+        h = h + p["stem.shift"]
+        h = prelu(h, p["stem.prelu"])
+        outs = []
+        margin = torch.full((x.shape[0],), float("inf"))
+        for blk in op.blocks:
+            A, Wu, Wd = sign(self.mem[blk][:, :bw]), sign(self.up[blk][:hw, :bw]), sign(self.down[blk][:bw, :hw])
+            if probe is not None:
+                margin = torch.minimum(margin, h.abs().amin(dim=(1, 2)))
+            m = memconv(sign(h), A, a.back, a.ahead)
+            u = m * p[f"block{blk}.mem_scale"]
+            u = u + p[f"block{blk}.mem_shift"]
+            h = h + prelu(u, p[f"block{blk}.mem_prelu"])
+            if probe is not None:
+                margin = torch.minimum(margin, h.abs().amin(dim=(1, 2)))
+            z = torch.matmul(sign(h), Wu.t())
+            v = z * p[f"block{blk}.up_scale"]
+            v = v + p[f"block{blk}.up_shift"]
+            y = torch.matmul(sign(v), Wd.t())
+            y = y * p[f"block{blk}.down_scale"]
+            y = y + p[f"block{blk}.down_shift"]
+            h = h + y
+            outs.append(h)
+        g = h * p["head.scale"]
+        g = g + p["head.shift"]
+        g = g.mean(dim=1)
+        logits = torch.matmul(g, self.cls_weight[:, :bw].t())
+        logits = logits + p["classifier.bias"]
+        if probe is not None:
+            probe["margin"] = margin
+        return logits, outs
+
+    # ------------------------------------------------------------------ initialisation
+    @torch.no_grad()
+    def init_from_teacher(self, teacher: "FSMN", bop: bool = False) -> None:
+        """Start the student from a trained teacher: shared weights copied (sign of them with
+        bop=True: Bop keeps binary weights only), every operating point's BN affine / PReLU / bias
+        copied from the teacher's (channel prefixes), normalisation copied. BN running statistics
+        are left to be re-estimated (the binary layers change their scale)."""
+        a, ta = self.arch, teacher.arch
+        for name in ("n_frames", "n_features", "stem_kernel", "stem_stride", "backbone", "hidden",
+                     "n_blocks", "back", "ahead", "n_classes"):
+            if getattr(a, name) != getattr(ta, name):
+                raise ValueError(f"teacher and student differ in {name}: "
+                                 f"{getattr(ta, name)} vs {getattr(a, name)}")
+        self.feat_mean.copy_(teacher.feat_mean)
+        self.feat_std.copy_(teacher.feat_std)
+        self.stem_weight.copy_(teacher.stem_weight)
+        self.cls_weight.copy_(teacher.cls_weight)
+        for mine, theirs in zip(self.binary_parameters(), teacher.binary_parameters()):
+            mine.copy_(sign(theirs) if bop else theirs.clamp(-1, 1))
+        T = teacher.op_params(ta.operating_points[0])
+
+        def copy_bn(dst: nn.BatchNorm1d, src: nn.BatchNorm1d):
+            n = dst.num_features
+            dst.weight.copy_(src.weight[:n])
+            dst.bias.copy_(src.bias[:n])
+
+        for op in a.operating_points:
+            P = self.op_params(op)
+            bw, _ = a.channels(op.width)
+            copy_bn(P.stem_bn, T.stem_bn)
+            P.stem_prelu.copy_(T.stem_prelu[:bw])
+            for b in op.blocks:
+                Pb, Tb = P.blocks[str(b)], T.blocks[str(b)]
+                copy_bn(Pb.mem_bn, Tb.mem_bn)
+                Pb.mem_prelu.copy_(Tb.mem_prelu[:bw])
+                copy_bn(Pb.up_bn, Tb.up_bn)
+                copy_bn(Pb.down_bn, Tb.down_bn)
+            copy_bn(P.head_bn, T.head_bn)
+            P.cls_bias.copy_(T.cls_bias)
+
+
+def clamp_latent_(net: FSMN) -> None:
+    """Keep latent binary weights in [-1, 1] (outside, the clipped STE passes no gradient)."""
+    with torch.no_grad():
+        for p in net.binary_parameters():
+            p.clamp_(-1.0, 1.0)

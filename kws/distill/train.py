@@ -1,0 +1,642 @@
+"""`kws train`: float teacher first, then the thinnable binary student with HED, then export to .kws.
+
+    from kws.distill.train import TrainOptions, run
+    run(TrainOptions(data="/data/sc-v1", task="v1-12", out="model.kws", epochs=30))
+
+Phases (each resumable on its own; files in the work folder, default `<out stem>.work/`):
+    teacher.pt   the float teacher's checkpoint (skipped when --teacher gives one)
+    student.pt   the binary student's checkpoint (holds a copy of the teacher: self-contained)
+    history.json per-epoch loss / accuracy / timing of both phases
+and finally the model file `--out` (kws.distill.export).
+
+Thinnable training, per batch (one forward/backward over all of it):
+    widths: the sandwich rule -- the widest, the narrowest and one other width drawn at random
+            (seeded by (seed, epoch, step), the same on every process); with the default three
+            widths that is all of them;
+    blocks: every block set (TBA), loss weights 1, 0.5, 0.25, ... by decreasing depth;
+    every (width, block set) pair of the batch contributes weight_blocks * (CE + 0.01 * HED
+    [+ logit KD]). With the default architecture this costs about 2.3x the multiply-accumulates
+    of the full network alone (widths 1 / 0.5 / 0.25 cost ~1 / 0.27 / 0.08 and block sets
+    8 / 4 / 2 blocks ~1 / 0.5 / 0.25 of it), so a step costs about 3x a plain binary step and every
+    operating point's own BN sees every batch.
+
+Checkpoints are written atomically by rank 0 at the end of every epoch, every
+`checkpoint_minutes` and when stopping; `resume=True` restores model, optimizer, scheduler, epoch,
+position inside the epoch and RNG states. Data order (DistributedSampler seeded by seed/epoch),
+augmentation draws (seeded by seed/epoch/index) and width draws are functions of the position, so
+a resumed run computes the same steps as an uninterrupted one.
+
+Distributed: under `torchrun --nproc_per_node N -m kws train ...` each process takes 1/N of every
+batch (DistributedSampler), gradients are averaged by DDP (gloo on CPU), validation is sharded and
+summed; only rank 0 prints and writes files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import random
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+import torch.nn.functional as F
+
+from kws.distill.bop import Bop
+from kws.distill.hed import HED_WEIGHT, hed_loss, hed_target, logit_kd
+from kws.distill.modules import FSMN, clamp_latent_, teacher_arch
+from kws.errors import KwsError
+from kws.fileio import atomic_path, write_text_atomic
+from kws.frontend import FrontendConfig
+from kws.fsmn.config import ArchConfig, OperatingPoint
+
+CKPT_FORMAT = "kws-train-checkpoint"
+CKPT_VERSION = 1
+DEFAULT_LR = {"sgd": 5e-3, "adam": 1e-3}
+
+
+class Stopped(Exception):
+    """Raised (and caught by run) when --stop-after steps were done: a checkpoint was written."""
+
+
+# ---------------------------------------------------------------------------- options
+@dataclass
+class TrainOptions:
+    data: str
+    task: str = "v1-12"
+    words: list | None = None
+    out: str = "model.kws"
+    teacher: str | None = None            # a teacher checkpoint (teacher.pt or student.pt)
+    epochs: int = 30
+    teacher_epochs: int | None = None     # None: same as epochs
+    batch_size: int = 96                  # global batch (split across processes)
+    widths: tuple = (1.0, 0.5, 0.25)
+    block_sets: str = "all,2,4"
+    resume: bool = False
+    seed: int = 0
+    workdir: str | None = None
+    optimizer: str = "sgd"                # sgd | adam | bop
+    lr: float | None = None               # None: 5e-3 for SGD, 1e-3 for Adam
+    rest_optimizer: str = "sgd"           # with --optimizer bop: optimizer for non-binary params
+    weight_decay: float = 1e-4
+    momentum: float = 0.9
+    bop_gamma: float = 1e-4
+    bop_tau: float = 1e-8
+    hed_weight: float = HED_WEIGHT
+    logit_kd: float = 0.0                 # weight of logit distillation (0: off)
+    kd_temperature: float = 4.0
+    backbone: int = 128
+    hidden: int = 256
+    n_blocks: int = 8
+    features: str = "logmel"              # logmel | mfcc
+    augment: bool = True
+    workers: int = 0
+    checkpoint_minutes: float = 10.0
+    stop_after: int = 0                   # testing: stop (as if killed) after N steps, 0 = never
+    progress: bool = True
+
+
+def parse_widths(spec) -> tuple:
+    if isinstance(spec, str):
+        try:
+            ws = [float(s) for s in spec.split(",") if s.strip()]
+        except ValueError:
+            raise KwsError(f"--width-set must be comma-separated numbers, e.g. 1,0.5,0.25; got {spec!r}") from None
+    else:
+        ws = [float(w) for w in spec]
+    if not ws or any(not 0 < w <= 1 for w in ws) or len(set(ws)) != len(ws):
+        raise KwsError(f"--width-set needs distinct widths in (0, 1], got {spec!r}")
+    return tuple(sorted(ws, reverse=True))
+
+
+def parse_block_sets(spec: str, n_blocks: int) -> tuple:
+    """'all,2,4' -> all blocks, every 2nd, every 4th (ending at the last block); explicit sets as
+    '@1-3-5-7' (dash-joined block indices, as in the model file's operating point names)."""
+    sets = []
+    for tok in str(spec).split(","):
+        tok = tok.strip()
+        if not tok:
+            continue
+        if tok == "all":
+            s = tuple(range(n_blocks))
+        elif tok.startswith("@"):
+            try:
+                s = tuple(sorted({int(v) for v in tok[1:].split("-")}))
+            except ValueError:
+                raise KwsError(f"--block-sets: bad explicit set {tok!r} (write e.g. @1-3-5-7)") from None
+            if not s or s[0] < 0 or s[-1] >= n_blocks:
+                raise KwsError(f"--block-sets: {tok!r} needs block indices in 0..{n_blocks - 1}")
+        else:
+            try:
+                step = int(tok)
+            except ValueError:
+                raise KwsError(f"--block-sets: {tok!r} is not 'all', a step (2, 4) or @i-j-k") from None
+            if step < 1 or step > n_blocks:
+                raise KwsError(f"--block-sets: step {step} must be in 1..{n_blocks}")
+            s = tuple(range(step - 1, n_blocks, step))
+        if s not in sets:
+            sets.append(s)
+    if not sets:
+        raise KwsError("--block-sets is empty")
+    return tuple(sets)
+
+
+# ---------------------------------------------------------------------------- distributed
+class _Dist:
+    def __init__(self):
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.owned = False
+        if self.world > 1 and not dist.is_initialized():
+            dist.init_process_group("gloo")
+            self.owned = True
+        self.main = self.rank == 0
+
+    def barrier(self):
+        if self.world > 1:
+            dist.barrier()
+
+    def sum(self, values: list) -> list:
+        if self.world == 1:
+            return list(values)
+        t = torch.tensor(values, dtype=torch.float64)
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+        return t.tolist()
+
+    def close(self):
+        if self.owned and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _threads(world: int) -> None:
+    if "OMP_NUM_THREADS" in os.environ:
+        return
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    torch.set_num_threads(max(1, cores // world))
+
+
+# ---------------------------------------------------------------------------- checkpoints
+def _rng_state() -> dict:
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return {"torch": torch.get_rng_state(), "numpy": [name, torch.from_numpy(keys.astype(np.int64)), pos,
+                                                      has_gauss, cached],
+            "python": random.getstate()}
+
+
+def _set_rng_state(s: dict) -> None:
+    torch.set_rng_state(s["torch"])
+    name, keys, pos, has_gauss, cached = s["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    random.setstate(s["python"])
+
+
+def load_checkpoint(path) -> dict:
+    """Read a training checkpoint (torch weights-only unpickler: plain data and tensors only)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:            # noqa: BLE001 - corrupt or foreign file
+        raise KwsError(f"{path}: not a readable kws training checkpoint ({type(e).__name__}: "
+                       f"{str(e).splitlines()[0][:200] if str(e) else ''})") from None
+    if not isinstance(ck, dict) or ck.get("format") != CKPT_FORMAT:
+        raise KwsError(f"{path}: not a kws training checkpoint")
+    if ck.get("version") != CKPT_VERSION:
+        raise KwsError(f"{path}: checkpoint version {ck.get('version')} is not supported")
+    return ck
+
+
+def save_checkpoint(path, ck: dict) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(ck, tmp)
+
+
+def net_from_checkpoint(ck: dict, which: str = "model") -> tuple[FSMN, dict]:
+    """(network, checkpoint) for ck["model"] (its phase's net) or which="teacher" (a student
+    checkpoint's embedded teacher, or a teacher checkpoint's own net)."""
+    if which == "teacher" and ck["phase"] == "student":
+        arch = ArchConfig.from_dict(ck["teacher_arch"])
+        net = FSMN(arch, binary=False)
+        net.load_state_dict(ck["teacher_model"])
+        return net, ck
+    if which == "teacher" and ck["phase"] != "teacher":
+        raise KwsError("not a teacher checkpoint")
+    arch = ArchConfig.from_dict(ck["arch"])
+    net = FSMN(arch, binary=ck["phase"] == "student")
+    net.load_state_dict(ck["model"])
+    return net, ck
+
+
+def _tensors_to_py(d):
+    return json.loads(json.dumps(d, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
+
+
+# ---------------------------------------------------------------------------- the run
+class Trainer:
+    def __init__(self, opts: TrainOptions, env: _Dist):
+        from kws.data.augment import Augment
+        from kws.data.speech_commands import SpeechCommands
+        from kws.data.tasks import task_labels
+
+        self.o, self.env = opts, env
+        o = opts
+        if o.epochs < 1:
+            raise KwsError("--epochs must be at least 1")
+        self.teacher_epochs = o.epochs if o.teacher_epochs is None else o.teacher_epochs
+        if self.teacher_epochs < 1 and not o.teacher:
+            raise KwsError("--teacher-epochs must be at least 1 (or give --teacher)")
+        if o.optimizer not in ("sgd", "adam", "bop"):
+            raise KwsError(f"--optimizer must be sgd, adam or bop, got {o.optimizer!r}")
+        if o.rest_optimizer not in ("sgd", "adam"):
+            raise KwsError(f"--rest-optimizer must be sgd or adam, got {o.rest_optimizer!r}")
+        if o.batch_size < 2 or o.batch_size % env.world:
+            raise KwsError(f"--batch-size {o.batch_size} must be >= 2 and divisible by the number of "
+                           f"processes ({env.world})")
+        self.local_batch = o.batch_size // env.world
+        self.labels = task_labels(o.task, o.words)
+        self.frontend = FrontendConfig(kind=o.features)
+        self.arch = ArchConfig(n_frames=self.frontend.frames(16000), n_features=self.frontend.n_features,
+                               backbone=o.backbone, hidden=o.hidden, n_blocks=o.n_blocks,
+                               n_classes=len(self.labels), widths=parse_widths(o.widths),
+                               block_sets=parse_block_sets(o.block_sets, o.n_blocks))
+        out = Path(o.out)
+        self.out = out
+        self.workdir = Path(o.workdir) if o.workdir else out.with_name(out.stem + ".work")
+        self.teacher_ckpt = self.workdir / "teacher.pt"
+        self.student_ckpt = self.workdir / "student.pt"
+        if not o.resume:
+            for p in ((self.student_ckpt,) if o.teacher else (self.teacher_ckpt, self.student_ckpt)):
+                if p.exists():
+                    raise KwsError(f"{p} exists from an earlier run: pass --resume to continue it, "
+                                   f"or use another --workdir")
+        data = Path(o.data)
+        noise = data / "_background_noise_"
+        aug = Augment(noise if noise.is_dir() else None, seed=o.seed) if o.augment else None
+        sc = dict(task=o.task, words=o.words, seed=o.seed)
+        self.train_clips = SpeechCommands(data, "training", augment=aug, **sc)
+        self.plain_train = SpeechCommands(data, "training", **sc)
+        self.val_clips = SpeechCommands(data, "validation", **sc)
+        if len(self.train_clips) < o.batch_size:
+            raise KwsError(f"the training split has {len(self.train_clips)} items, fewer than "
+                           f"--batch-size {o.batch_size}")
+        self.history: dict = {"teacher": [], "student": []}
+        self.steps_this_run = 0
+        self._val = None
+
+    # ------------------------------------------------------------------ output
+    def log(self, msg: str) -> None:
+        if self.env.main:
+            from tqdm import tqdm
+            tqdm.write(msg, file=sys.stderr)
+
+    # ------------------------------------------------------------------ validation data
+    def val_shard(self):
+        """This rank's share of the validation features (computed once, un-augmented)."""
+        if self._val is None:
+            from kws.distill.data import feature_matrix
+            self.val_clips.set_epoch(0)
+            t0 = time.monotonic()
+            idx = range(self.env.rank, len(self.val_clips), self.env.world)
+            x, y = feature_matrix(self.val_clips, self.frontend, idx)
+            self._val = (torch.from_numpy(x), torch.from_numpy(y))
+            self.val_feature_s = time.monotonic() - t0
+        return self._val
+
+    @torch.no_grad()
+    def validate(self, net: FSMN, ops) -> dict:
+        x, y = self.val_shard()
+        was = net.training
+        net.eval()
+        counts = []
+        for op in ops:
+            correct = 0
+            for i in range(0, x.shape[0], 256):
+                logits, _ = net(x[i:i + 256], op)
+                correct += int((logits.argmax(1) == y[i:i + 256]).sum())
+            counts.append(correct)
+        counts = self.env.sum(counts + [x.shape[0]])
+        net.train(was)
+        n = max(counts[-1], 1)
+        return {op.name: counts[k] / n for k, op in enumerate(ops)}
+
+    # ------------------------------------------------------------------ optimizers
+    def _ordinary(self, params, kind: str):
+        lr = self.o.lr if self.o.lr is not None else DEFAULT_LR[kind]
+        if kind == "sgd":
+            return torch.optim.SGD(params, lr=lr, momentum=self.o.momentum, weight_decay=self.o.weight_decay)
+        return torch.optim.Adam(params, lr=lr, weight_decay=self.o.weight_decay)
+
+    def optimizers(self, net: FSMN, phase: str) -> list:
+        o = self.o
+        if phase == "teacher":
+            return [self._ordinary(net.parameters(), "adam" if o.optimizer == "adam" else "sgd")]
+        if o.optimizer == "bop":
+            binary = {id(p) for p in net.binary_parameters()}
+            rest = [p for p in net.parameters() if id(p) not in binary]
+            return [Bop(net.binary_parameters(), gamma=o.bop_gamma, tau=o.bop_tau),
+                    self._ordinary(rest, o.rest_optimizer)]
+        return [self._ordinary(net.parameters(), o.optimizer)]
+
+    # ------------------------------------------------------------------ per-batch plan
+    def plan(self, phase: str, net: FSMN, epoch: int, step: int):
+        """[(operating point, loss weight)] of one batch (module doc)."""
+        if phase == "teacher":
+            return [(net.arch.operating_points[0], 1.0)]
+        ws = sorted(net.arch.widths, reverse=True)
+        chosen = [ws[0]]
+        middle = ws[1:-1]
+        if middle:
+            r = np.random.default_rng([self.o.seed, epoch, step, 11])
+            chosen.append(middle[int(r.integers(len(middle)))])
+        if len(ws) > 1:
+            chosen.append(ws[-1])
+        sets = sorted(net.arch.block_sets, key=len, reverse=True)
+        return [(OperatingPoint(float(w), tuple(s)), 0.5 ** i) for w in chosen for i, s in enumerate(sets)]
+
+    # ------------------------------------------------------------------ one phase
+    def fit(self, phase: str, net: FSMN, epochs: int, ckpt_path: Path, ck: dict | None,
+            teacher: FSMN | None = None) -> None:
+        o, env = self.o, self.env
+        from torch.utils.data import BatchSampler, DataLoader, DistributedSampler
+        from tqdm import tqdm
+
+        from kws.distill.data import ClipFeatures
+
+        ds = ClipFeatures(self.train_clips, self.frontend, self.arch.n_frames)
+        sampler = DistributedSampler(ds, num_replicas=env.world, rank=env.rank, shuffle=True,
+                                     seed=o.seed, drop_last=True)
+        steps = len(sampler) // self.local_batch
+        if steps == 0:
+            raise KwsError("not a single full batch per process: lower --batch-size")
+        opts = self.optimizers(net, phase)
+        total = steps * epochs
+
+        def cosine(k):
+            return 0.5 * (1.0 + math.cos(math.pi * min(k, total) / total))
+
+        scheds = [torch.optim.lr_scheduler.LambdaLR(op, cosine) for op in opts if not isinstance(op, Bop)]
+        epoch, step, gstep = 0, 0, 0
+        run_stats = None
+        if ck is not None:
+            for op, s in zip(opts, ck["optimizers"]):
+                op.load_state_dict(s)
+            for sc, s in zip(scheds, ck["schedulers"]):
+                sc.load_state_dict(s)
+            epoch, step, gstep = ck["epoch"], ck["step"], ck["global_step"]
+            run_stats = ck.get("epoch_stats")
+            self.history[phase] = list(ck.get("history", []))
+            _set_rng_state(ck["rng"])
+            if ck.get("world_size") != env.world:
+                self.log(f"note: {ckpt_path} was written with {ck.get('world_size')} process(es), "
+                         f"now {env.world}: the rest of the run will not be bit-identical")
+            if epoch >= epochs:
+                self.log(f"{phase}: already trained ({epochs} epochs) -- {ckpt_path}")
+                return
+            self.log(f"{phase}: resuming at epoch {epoch + 1}, step {step}/{steps}")
+        objective = _Objective(net, phase, o, teacher)
+        model = objective
+        if env.world > 1:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+            model = DDP(objective, find_unused_parameters=phase == "student" and len(self.arch.widths) > 3)
+        eval_ops = net.arch.operating_points
+        last_save = time.monotonic()
+
+        def checkpoint(ep, st, stats, done=False):
+            if env.main:
+                save_checkpoint(ckpt_path, self.state(phase, net, opts, scheds, ep, st, gstep, stats,
+                                                      done, teacher))
+
+        while epoch < epochs:
+            self.train_clips.set_epoch(epoch)
+            sampler.set_epoch(epoch)
+            batches = list(BatchSampler(list(iter(sampler)), self.local_batch, drop_last=True))[step:]
+            loader = DataLoader(ds, batch_sampler=batches, num_workers=o.workers) if batches else []
+            stats = dict(run_stats or {"loss": 0.0, "correct": 0, "seen": 0, "data_s": 0.0,
+                                       "step_s": 0.0, "steps": 0, "flips": 0})
+            run_stats = None
+            bar = tqdm(total=steps, initial=step, desc=f"{phase} {epoch + 1}/{epochs}", unit="batch",
+                       disable=not (env.main and o.progress), leave=False, dynamic_ncols=True)
+            net.train()
+            t_data = time.monotonic()
+            for x, y in loader:
+                t0 = time.monotonic()
+                stats["data_s"] += t0 - t_data
+                plan = self.plan(phase, net, epoch, step)
+                loss, logits = model(x, y, plan)
+                for op in opts:
+                    op.zero_grad(set_to_none=True)
+                loss.backward()
+                for op in opts:
+                    op.step()
+                    if isinstance(op, Bop):
+                        stats["flips"] += op.last_flips
+                if phase == "student" and o.optimizer != "bop":
+                    clamp_latent_(net)
+                for sc in scheds:
+                    sc.step()
+                step += 1
+                gstep += 1
+                self.steps_this_run += 1
+                c = int((logits.detach().argmax(1) == y).sum())
+                lv = float(loss.detach())
+                if not math.isfinite(lv):
+                    raise KwsError(f"{phase}: the loss became {lv} at epoch {epoch + 1} step {step}; "
+                                   f"lower --lr")
+                stats["loss"] += lv * len(y)
+                stats["correct"] += c
+                stats["seen"] += len(y)
+                stats["steps"] += 1
+                t_data = time.monotonic()
+                stats["step_s"] += t_data - t0
+                bar.update(1)
+                bar.set_postfix(loss=f"{stats['loss'] / stats['seen']:.3f}",
+                                acc=f"{stats['correct'] / stats['seen']:.3f}")
+                if o.stop_after and self.steps_this_run >= o.stop_after:
+                    checkpoint(epoch, step, stats)
+                    env.barrier()
+                    bar.close()
+                    raise Stopped(f"stopped after {self.steps_this_run} steps as asked (--stop-after); "
+                                  f"continue with --resume")
+                if env.main and time.monotonic() - last_save > o.checkpoint_minutes * 60:
+                    checkpoint(epoch, step, stats)
+                    last_save = time.monotonic()
+            bar.close()
+            t0 = time.monotonic()
+            val = self.validate(net, eval_ops)
+            tot = self.env.sum([stats["loss"], stats["correct"], stats["seen"]])
+            rec = {"epoch": epoch + 1, "train_loss": tot[0] / max(tot[2], 1),
+                   "train_acc": tot[1] / max(tot[2], 1), "val_acc": val,
+                   "lr": scheds[0].get_last_lr()[0] if scheds else None,
+                   "epoch_s": stats["data_s"] + stats["step_s"], "data_s": stats["data_s"],
+                   "step_s": stats["step_s"], "val_s": time.monotonic() - t0,
+                   "steps": stats["steps"], "processes": env.world}
+            if phase == "student" and o.optimizer == "bop":
+                rec["bop_flips"] = stats["flips"]
+            self.history[phase].append(rec)
+            main_op = eval_ops[0].name
+            self.log(f"{phase} epoch {epoch + 1}/{epochs}: loss {rec['train_loss']:.4f} "
+                     f"train acc {rec['train_acc']:.4f} | val " +
+                     " ".join(f"{k} {v:.4f}" for k, v in val.items()) +
+                     f" | {rec['epoch_s']:.1f}s (data {rec['data_s']:.1f}s) val {rec['val_s']:.1f}s")
+            del main_op
+            epoch += 1
+            step = 0
+            checkpoint(epoch, 0, None, done=epoch >= epochs)
+            last_save = time.monotonic()
+            if env.main:
+                write_text_atomic(self.workdir / "history.json",
+                                  json.dumps(_tensors_to_py(self.history), indent=1))
+        env.barrier()
+
+    def state(self, phase, net, opts, scheds, epoch, step, gstep, stats, done, teacher) -> dict:
+        ck = {"format": CKPT_FORMAT, "version": CKPT_VERSION, "phase": phase,
+              "arch": net.arch.to_dict(), "frontend": self.frontend.to_dict(), "labels": self.labels,
+              "task": self.o.task, "words": self.o.words,
+              "model": net.state_dict(), "optimizers": [op.state_dict() for op in opts],
+              "schedulers": [sc.state_dict() for sc in scheds],
+              "epoch": epoch, "step": step, "global_step": gstep, "epoch_stats": stats,
+              "done": bool(done), "rng": _rng_state(), "history": self.history[phase],
+              "world_size": self.env.world,
+              "options": _tensors_to_py(dataclasses.asdict(self.o))}
+        if teacher is not None:
+            ck["teacher_arch"] = teacher.arch.to_dict()
+            ck["teacher_model"] = teacher.state_dict()
+        return ck
+
+    # ------------------------------------------------------------------ whole run
+    def run(self) -> dict:
+        o, env = self.o, self.env
+        torch.manual_seed(o.seed)
+        np.random.seed(o.seed)
+        random.seed(o.seed)
+        if env.main:
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            self.log(f"kws train: {len(self.train_clips)} training / {len(self.val_clips)} validation "
+                     f"items, {len(self.labels)} classes, {env.world} process(es) x "
+                     f"{torch.get_num_threads()} thread(s), work folder {self.workdir}")
+        # ---------------- teacher
+        teacher = None
+        if o.teacher:
+            teacher, tck = net_from_checkpoint(load_checkpoint(o.teacher), "teacher")
+            self._check_teacher(teacher, tck, o.teacher)
+        else:
+            teacher = FSMN(teacher_arch(self.arch), binary=False)
+            ck = load_checkpoint(self.teacher_ckpt) if (o.resume and self.teacher_ckpt.exists()) else None
+            if ck is not None:
+                teacher.load_state_dict(ck["model"])
+            else:
+                from kws.distill.data import normalisation
+                mean, std = normalisation(self.plain_train, self.frontend, seed=o.seed)
+                teacher.set_normalisation(mean, std)
+            self.fit("teacher", teacher, self.teacher_epochs, self.teacher_ckpt, ck)
+        teacher.eval()
+        # ---------------- student
+        student = FSMN(self.arch, binary=True)
+        ck = load_checkpoint(self.student_ckpt) if (o.resume and self.student_ckpt.exists()) else None
+        if ck is not None:
+            if ArchConfig.from_dict(ck["arch"]) != self.arch:
+                raise KwsError(f"{self.student_ckpt} was trained with another architecture "
+                               f"(widths/block sets/sizes); use another --workdir")
+            student.load_state_dict(ck["model"])
+            teacher.load_state_dict(ck["teacher_model"])
+        else:
+            student.init_from_teacher(teacher, bop=o.optimizer == "bop")
+        self.fit("student", student, o.epochs, self.student_ckpt, ck, teacher=teacher)
+        # ---------------- export
+        summary = {"out": str(self.out), "workdir": str(self.workdir),
+                   "teacher_val": self.history["teacher"][-1]["val_acc"] if self.history["teacher"] else None,
+                   "student_val": self.history["student"][-1]["val_acc"] if self.history["student"] else None,
+                   "history": self.history}
+        if env.main:
+            from kws.distill.export import export_model
+            model = export_model(student, self.frontend, self.labels, self.provenance(summary))
+            model.save(self.out)
+            self.log(f"wrote {self.out}")
+        env.barrier()
+        return summary
+
+    def provenance(self, summary) -> dict:
+        o = self.o
+        return _tensors_to_py({
+            "trainer": "kws.distill", "task": o.task, "words": o.words, "data": str(o.data),
+            "epochs": o.epochs, "teacher_epochs": None if o.teacher else self.teacher_epochs,
+            "teacher": o.teacher, "optimizer": o.optimizer, "lr": o.lr, "batch_size": o.batch_size,
+            "seed": o.seed, "hed_weight": o.hed_weight, "logit_kd": o.logit_kd,
+            "augment": o.augment, "processes": self.env.world, "torch": torch.__version__,
+            "val_accuracy": summary["student_val"], "teacher_val_accuracy": summary["teacher_val"]})
+
+    def _check_teacher(self, teacher: FSMN, tck: dict, path) -> None:
+        ta = teacher.arch
+        for name in ("n_frames", "n_features", "stem_kernel", "stem_stride", "backbone", "hidden",
+                     "n_blocks", "back", "ahead", "n_classes"):
+            if getattr(ta, name) != getattr(self.arch, name):
+                raise KwsError(f"--teacher {path}: its {name} is {getattr(ta, name)}, the student's "
+                               f"is {getattr(self.arch, name)} (match --backbone/--hidden/--n-blocks)")
+        if list(tck["labels"]) != list(self.labels):
+            raise KwsError(f"--teacher {path} was trained on other labels: {tck['labels']}")
+        if FrontendConfig.from_dict(tck["frontend"]) != self.frontend:
+            raise KwsError(f"--teacher {path} was trained with another frontend (--features)")
+
+
+class _Objective(nn.Module):
+    """The loss of one batch over its plan: a single module call, so DDP sees one forward."""
+
+    def __init__(self, net: FSMN, phase: str, opts: TrainOptions, teacher: FSMN | None):
+        super().__init__()
+        self.net = net
+        self.phase = phase
+        self.o = opts
+        self._teacher = [teacher]          # a list: not a registered submodule (not trained)
+
+    def forward(self, x, y, plan):
+        net, o = self.net, self.o
+        if self.phase == "teacher":
+            op, _ = plan[0]
+            logits, _ = net(x, op)
+            return F.cross_entropy(logits, y), logits
+        teacher = self._teacher[0]
+        need_maps = o.hed_weight > 0
+        with torch.no_grad():
+            t_logits, t_maps = teacher(x, teacher.arch.operating_points[0])
+        targets: dict = {}
+        total = x.new_zeros(())
+        first = None
+        for op, w in plan:
+            logits, maps = net(x, op)
+            if first is None:
+                first = logits
+            loss = F.cross_entropy(logits, y)
+            if need_maps:
+                bw = net.arch.channels(op.width)[0]
+                tt = []
+                for b in op.blocks:
+                    key = (b, bw)
+                    if key not in targets:
+                        targets[key] = hed_target(t_maps[b][..., :bw])
+                    tt.append(targets[key])
+                loss = loss + o.hed_weight * hed_loss(maps, tt)
+            if o.logit_kd > 0:
+                loss = loss + o.logit_kd * logit_kd(logits, t_logits, o.kd_temperature)
+            total = total + w * loss
+        return total, first
+
+
+def run(opts: TrainOptions) -> dict:
+    """Train teacher and student and export; returns a summary (rank 0's view)."""
+    env = _Dist()
+    _threads(env.world)
+    try:
+        return Trainer(opts, env).run()
+    finally:
+        env.close()
