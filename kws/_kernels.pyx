@@ -19,6 +19,8 @@ import os
 
 import numpy as np
 
+from cpython.buffer cimport (PyBUF_C_CONTIGUOUS, PyBUF_STRIDES, PyBUF_WRITABLE, PyBuffer_Release,
+                             PyObject_GetBuffer)
 from libc.stdint cimport int8_t, int32_t, uint8_t, uint64_t
 
 
@@ -134,6 +136,96 @@ cdef object _vector(object v, object dtype, size_t n, str name):
     return np.ascontiguousarray(v)
 
 
+# ---------------------------------------------------------------------------- fast operand views
+# The GEMM entry points run once per layer per frame block, where a microsecond of argument
+# handling is a few percent of the kernel: they read pointers, shapes and strides through the
+# buffer protocol (one C call per array) instead of typed memoryviews and attribute lookups.
+# The checks and messages are those of _packed / _output above.  The buffer is released at once:
+# the caller keeps a reference to the array for the whole call, which keeps its memory alive.
+cdef object _U64 = np.dtype(np.uint64)
+cdef object _I32 = np.dtype(np.int32)
+cdef object _F32 = np.dtype(np.float32)
+cdef object _U8 = np.dtype(np.uint8)
+cdef uint64_t _ZERO_WORDS[1]
+
+
+cdef struct _mat:
+    char *ptr
+    size_t rows, cols, ld          # ld: row stride in elements
+
+
+cdef int _operand(object p, str name, _mat *o) except -1:
+    cdef Py_buffer buf
+    if not isinstance(p, np.ndarray) or (p.dtype is not _U64 and p.dtype != _U64):
+        _packed(p, name)               # raises the descriptive error
+    PyObject_GetBuffer(p, &buf, PyBUF_STRIDES)
+    cdef bint ok = buf.ndim == 2
+    if ok:
+        o.ptr = <char *>buf.buf
+        o.rows = <size_t>buf.shape[0]
+        o.cols = <size_t>buf.shape[1]
+        ok = (o.rows == 0 or o.cols == 0 or
+              not (o.cols > 1 and buf.strides[1] != 8 or
+                   o.rows > 1 and (buf.strides[0] < 0 or buf.strides[0] % 8)))
+        o.ld = <size_t>(buf.strides[0] // 8) if o.rows > 1 else o.cols
+        if o.cols == 0:                # zero words per row (only valid with k == 0)
+            o.ptr, o.ld = <char *>_ZERO_WORDS, 0
+    PyBuffer_Release(&buf)
+    if not ok:
+        _packed(p, name)
+    return 0
+
+
+cdef size_t _depth(object k, size_t wa, size_t ww) except? 0:
+    if type(k) is int and 0 <= k <= 64 * min(wa, ww):
+        return <size_t>k
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise ValueError(f"k must be an integer number of values, got {k!r}")
+    k = int(k)
+    limit = 64 * min(wa, ww)
+    if k < 0 or k > limit:
+        raise ValueError(f"k={k} out of range: operands hold {wa} and {ww} words "
+                         f"per row, so 0 <= k <= {limit}")
+    return <size_t>k
+
+
+cdef object _result(object out, size_t m, size_t cols, object dtype, _mat *o):
+    """Like _output, plus the data pointer (row stride = cols)."""
+    cdef Py_buffer buf
+    if out is None:
+        out = np.empty((m, cols), dtype)
+    elif not isinstance(out, np.ndarray) or (out.dtype is not dtype and out.dtype != dtype):
+        _output(out, (m, cols), dtype)   # raises
+    try:
+        PyObject_GetBuffer(out, &buf, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS)
+    except (BufferError, ValueError):
+        _output(out, (m, cols), dtype)   # raises (read-only or not C-contiguous)
+        raise
+    cdef bint ok = buf.ndim == 2 and <size_t>buf.shape[0] == m and <size_t>buf.shape[1] == cols
+    o.ptr = <char *>buf.buf
+    PyBuffer_Release(&buf)
+    if not ok:
+        _output(out, (m, cols), dtype)   # raises (shape)
+    return out
+
+
+cdef object _vec(object v, object dtype, size_t n, str name, void **ptr):
+    """Like _vector, plus the data pointer (fast path: a contiguous 1-D array of that dtype)."""
+    cdef Py_buffer buf
+    if not (isinstance(v, np.ndarray) and v.dtype is dtype):
+        v = _vector(v, dtype, n, name)
+    PyObject_GetBuffer(v, &buf, PyBUF_STRIDES)
+    cdef bint ok = buf.ndim == 1 and <size_t>buf.shape[0] == n and (n < 2 or buf.strides[0] == buf.itemsize)
+    ptr[0] = buf.buf
+    PyBuffer_Release(&buf)
+    if not ok:
+        v = _vector(v, dtype, n, name)   # raises, or makes a contiguous copy
+        PyObject_GetBuffer(v, &buf, PyBUF_STRIDES)
+        ptr[0] = buf.buf
+        PyBuffer_Release(&buf)
+    return v
+
+
 # ---------------------------------------------------------------------------- packing
 def pack(x):
     """Pack a [M, K] float32/float64/int8 array by sign (x >= 0 -> +1) into uint64 [M, ceil(K/64)].
@@ -193,40 +285,36 @@ def bgemm(a, w, k, out=None):
 
     ``out``: optional preallocated int32 [M, N] result (C-contiguous), returned.
     """
-    _packed(a, "a"); _packed(w, "w")
-    cdef size_t kk = _check_k(k, a, w), m = a.shape[0], n = w.shape[0]
-    out = _output(out, (m, n), np.int32)
+    cdef _mat av, wv, ov
+    _operand(a, "a", &av)
+    _operand(w, "w", &wv)
+    cdef size_t kk = _depth(k, av.cols, wv.cols), m = av.rows, n = wv.rows
+    out = _result(out, m, n, _I32, &ov)
     if m == 0 or n == 0:
         return out
-    a = _nonempty(a); w = _nonempty(w)
-    cdef const uint64_t[:, :] av = a
-    cdef const uint64_t[:, :] wv = w
-    cdef int32_t[:, ::1] o = out
-    cdef size_t lda = _ld(a), ldw = _ld(w)
     with nogil:
-        kws_bgemm(&av[0, 0], lda, &wv[0, 0], ldw, m, n, kk, &o[0, 0], n)
+        kws_bgemm(<const uint64_t *>av.ptr, av.ld, <const uint64_t *>wv.ptr, wv.ld, m, n, kk,
+                  <int32_t *>ov.ptr, n)
     return out
 
 
 def bgemm_scale(a, w, k, scale, bias, out=None):
     """float32 [M, N] = bgemm(a, w, k) * scale[n] + bias[n] (float32 scale/bias of length N)."""
-    _packed(a, "a"); _packed(w, "w")
-    cdef size_t kk = _check_k(k, a, w), m = a.shape[0], n = w.shape[0]
-    scale = _vector(scale, np.float32, n, "scale")
-    bias = _vector(bias, np.float32, n, "bias")
-    out = _output(out, (m, n), np.float32)
+    cdef _mat av, wv, ov
+    _operand(a, "a", &av)
+    _operand(w, "w", &wv)
+    cdef size_t kk = _depth(k, av.cols, wv.cols), m = av.rows, n = wv.rows
+    cdef void *sp
+    cdef void *bp
+    scale = _vec(scale, _F32, n, "scale", &sp)
+    bias = _vec(bias, _F32, n, "bias", &bp)
+    out = _result(out, m, n, _F32, &ov)
     if m == 0 or n == 0:
         return out
-    a = _nonempty(a); w = _nonempty(w)
-    cdef const uint64_t[:, :] av = a
-    cdef const uint64_t[:, :] wv = w
-    cdef const float[::1] sv = scale
-    cdef const float[::1] bv = bias
-    cdef float[:, ::1] o = out
-    cdef size_t lda = _ld(a), ldw = _ld(w)
     cdef int rc
     with nogil:
-        rc = kws_bgemm_scale(&av[0, 0], lda, &wv[0, 0], ldw, m, n, kk, &sv[0], &bv[0], &o[0, 0], n)
+        rc = kws_bgemm_scale(<const uint64_t *>av.ptr, av.ld, <const uint64_t *>wv.ptr, wv.ld, m, n, kk,
+                             <const float *>sp, <const float *>bp, <float *>ov.ptr, n)
     if rc:
         raise MemoryError("bgemm_scale: out of memory for the scratch buffer")
     return out
@@ -238,26 +326,25 @@ def bgemm_threshold(a, w, k, thresh, flip, out=None):
     thresh is int32 [N] (dot products are integers), flip is uint8/bool [N]. The result feeds the
     next binary layer directly (BN + scale + sign folded into the threshold).
     """
-    _packed(a, "a"); _packed(w, "w")
-    cdef size_t kk = _check_k(k, a, w), m = a.shape[0], n = w.shape[0], nw = words(w.shape[0])
-    thresh = _vector(thresh, np.int32, n, "thresh")
-    flip = np.asarray(flip)
-    if flip.dtype == np.bool_:
-        flip = flip.view(np.uint8)
-    flip = _vector(flip, np.uint8, n, "flip")
-    out = _output(out, (m, nw), np.uint64)
+    cdef _mat av, wv, ov
+    _operand(a, "a", &av)
+    _operand(w, "w", &wv)
+    cdef size_t kk = _depth(k, av.cols, wv.cols), m = av.rows, n = wv.rows, nw = words(wv.rows)
+    cdef void *tp
+    cdef void *fp
+    thresh = _vec(thresh, _I32, n, "thresh", &tp)
+    if not (isinstance(flip, np.ndarray) and flip.dtype is _U8):
+        flip = np.asarray(flip)
+        if flip.dtype == np.bool_:
+            flip = flip.view(np.uint8)
+    flip = _vec(flip, _U8, n, "flip", &fp)
+    out = _result(out, m, nw, _U64, &ov)
     if m == 0 or n == 0:
         return out
-    a = _nonempty(a); w = _nonempty(w)
-    cdef const uint64_t[:, :] av = a
-    cdef const uint64_t[:, :] wv = w
-    cdef const int32_t[::1] tv = thresh
-    cdef const uint8_t[::1] fv = flip
-    cdef uint64_t[:, ::1] o = out
-    cdef size_t lda = _ld(a), ldw = _ld(w)
     cdef int rc = 0
     with nogil:
-        rc = kws_bgemm_threshold(&av[0, 0], lda, &wv[0, 0], ldw, m, n, kk, &tv[0], &fv[0], &o[0, 0], nw)
+        rc = kws_bgemm_threshold(<const uint64_t *>av.ptr, av.ld, <const uint64_t *>wv.ptr, wv.ld, m, n,
+                                 kk, <const int32_t *>tp, <const uint8_t *>fp, <uint64_t *>ov.ptr, nw)
     if rc:
         raise MemoryError("bgemm_threshold: out of memory for the scratch buffer")
     return out
