@@ -8,7 +8,7 @@
 #      python (the project's setup.py and sources; cross gcc).  Only kws/_kernels.cpython-311-
 #      aarch64-linux-gnu.so lands in the checkout (next to the x86 .so, different EXT_SUFFIX);
 #      build temp/lib dirs live in $KWS_ARM64_BUILD.  Skipped when the .so is newer than setup.py,
-#      kws/_kernels.pyx and kws/csrc/*.
+#      kws/*.pyx|pxi|pxd and kws/csrc/*.
 #   5. per cpu in $ARM64_CPUS (default "cortex-a53 cortex-a72"): print `isa=...` as reported by
 #      kws._kernels.info() under qemu (must be neon), then
 #      pytest -q tests/test_kernels.py tests/test_arm64_dispatch.py (HYPOTHESIS_PROFILE=arm64)
@@ -66,7 +66,9 @@ export QEMU=$B/bin/qemu-argv0          # py.sh's emulator
 unset KWS_KERNEL
 
 so=kws/_kernels.cpython-311-aarch64-linux-gnu.so
-if [ -f "$so" ] && [ -z "$(find setup.py kws/_kernels.pyx kws/csrc -newer "$so" -print -quit)" ]; then
+srcs=(setup.py kws/csrc)
+for f in kws/*.pyx kws/*.pxi kws/*.pxd; do if [ -e "$f" ]; then srcs+=("$f"); fi; done
+if [ -f "$so" ] && [ -z "$(find "${srcs[@]}" -newer "$so" -print -quit)" ]; then
   step "aarch64 extension up to date ($so)"
 else
   step "build aarch64 extension (build-ext.sh: setup.py build_ext under qemu)"
