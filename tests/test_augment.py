@@ -107,7 +107,7 @@ def test_noise_probability_and_snr(noise):
     snr = 10 * np.log10(np.mean(x.astype(np.float64) ** 2) / np.mean(n.astype(np.float64) ** 2))
     assert abs(snr - 10.0) < 0.05
     # p_noise is a probability per clip
-    batch = np.repeat(x[None], 400, axis=0)
+    batch = np.repeat(x[None], 200, axis=0)
     half = Augment(noise, p_noise=0.5, volume=1.0, speed=1.0, shift_s=0.0, noise_scale=(0.1, 0.3))
     hit = np.any(half(batch, np.random.default_rng(0)) != batch, axis=1).mean()
     assert 0.4 < hit < 0.6
@@ -127,6 +127,20 @@ def test_optional_pitch_keeps_length():
     a = Augment(None, volume=1.0, speed=1.0, shift_s=0.0, pitch_semitones=(2, 2))
     y = a(x, np.random.default_rng(0))
     assert y.shape == x.shape and not np.allclose(y, x)
+
+
+@pytest.mark.parametrize("semitones", [-12, -3, 2.5, 12])
+def test_pitch_shift_frequency_and_length(semitones):
+    from kws.data.augment import pitch_shift
+    t = np.arange(SR) / SR
+    x = (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    y = pitch_shift(x, semitones)
+    assert y.shape == x.shape and y.dtype == np.float32
+    spec = np.abs(np.fft.rfft(y[2000:-2000], SR))
+    assert abs(np.argmax(spec) - 440 * 2 ** (semitones / 12)) <= 1.5
+    assert 0.25 < np.sqrt(np.mean(y[2000:-2000] ** 2)) < 0.4      # level roughly kept
+    np.testing.assert_array_equal(pitch_shift(x, 0.0), x)
+    assert pitch_shift(x[:100], 3).shape == (100,)
 
 
 @pytest.mark.parametrize("kw", [dict(p_noise=1.5), dict(volume=(1.2, 0.8)), dict(speed=(0, 1)),

@@ -13,7 +13,8 @@ synthesized ones), volume U(0.7, 1.1), speed U(0.8, 1.2) (resampling: it changes
 reference's speed perturbation), time shift U(-0.2, 0.2) s. `snr_db=(lo, hi)` switches the noise to
 a drawn signal-to-noise ratio instead (e.g. (0, 20) as in the speech-data recipe; silent inputs then
 fall back to the scale range). `pitch_semitones=(lo, hi)` adds a pitch shift that keeps the duration
-(librosa phase vocoder; per clip, slower; off by default like the reference).
+(numpy phase vocoder + soxr resampling, `pitch_shift`; per clip, a few ms; off by default like the
+reference).
 """
 
 from __future__ import annotations
@@ -111,11 +112,9 @@ class Augment:
         y = xp[rows, i0c] * (1.0 - frac) + xp[rows, i0c + 1] * frac
 
         if pitch is not None:
-            import librosa
             for r in range(b):
                 if pitch[r] != 0.0:
-                    y[r] = librosa.effects.pitch_shift(y[r], sr=self.sample_rate,
-                                                       n_steps=float(pitch[r]))
+                    y[r] = pitch_shift(y[r], float(pitch[r]), self.sample_rate)
         y *= gain[:, None].astype(np.float32)
 
         if self.noise and use_noise.any():
@@ -133,3 +132,53 @@ class Augment:
         np.clip(y, -1.0, 1.0, out=y)
         y = y.astype(np.float32, copy=False)
         return y[0] if single else y
+
+
+def pitch_shift(x: np.ndarray, semitones: float, sample_rate: int = SAMPLE_RATE,
+                n_fft: int = 512, hop: int = 128) -> np.ndarray:
+    """Shift the pitch of float audio [N] by `semitones`, keeping its length N (float32 out).
+
+    Phase-vocoder time stretch by 2**(semitones/12) (Hann STFT, `n_fft`, `hop`), then soxr
+    resampling back to N samples (librosa.effects.pitch_shift's method, without numba).
+    """
+    import soxr
+
+    x = np.asarray(x, dtype=np.float64)
+    n = x.size
+    p = 2.0 ** (semitones / 12.0)
+    win = np.hanning(n_fft + 1)[:-1]
+    xp = np.pad(x, n_fft // 2)              # zeros, like librosa's stft default
+    n_frames = 1 + (xp.size - n_fft) // hop
+    if n_fft % hop or n_frames < 2 or semitones == 0.0:
+        if n_fft % hop:
+            raise KwsError("pitch_shift: n_fft must be a multiple of hop")
+        return x.astype(np.float32)
+    idx = np.arange(n_fft)[None, :] + hop * np.arange(n_frames)[:, None]
+    spec = np.fft.rfft(xp[idx] * win, axis=1).T                       # [bins, frames]
+    # phase vocoder: frames at fractional steps 0, 1/p, 2/p, ... (p times more frames)
+    steps = np.arange(0.0, n_frames - 1, 1.0 / p)
+    i0 = steps.astype(np.int64)
+    frac = steps - i0
+    c0, c1 = spec[:, i0], spec[:, i0 + 1]
+    mag = (1.0 - frac) * np.abs(c0) + frac * np.abs(c1)
+    omega = np.linspace(0.0, np.pi * hop, spec.shape[0])[:, None]     # expected advance per hop
+    dphi = np.angle(c1) - np.angle(c0) - omega
+    dphi -= 2.0 * np.pi * np.round(dphi / (2.0 * np.pi))
+    phase = np.angle(spec[:, :1]) + np.concatenate(
+        [np.zeros((spec.shape[0], 1)), np.cumsum(omega + dphi, axis=1)[:, :-1]], axis=1)
+    frames = np.fft.irfft(mag * np.exp(1j * phase), n_fft, axis=0).T * win   # [frames, n_fft]
+    # overlap-add in hop-sized blocks (n_fft is a multiple of hop)
+    m, k = frames.shape[0], n_fft // hop
+    blocks = np.zeros((m + k - 1, hop))
+    wsum = np.zeros((m + k - 1, hop))
+    w2 = (win ** 2).reshape(k, hop)
+    fr = frames.reshape(m, k, hop)
+    for j in range(k):
+        blocks[j:j + m] += fr[:, j]
+        wsum[j:j + m] += w2[j]
+    y = (blocks / np.maximum(wsum, 1e-8)).ravel()
+    y = y[n_fft // 2: n_fft // 2 + int(round(n * p))]
+    y = soxr.resample(y, sample_rate * p, sample_rate, quality="HQ")
+    out = np.zeros(n)
+    out[:min(n, y.size)] = y[:n]
+    return out.astype(np.float32)
