@@ -360,6 +360,7 @@ def synthesize(options: SynthOptions, log=print) -> dict:
             f"{len(voices)} voices; {stats['skipped']} already done; {o.jobs} job(s) -> {out}")
 
         # phase A: planned voice, drawn prosody, then neutral prosody; workers write the files
+        t_render = time.time()
         with cf.ThreadPoolExecutor(o.jobs) as pool, \
                 tqdm(total=len(pending_a), unit="clip", desc="synth", disable=not o.progress,
                      smoothing=0.05) as bar:
@@ -410,9 +411,12 @@ def synthesize(options: SynthOptions, log=print) -> dict:
         missing_words = sorted({c.folder for c in clips} - {
             c.folder for c in clips if journal.records.get(c.key, {}).get("s") == "ok"})
 
+        stats["render_seconds"] = time.time() - t_render
         # background noise, silence clips
+        t_noise = time.time()
         noise = _make_noise_files(o, voices, stats, log)
         silence_rows = _make_silence(o, noise)
+        stats["noise_seconds"] = time.time() - t_noise
 
         # manifest, lists, README, report
         rows = []
@@ -579,7 +583,10 @@ def _report(o: SynthOptions, config: dict, voices: list[Voice], clips: list[Clip
                      "seconds": round(seconds, 1), "jobs": o.jobs,
                      "clips_rendered": stats["rendered"] + stats["rendered_alternates"],
                      "clips_skipped": stats["skipped"], "noise_files_made": stats["noise_files"],
-                     "clips_per_s": round((stats["rendered"]) / max(seconds, 1e-9), 1)},
+                     "render_seconds": round(stats["render_seconds"], 1),
+                     "noise_seconds": round(stats["noise_seconds"], 1),
+                     "clips_per_s": round((stats["rendered"] + stats["rendered_alternates"])
+                                          / max(stats["render_seconds"], 1e-9), 1)},
     }
 
 
@@ -611,7 +618,8 @@ def _print_summary(report: dict, log) -> None:
         f"splits " + ", ".join(f"{k} {v}" for k, v in sorted(c["per_split"].items())))
     log(f"  voices: {report['voices']['distinct_used']} distinct used of "
         f"{report['voices']['selected']} selected; this run: {r['clips_rendered']} rendered, "
-        f"{r['clips_skipped']} skipped, {r['seconds']} s with {r['jobs']} job(s); "
+        f"{r['clips_skipped']} skipped, {r['seconds']} s with {r['jobs']} job(s) (render "
+        f"{r['render_seconds']} s = {r['clips_per_s']} clips/s, noise {r['noise_seconds']} s); "
         f"disk {report['disk_bytes'] / 2 ** 20:.1f} MiB")
     for e, d in report["rejections"].items():
         reasons = ", ".join(f"{k} {v}" for k, v in sorted(d["reasons"].items())) or "-"
