@@ -97,8 +97,10 @@ TARGET INLINE void tile_words(const uint64_t *A, size_t sa, const uint64_t *P, s
             : [e0] "=&x"(acc[0][0]), [o0] "=&x"(acc[0][1]), [e1] "=&x"(acc[1][0]), [o1] "=&x"(acc[1][1]),
               [e2] "=&x"(acc[2][0]), [o2] "=&x"(acc[2][1]), [e3] "=&x"(acc[3][0]), [o3] "=&x"(acc[3][1]),
               [t0] "=&x"(t0), [t1] "=&x"(t1), [t2] "=&x"(t2), [a] "+r"(A), [p] "+r"(P), [n] "+r"(n)
-            : [lut] "x"(lut), [sa] "r"(sa), [sa3] "r"(sa3)
-            : "memory", "cc");
+            : [lut] "x"(lut), [sa] "r"(sa), [sa3] "r"(sa3),
+              /* what the asm reads (no "memory" clobber: the caller's pointers stay in registers) */
+              "m"(*(const uint64_t(*)[])A), "m"(*(const uint64_t(*)[])P)
+            : "cc");
 }
 
 /* The 8 int32 popcounts (in order) of each row of one MR x NR tile (doubled if lut is). */
@@ -132,26 +134,24 @@ typedef struct {
     size_t nr;
 } panel_epi;
 
-/* Store one tile row (8 int32 popcounts in order, doubled if DBL) at row i, columns j0.. through
- * the epilogue KIND. */
-TARGET INLINE void store_row(__m256i pc, __m256i k, const kws_epilogue *e, const panel_epi *pe,
-                             size_t i, size_t j0, const int KIND, const int DBL) {
+/* Store one tile row (8 int32 popcounts in order, doubled if DBL) into output row o (of the
+ * KIND's element type), columns j0.. . */
+TARGET INLINE void store_row(__m256i pc, __m256i k, char *o, const panel_epi *pe, size_t j0,
+                             const int KIND, const int DBL) {
     const __m256i dot = _mm256_sub_epi32(k, DBL ? pc : _mm256_add_epi32(pc, pc));
     if (KIND == KWS_EPI_THRESH) {
         /* bit 1 = -1: y = -1 iff (dot < thresh) XOR flip; byte j0/8 of the LSB-first packed row */
         const unsigned below = (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(pe->thresh, dot)));
-        ((uint8_t *)((uint64_t *)e->out + i * e->ldo))[j0 / 8] = (uint8_t)((below ^ pe->flip) & pe->keep);
+        ((uint8_t *)o)[j0 / 8] = (uint8_t)((below ^ pe->flip) & pe->keep);
     } else if (KIND == KWS_EPI_SCALE) {
         /* separate multiply and add (no FMA): the same two roundings as the reference */
         const __m256 y = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(dot), pe->scale), pe->bias);
-        float *o = (float *)e->out + i * e->ldo + j0;
-        if (pe->nr == NR) _mm256_storeu_ps(o, y);
-        else _mm256_maskstore_ps(o, pe->mask, y);
+        if (pe->nr == NR) _mm256_storeu_ps((float *)o + j0, y);
+        else _mm256_maskstore_ps((float *)o + j0, pe->mask, y);
     } else {
         const __m256i v = KIND == KWS_EPI_DOT ? dot : pc;
-        int32_t *o = (int32_t *)e->out + i * e->ldo + j0;
-        if (pe->nr == NR) _mm256_storeu_si256((__m256i *)o, v);
-        else _mm256_maskstore_epi32((int *)o, pe->mask, v);
+        if (pe->nr == NR) _mm256_storeu_si256((__m256i *)((int32_t *)o + j0), v);
+        else _mm256_maskstore_epi32((int *)o + j0, pe->mask, v);
     }
 }
 
@@ -171,6 +171,8 @@ TARGET INLINE void panels(const uint64_t *A, size_t mp, size_t m, size_t kw, uin
                             : _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
                                                0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
     const __m256i kv = _mm256_set1_epi32((int)k);
+    char *const out = e->out;   /* row stride in bytes: */
+    const size_t ldb = e->ldo * (KIND == KWS_EPI_THRESH ? sizeof(uint64_t) : sizeof(int32_t));
     panel_epi pe[PB];
     for (size_t jb = 0; jb < n; jb += PB * NR) {
         const size_t np = (n - jb + NR - 1) / NR < PB ? (n - jb + NR - 1) / NR : PB;
@@ -205,15 +207,16 @@ TARGET INLINE void panels(const uint64_t *A, size_t mp, size_t m, size_t kw, uin
         }
         for (size_t i0 = 0; i0 < mp; i0 += MR) {
             const size_t rows = (m - i0 < MR) ? m - i0 : MR;
+            char *o = out + i0 * ldb;
             if (KIND == KWS_EPI_THRESH)   /* tiles write bytes: clear the padding bytes first */
-                for (size_t i = i0; i < i0 + rows; i++) ((uint64_t *)e->out)[i * e->ldo + jb / 64] = 0;
+                for (size_t i = 0; i < rows; i++) ((uint64_t *)(o + i * ldb))[jb / 64] = 0;
             for (size_t b = 0; b < np; b++) {
                 __m256i pc[MR];
                 tile(A + i0 * 2 * kw, kw, P + b * 16 * kw, lut, pc);
                 if (rows == MR) {
-                    for (int i = 0; i < MR; i++) store_row(pc[i], kv, e, &pe[b], i0 + i, jb + b * NR, KIND, DBL);
+                    for (int i = 0; i < MR; i++) store_row(pc[i], kv, o + i * ldb, &pe[b], jb + b * NR, KIND, DBL);
                 } else {
-                    for (size_t i = 0; i < rows; i++) store_row(pc[i], kv, e, &pe[b], i0 + i, jb + b * NR, KIND, DBL);
+                    for (size_t i = 0; i < rows; i++) store_row(pc[i], kv, o + i * ldb, &pe[b], jb + b * NR, KIND, DBL);
                 }
             }
         }
