@@ -155,6 +155,27 @@ TARGET INLINE void store_row(__m256i pc, __m256i k, char *o, const panel_epi *pe
     }
 }
 
+/* Split panel of the nr <= 8 rows of w at w (zeros for rows >= nr): two gathers per word. */
+TARGET INLINE void build_panel(const uint64_t *w, size_t ldw, size_t nr, size_t kw, uint64_t last,
+                               uint64_t *P) {
+    const __m256i lo4 = _mm256_set1_epi64x((long long)LO4), zero = _mm256_setzero_si256();
+    const long long l = (long long)ldw;
+    const __m256i ie = _mm256_setr_epi64x(0, 2 * l, 4 * l, 6 * l), io = _mm256_setr_epi64x(l, 3 * l, 5 * l, 7 * l);
+    const __m256i n = _mm256_set1_epi64x((long long)nr);
+    const __m256i me = _mm256_cmpgt_epi64(n, _mm256_setr_epi64x(0, 2, 4, 6));
+    const __m256i mo = _mm256_cmpgt_epi64(n, _mm256_setr_epi64x(1, 3, 5, 7));
+    for (size_t q = 0; q < kw; q++) {
+        const __m256i keep = _mm256_set1_epi64x(q + 1 == kw ? (long long)last : -1);
+        const __m256i ve = _mm256_and_si256(keep, _mm256_mask_i64gather_epi64(zero, (const long long *)(w + q), ie, me, 8));
+        const __m256i vo = _mm256_and_si256(keep, _mm256_mask_i64gather_epi64(zero, (const long long *)(w + q), io, mo, 8));
+        __m256i *p = (__m256i *)(P + q * 16);
+        _mm256_store_si256(p, _mm256_and_si256(ve, lo4));
+        _mm256_store_si256(p + 1, _mm256_and_si256(vo, lo4));
+        _mm256_store_si256(p + 2, _mm256_and_si256(_mm256_srli_epi64(ve, 4), lo4));
+        _mm256_store_si256(p + 3, _mm256_and_si256(_mm256_srli_epi64(vo, 4), lo4));
+    }
+}
+
 /* Everything after the split of a, for one epilogue KIND (a compile-time constant).
  * Loop order: blocks of 64 columns (8 panels, <= 8 KB: stay in L1 beside the split a), then row
  * tiles, then the block's panels.  Each tile row thus finishes whole 64-byte lines of the output
@@ -179,15 +200,7 @@ TARGET INLINE void panels(const uint64_t *A, size_t mp, size_t m, size_t kw, uin
         for (size_t b = 0; b < np; b++) {
             const size_t j0 = jb + b * NR, nr = (n - j0 < NR) ? n - j0 : NR;
             uint64_t *Pb = P + b * 16 * kw;
-            for (size_t r = 0; r < NR; r++) {
-                const uint64_t *wr = w + (j0 + r) * ldw;
-                uint64_t *p = Pb + P_LANE(r);
-                for (size_t q = 0; q < kw; q++) {
-                    const uint64_t v = (r < nr) ? wr[q] & (q + 1 == kw ? last : ~UINT64_C(0)) : 0;
-                    p[q * 16] = v & LO4;
-                    p[q * 16 + 8] = (v >> 4) & LO4;
-                }
-            }
+            build_panel(w + j0 * ldw, ldw, nr, kw, last, Pb);
             pe[b].nr = nr;
             pe[b].mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)nr), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
             if (KIND == KWS_EPI_THRESH) {
@@ -238,6 +251,8 @@ TARGET static int gemm_avx2(const uint64_t *a, size_t lda, const uint64_t *w, si
         if (!A) return -1;
     }
     uint64_t *P = A + a_words;
+    const __m256i lo4 = _mm256_set1_epi64x((long long)LO4);
+    const __m256i tail = _mm256_setr_epi64x(-1, -1, -1, (long long)last);
     for (size_t i = 0; i < mp; i++) {
         uint64_t *Ai = A + i * 2 * kw;
         if (i >= m) {
@@ -245,7 +260,16 @@ TARGET static int gemm_avx2(const uint64_t *a, size_t lda, const uint64_t *w, si
             continue;
         }
         const uint64_t *ai = a + i * lda;
-        for (size_t q = 0; q < kw; q++) {
+        size_t q = 0;
+        for (; q + 4 <= kw; q += 4) {   /* 4 words -> lo hi lo hi ... */
+            __m256i v = _mm256_loadu_si256((const __m256i *)(ai + q));
+            if (q + 4 == kw) v = _mm256_and_si256(v, tail);
+            const __m256i lo = _mm256_and_si256(v, lo4), hi = _mm256_and_si256(_mm256_srli_epi64(v, 4), lo4);
+            const __m256i x = _mm256_unpacklo_epi64(lo, hi), y = _mm256_unpackhi_epi64(lo, hi);
+            _mm256_storeu_si256((__m256i *)(Ai + 2 * q), _mm256_permute2x128_si256(x, y, 0x20));
+            _mm256_storeu_si256((__m256i *)(Ai + 2 * q + 4), _mm256_permute2x128_si256(x, y, 0x31));
+        }
+        for (; q < kw; q++) {
             const uint64_t v = ai[q] & (q + 1 == kw ? last : ~UINT64_C(0));
             Ai[2 * q] = v & LO4;
             Ai[2 * q + 1] = (v >> 4) & LO4;
