@@ -65,6 +65,8 @@ def register(sub) -> None:
     p.add_argument("--features", default="logmel", choices=["logmel", "mfcc"])
     p.add_argument("--no-augment", action="store_true", help="train without augmentation")
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes per process")
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch threads per process (0: CPU cores / processes; 1 is best on a busy machine)")
     p.add_argument("--checkpoint-minutes", type=float, default=10.0,
                    help="also checkpoint inside an epoch every this many minutes")
     p.add_argument("--stop-after", type=int, default=0,
@@ -117,7 +119,7 @@ def _train(args) -> int:
         weight_decay=args.weight_decay, hed_weight=args.hed_weight, logit_kd=args.logit_kd,
         kd_temperature=args.kd_temperature, backbone=args.backbone, hidden=args.hidden,
         n_blocks=args.n_blocks, features=args.features, augment=not args.no_augment,
-        workers=args.workers, checkpoint_minutes=args.checkpoint_minutes,
+        workers=args.workers, threads=args.threads, checkpoint_minutes=args.checkpoint_minutes,
         stop_after=args.stop_after, progress=not args.no_progress)
     try:
         summary = run(opts)

@@ -252,7 +252,7 @@ class FSMN(nn.Module):
             raise ValueError("folded parameters exist for the binary student only")
         a, P = self.arch, self.op_params(op)
         bw, hw = a.channels(op.width)
-        f32 = lambda t: t.to(torch.float32).contiguous()     # noqa: E731
+        f32 = lambda t: t.detach().to(torch.float32).clone()  # noqa: E731
         out = {}
         s, b = _fold_bn(P.stem_bn)
         out["stem.scale"], out["stem.shift"], out["stem.prelu"] = f32(s), f32(b), f32(P.stem_prelu)

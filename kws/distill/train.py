@@ -98,6 +98,7 @@ class TrainOptions:
     features: str = "logmel"              # logmel | mfcc
     augment: bool = True
     workers: int = 0
+    threads: int = 0                      # torch threads per process, 0: cores / processes
     checkpoint_minutes: float = 10.0
     stop_after: int = 0                   # testing: stop (as if killed) after N steps, 0 = never
     progress: bool = True
@@ -175,7 +176,10 @@ class _Dist:
             dist.destroy_process_group()
 
 
-def _threads(world: int) -> None:
+def _threads(world: int, threads: int = 0) -> None:
+    if threads > 0:
+        torch.set_num_threads(threads)
+        return
     if "OMP_NUM_THREADS" in os.environ:
         return
     try:
@@ -423,7 +427,8 @@ class Trainer:
             batches = list(BatchSampler(list(iter(sampler)), self.local_batch, drop_last=True))[step:]
             loader = DataLoader(ds, batch_sampler=batches, num_workers=o.workers) if batches else []
             stats = dict(run_stats or {"loss": 0.0, "correct": 0, "seen": 0, "data_s": 0.0,
-                                       "step_s": 0.0, "steps": 0, "flips": 0})
+                                       "step_s": 0.0, "cpu_s": 0.0, "steps": 0, "flips": 0})
+            cpu0 = time.process_time()
             run_stats = None
             bar = tqdm(total=steps, initial=step, desc=f"{phase} {epoch + 1}/{epochs}", unit="batch",
                        disable=not (env.main and o.progress), leave=False, dynamic_ncols=True)
@@ -463,15 +468,20 @@ class Trainer:
                 bar.set_postfix(loss=f"{stats['loss'] / stats['seen']:.3f}",
                                 acc=f"{stats['correct'] / stats['seen']:.3f}")
                 if o.stop_after and self.steps_this_run >= o.stop_after:
+                    stats["cpu_s"] += time.process_time() - cpu0
                     checkpoint(epoch, step, stats)
                     env.barrier()
                     bar.close()
                     raise Stopped(f"stopped after {self.steps_this_run} steps as asked (--stop-after); "
                                   f"continue with --resume")
                 if env.main and time.monotonic() - last_save > o.checkpoint_minutes * 60:
+                    now = time.process_time()
+                    stats["cpu_s"] += now - cpu0
+                    cpu0 = now
                     checkpoint(epoch, step, stats)
                     last_save = time.monotonic()
             bar.close()
+            stats["cpu_s"] += time.process_time() - cpu0
             t0 = time.monotonic()
             val = self.validate(net, eval_ops)
             tot = self.env.sum([stats["loss"], stats["correct"], stats["seen"]])
@@ -479,17 +489,16 @@ class Trainer:
                    "train_acc": tot[1] / max(tot[2], 1), "val_acc": val,
                    "lr": scheds[0].get_last_lr()[0] if scheds else None,
                    "epoch_s": stats["data_s"] + stats["step_s"], "data_s": stats["data_s"],
-                   "step_s": stats["step_s"], "val_s": time.monotonic() - t0,
+                   "step_s": stats["step_s"], "cpu_s": stats["cpu_s"], "val_s": time.monotonic() - t0,
                    "steps": stats["steps"], "processes": env.world}
             if phase == "student" and o.optimizer == "bop":
                 rec["bop_flips"] = stats["flips"]
             self.history[phase].append(rec)
-            main_op = eval_ops[0].name
             self.log(f"{phase} epoch {epoch + 1}/{epochs}: loss {rec['train_loss']:.4f} "
                      f"train acc {rec['train_acc']:.4f} | val " +
                      " ".join(f"{k} {v:.4f}" for k, v in val.items()) +
-                     f" | {rec['epoch_s']:.1f}s (data {rec['data_s']:.1f}s) val {rec['val_s']:.1f}s")
-            del main_op
+                     f" | {rec['epoch_s']:.1f}s (data {rec['data_s']:.1f}s, cpu {rec['cpu_s']:.1f}s) "
+                     f"val {rec['val_s']:.1f}s")
             epoch += 1
             step = 0
             checkpoint(epoch, 0, None, done=epoch >= epochs)
@@ -635,7 +644,7 @@ class _Objective(nn.Module):
 def run(opts: TrainOptions) -> dict:
     """Train teacher and student and export; returns a summary (rank 0's view)."""
     env = _Dist()
-    _threads(env.world)
+    _threads(env.world, opts.threads)
     try:
         return Trainer(opts, env).run()
     finally:

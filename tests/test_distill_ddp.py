@@ -1,0 +1,33 @@
+"""`torchrun --nproc_per_node 2 -m kws train ...` (DDP, gloo on CPU) completes and writes a model."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("torch")
+
+from kws.distill.toydata import make_toy_dataset  # noqa: E402
+from kws.fsmn.model import load_model  # noqa: E402
+
+
+def test_torchrun_two_processes(tmp_path):
+    data = make_toy_dataset(tmp_path / "data", ["yes", "no", "cat", "dog"], per_word=12, seed=4)
+    out = tmp_path / "m.kws"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "kws", "train", "--data", str(data), "--task", "custom", "--words", "yes,no",
+           "--out", str(out), "--epochs", "1", "--teacher-epochs", "1", "--batch-size", "8",
+           "--backbone", "64", "--hidden", "64", "--n-blocks", "4", "--no-progress"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    model = load_model(out)
+    assert len(model.arch.operating_points) == 9
+    hist = json.loads((tmp_path / "m.work" / "history.json").read_text())
+    assert hist["student"][0]["processes"] == 2
+    # rank 0 alone prints the summary and writes files
+    assert r.stdout.count("model: ") == 1
+    assert sorted(p.name for p in (tmp_path / "m.work").iterdir()) == ["history.json", "student.pt",
+                                                                      "teacher.pt"]
