@@ -130,7 +130,7 @@ big_shapes = st.tuples(st.integers(1, 40), st.integers(1, 200),
                        st.integers(0, 2), st.integers(0, 2**32 - 1))
 
 
-@settings(max_examples=40)
+@settings(max_examples=max(10, settings.default.max_examples * 2 // 3))   # larger shapes
 @given(big_shapes)
 def test_epilogues_on_wide_layers(isa, shape):
     """Several column blocks and row tiles (n > 64, m > 8), depths on both sides of the
