@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+
+# kws's float layers are tiny: a multi-threaded BLAS only adds threads that spin between the
+# inferences (measured: 65 % of a core busy-waiting in `kws listen`).  Set before numpy loads.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
 import kws
 from kws.errors import KwsError

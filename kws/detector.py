@@ -24,7 +24,7 @@ import numpy as np
 
 from kws.errors import KwsError
 from kws.frontend import Frontend, _check_audio
-from kws.fsmn.model import Model, load_model
+from kws.fsmn.model import Model, frontend_matrices, load_model
 from kws.fsmn.runtime import BinaryFSMN
 
 NON_KEYWORDS = ("_unknown_", "_silence_")
@@ -139,13 +139,14 @@ class Detector:
     def reset(self) -> None:
         """Forget all audio: times restart at 0."""
         arch = self.model.arch
-        self._frontend = Frontend(self.model.frontend)
+        self._frontend = Frontend(self.model.frontend, frontend_matrices(self.model))
         self._window = np.zeros((arch.n_frames, arch.n_features), np.float32)
         self._frames = 0                  # frames produced since reset
         self._next_run = arch.n_frames    # frame count at which the network runs next
         self._recent = deque(maxlen=self.smoothing)
         self._quiet_until = -math.inf
         self._resampler = None
+        self._pending, self._pending_n = [], 0   # samples not yet given to the frontend
         self._in_rate = self.sample_rate
         self.last_scores = None           # smoothed posteriors of the last hop (for UIs)
         self.inferences = 0
@@ -160,25 +161,33 @@ class Detector:
             raise ValueError(f"sample_rate must be a positive integer number of Hz up to "
                              f"{MAX_SAMPLE_RATE}, got {sample_rate!r}")
         x = _check_audio(audio)
+        # float64 is exact for int16 / 32768 and float32, and what the frontend computes in
+        x = x.astype(np.float64) * (1.0 / 32768.0) if x.dtype == np.int16 else x.astype(np.float64, copy=False)
         if sample_rate != self.sample_rate:
-            if x.dtype == np.int16:
-                x = x.astype(np.float32) / np.float32(32768)
             x = self._resample(x, int(sample_rate))
         elif self._resampler is not None:
             raise ValueError("sample_rate changed in the middle of a stream; call reset() first")
-        frames = self._frontend.process(x)
-        return self._consume(frames)
+        # Hold samples until the next scheduled inference has all its frames: each frontend call
+        # has a fixed cost (~30 us), and the frames (hence results) are the same either way.
+        self._pending.append(x)
+        self._pending_n += len(x)
+        fe = self.model.frontend
+        if self._frontend.samples_seen + self._pending_n < (self._next_run - 1) * fe.hop_length + fe.n_fft:
+            return []
+        chunk = self._pending[0] if len(self._pending) == 1 else np.concatenate(self._pending)
+        self._pending, self._pending_n = [], 0
+        return self._consume(self._frontend.process(chunk))
 
     def _resample(self, x: np.ndarray, rate: int) -> np.ndarray:
         import soxr
         if self._resampler is None:
-            if self._frontend.samples_seen:
+            if self._frontend.samples_seen or self._pending_n:
                 raise ValueError("sample_rate changed in the middle of a stream; call reset() first")
             self._resampler = soxr.ResampleStream(rate, self.sample_rate, 1, dtype="float32")
             self._in_rate = rate
         elif rate != self._in_rate:
             raise ValueError("sample_rate changed in the middle of a stream; call reset() first")
-        return self._resampler.resample_chunk(np.ascontiguousarray(x, dtype=np.float32))
+        return self._resampler.resample_chunk(np.ascontiguousarray(x, dtype=np.float32)).astype(np.float64)
 
     def _consume(self, frames: np.ndarray) -> list[Detection]:
         out = []

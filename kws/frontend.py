@@ -326,27 +326,57 @@ def _pick_rfft(n_fft: int):
     return public  # pragma: no cover
 
 
+def librosa_matrices(config: "FrontendConfig") -> dict:
+    """The front-end's constants as librosa defines them, for a config:
+    ``window`` float64 [n_fft] (periodic Hann of win_length, centred), ``mel`` float32
+    [n_mels, n_fft//2+1] (``librosa.filters.mel``, Slaney), and for ``kind="mfcc"`` ``dct``
+    float64 [n_mfcc, n_mels] (the orthonormal DCT-II ``librosa.feature.mfcc`` applies).
+    Model files carry these matrices, so inference never needs librosa (nor its ~200 MB of
+    numba/scipy in memory)."""
+    import librosa
+    import scipy.fft
+
+    c = config
+    win = librosa.filters.get_window("hann", c.win_length, fftbins=True)
+    out = {"window": np.ascontiguousarray(librosa.util.pad_center(win, size=c.n_fft), dtype=np.float64)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # empty filters are reported as KwsError by _Plan
+        out["mel"] = librosa.filters.mel(sr=c.sample_rate, n_fft=c.n_fft, n_mels=c.n_mels,
+                                         fmin=c.fmin, fmax=c.fmax).astype(np.float32)
+    if c.kind == "mfcc":
+        out["dct"] = scipy.fft.dct(np.eye(c.n_mels), type=2, norm="ortho", axis=0)[: c.n_mfcc]
+    return out
+
+
+def matrix_shapes(config: "FrontendConfig") -> dict:
+    """name -> (dtype name, shape) of the matrices a config needs (see librosa_matrices)."""
+    c = config
+    shapes = {"window": ("float64", (c.n_fft,)), "mel": ("float32", (c.n_mels, c.n_fft // 2 + 1))}
+    if c.kind == "mfcc":
+        shapes["dct"] = ("float64", (c.n_mfcc, c.n_mels))
+    return shapes
+
+
 class _Plan:
     """Immutable per-config constants: window, gathered mel weights, DCT, reduction trees."""
 
-    def __init__(self, config: FrontendConfig):
-        import librosa  # only here: once per config, never per chunk
-        import scipy.fft
-
+    def __init__(self, config: FrontendConfig, matrices: dict | None = None):
+        m = librosa_matrices(config) if matrices is None else matrices
+        for name, (dtype, shape) in matrix_shapes(config).items():
+            a = m.get(name)
+            if not isinstance(a, np.ndarray) or a.shape != shape or a.dtype != dtype \
+                    or not np.isfinite(a).all():
+                raise KwsError(f"frontend matrix {name!r} must be finite {dtype} {shape}")
         c = config
         self.config = c
         self.n_fft, self.hop = c.n_fft, c.hop_length
         self.n_bins = c.n_fft // 2 + 1
         self.n_mels, self.n_features = c.n_mels, c.n_features
         self.mfcc = c.kind == "mfcc"
-
-        win = librosa.filters.get_window("hann", c.win_length, fftbins=True)
-        self.window = np.ascontiguousarray(librosa.util.pad_center(win, size=c.n_fft), dtype=np.float64)
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # empty filters are reported below as KwsError
-            mel = librosa.filters.mel(sr=c.sample_rate, n_fft=c.n_fft, n_mels=c.n_mels,
-                                      fmin=c.fmin, fmax=c.fmax)  # float32, htk=False, norm="slaney"
+        self.window = np.ascontiguousarray(m["window"], dtype=np.float64)
+        mel = m["mel"]
+        if (mel < 0).any():
+            raise KwsError("frontend matrix 'mel' has negative weights")
         nz = mel > 0
         empty = np.flatnonzero(~nz.any(axis=1))
         if empty.size:
@@ -370,7 +400,7 @@ class _Plan:
         self.mel_pad = -(-c.n_mels // 8) * 8  # log10 rows: multiple of 8 float64 = 64 bytes
 
         if self.mfcc:
-            dct = scipy.fft.dct(np.eye(c.n_mels), type=2, norm="ortho", axis=0)[: c.n_mfcc]
+            dct = np.asarray(m["dct"], dtype=np.float64)
             self.dct_matrix = dct  # [n_mfcc, n_mels], float64
             self.dct = np.ascontiguousarray(dct.T[:, None, :])  # [n_mels, 1, n_mfcc] for _compute
             self.dct_tree = _tree(c.n_mels)
@@ -534,7 +564,8 @@ def _store(dst: np.ndarray, a: np.ndarray) -> None:
 # public API
 # --------------------------------------------------------------------------------------------
 
-def features(audio: Any, config: FrontendConfig = FrontendConfig()) -> np.ndarray:
+def features(audio: Any, config: FrontendConfig = FrontendConfig(),
+             matrices: dict | None = None) -> np.ndarray:
     """Front-end features of a whole clip.
 
     Parameters
@@ -564,7 +595,7 @@ def features(audio: Any, config: FrontendConfig = FrontendConfig()) -> np.ndarra
     if not isinstance(config, FrontendConfig):
         raise TypeError(f"config must be a FrontendConfig, got {type(config).__name__}")
     a = _check_audio(audio)
-    p = _plan(config)
+    p = _plan(config) if matrices is None else _Plan(config, matrices)
     n = config.frames(a.shape[0])
     out = np.empty((n, p.n_features), np.float32)
     if n:
@@ -600,11 +631,11 @@ class Frontend:
     (1600, 7)
     """
 
-    def __init__(self, config: FrontendConfig = FrontendConfig()):
+    def __init__(self, config: FrontendConfig = FrontendConfig(), matrices: dict | None = None):
         if not isinstance(config, FrontendConfig):
             raise TypeError(f"config must be a FrontendConfig, got {type(config).__name__}")
         self.config = config
-        self._p = _plan(config)
+        self._p = _plan(config) if matrices is None else _Plan(config, matrices)
         self._work = _Work(self._p, 1)
         self.reset()
 

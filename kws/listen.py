@@ -18,6 +18,14 @@ from kws.cli import CliError
 SAMPLE_RATE = 16000
 
 
+class Stop(Exception):
+    """SIGTERM: stop listening like Ctrl-C does (summary line, exit code 0)."""
+
+
+def _on_sigterm(signum, frame):
+    raise Stop()
+
+
 def register(sub) -> None:
     p = sub.add_parser("listen", help="detect keywords on the microphone (or in audio files)",
                        description="Listen to the microphone (or --file) and print one line per "
@@ -167,8 +175,6 @@ def listen_microphone(args, det, out: Printer) -> int:
             overflows[0] += 1
         blocks.put(indata[:, 0].copy())
 
-    stop = [False]
-    signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__(0, True))
     stream, rate = open_stream(sd, device, callback)
     name = sd.query_devices(stream.device, "input")["name"]
     t_start = time.monotonic()
@@ -180,7 +186,7 @@ def listen_microphone(args, det, out: Printer) -> int:
               f"{det.operating_point.name}, keywords {','.join(det.keywords)} (Ctrl-C to stop)",
               file=sys.stderr, flush=True)
         try:
-            while not stop[0]:
+            while True:
                 if args.duration is not None and time.monotonic() - t_start >= args.duration:
                     break
                 try:
@@ -198,7 +204,7 @@ def listen_microphone(args, det, out: Printer) -> int:
                     meter = "#" * int(20 * min(1.0, level * 4))
                     out.status(f"[{meter:<20}] {heard / rate:7.1f}s  CPU {cpu:4.1f}%  "
                                f"detections {out.count}  overflows {overflows[0]}")
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, Stop):
             pass
     out.clear_status()
     secs = heard / rate
@@ -209,6 +215,16 @@ def listen_microphone(args, det, out: Printer) -> int:
 
 
 def cmd_listen(args) -> int:
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    signal.signal(signal.SIGINT, signal.default_int_handler)   # even if started with SIGINT ignored
+    try:
+        return _listen(args)
+    except (KeyboardInterrupt, Stop):      # before the stream was open
+        print("kws: stopped before listening started", file=sys.stderr)
+        return 0
+
+
+def _listen(args) -> int:
     det = make_detector(args)
     if args.duration is not None and args.duration <= 0:
         raise CliError("--duration must be positive seconds")

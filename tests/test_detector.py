@@ -71,6 +71,17 @@ def test_int16_and_float64_input(model, audio):
     assert a == b
 
 
+def test_mixed_dtypes_in_one_stream(model, audio):
+    pcm = np.round(audio * 32767).astype(np.int16)
+    want = kws.Detector(model, threshold=0.05).feed(pcm)
+    det = kws.Detector(model, threshold=0.05)
+    got = []
+    for i, start in enumerate(range(0, len(pcm), 700)):
+        part = pcm[start:start + 700]
+        got += det.feed(part if i % 3 == 0 else (part / 32768).astype([np.float32, np.float64][i % 2]))
+    assert got == want
+
+
 def test_switch_operating_point_at_run_time(model, audio):
     det = kws.Detector(model, threshold=0.05)
     det.feed(audio[:16000])

@@ -5,6 +5,8 @@ an operating point's width; packed = uint64 rows in the kernels' bit convention,
 kws/csrc/kernels.h):
 
     frontend.mean, frontend.std          float32 [F]       feature normalisation
+    frontend.window, frontend.mel[, frontend.dct]   the front-end's librosa matrices
+                                         (kws.frontend.librosa_matrices: inference needs no librosa)
     stem.weight                          float32 [B, stem_kernel*F]
     block{b}.mem                         packed  [L, words(B)]   memory taps, past -> future
     block{b}.up                          packed  [H, words(B)]
@@ -43,7 +45,7 @@ FORMAT_VERSION = 1
 MAX_FILE_BYTES = 512 * 1024 * 1024
 MAX_HEADER_BYTES = 16 * 1024 * 1024
 
-_DTYPES = {"float32": np.float32, "int32": np.int32, "uint8": np.uint8, "uint64": np.uint64}
+_DTYPES = {"float64": np.float64, "float32": np.float32, "int32": np.int32, "uint8": np.uint8, "uint64": np.uint64}
 
 
 def words(k: int) -> int:
@@ -54,8 +56,9 @@ def op_prefix(op: OperatingPoint) -> str:
     return f"op/{op.width:g}/{'-'.join(map(str, op.blocks))}/"
 
 
-def expected_tensors(arch: ArchConfig) -> dict[str, tuple[str, tuple[int, ...]]]:
-    """Every tensor a model of this architecture must hold: name -> (dtype name, shape)."""
+def expected_tensors(arch: ArchConfig, frontend=None) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """Every tensor a model of this architecture (and front-end config, if given) must hold:
+    name -> (dtype name, shape)."""
     B, H, F, C, L = arch.backbone, arch.hidden, arch.n_features, arch.n_classes, arch.taps
     spec = {
         "frontend.mean": ("float32", (F,)),
@@ -78,7 +81,17 @@ def expected_tensors(arch: ArchConfig) -> dict[str, tuple[str, tuple[int, ...]]]
                 spec[f"{p}block{b}.{name}"] = ("float32", (bw,))
             spec[f"{p}block{b}.up_thresh"] = ("int32", (hw,))
             spec[f"{p}block{b}.up_flip"] = ("uint8", (hw,))
+    if frontend is not None:
+        from kws.frontend import matrix_shapes
+        for name, dt_shape in matrix_shapes(frontend).items():
+            spec[f"frontend.{name}"] = dt_shape
     return spec
+
+
+def frontend_matrices(model: "Model") -> dict[str, np.ndarray]:
+    """The front-end matrices stored in a model, keyed as kws.frontend expects them."""
+    return {k[len("frontend."):]: v for k, v in model.tensors.items()
+            if k in ("frontend.window", "frontend.mel", "frontend.dct")}
 
 
 @dataclass
@@ -93,6 +106,11 @@ class Model:
     path: str | None = None
 
     def __post_init__(self):
+        if self.path is None:   # built in memory (export, tests): add the librosa matrices
+            from kws.frontend import FrontendConfig, librosa_matrices
+            if isinstance(self.frontend, FrontendConfig) and "frontend.mel" not in self.tensors:
+                self.tensors = {**self.tensors, **{f"frontend.{k}": v for k, v in
+                                                   librosa_matrices(self.frontend).items()}}
         self.validate()
 
     # ------------------------------------------------------------------ checks
@@ -109,7 +127,7 @@ class Model:
                 or not all(isinstance(s, str) and 0 < len(s) <= 100 for s in self.labels)
                 or len(set(self.labels)) != len(self.labels)):
             raise KwsError(f"model: labels must be {self.arch.n_classes} distinct non-empty strings")
-        spec = expected_tensors(self.arch)
+        spec = expected_tensors(self.arch, self.frontend)
         missing = sorted(set(spec) - set(self.tensors))
         if missing:
             raise KwsError(f"model: {len(missing)} tensor(s) missing, e.g. {missing[0]!r}")
@@ -125,6 +143,8 @@ class Model:
                 raise KwsError(f"model: tensor {name!r} holds NaN or infinite values")
         if (self.tensors["frontend.std"] <= 0).any():
             raise KwsError("model: frontend.std must be positive")
+        if (self.tensors["frontend.mel"] < 0).any() or not (self.tensors["frontend.mel"] > 0).any(axis=1).all():
+            raise KwsError("model: frontend.mel must be non-negative with no empty band")
 
     @property
     def operating_points(self) -> list[OperatingPoint]:
@@ -193,7 +213,7 @@ def model_from_bytes(data: bytes, source: str = "<bytes>") -> Model:
     if not isinstance(provenance, dict):
         raise KwsError(f"{source}: provenance must be a JSON object")
     # cheap structural checks on the header before any tensor is materialised
-    spec = expected_tensors(arch)
+    spec = expected_tensors(arch, frontend)
     names = {k for k in header if k != "__metadata__"}
     if names != set(spec):
         missing, extra = sorted(set(spec) - names), sorted(names - set(spec))
@@ -236,7 +256,7 @@ def random_model(arch: ArchConfig | None = None, frontend=None, labels=None, see
     frontend = frontend or FrontendConfig()
     labels = labels or [f"class{i}" for i in range(arch.n_classes)]
     rng = np.random.default_rng(seed)
-    spec = expected_tensors(arch)
+    spec = expected_tensors(arch)         # the frontend matrices are added by Model
     t = {}
     for name, (dtype, shape) in spec.items():
         leaf = name.rsplit(".", 1)[-1]

@@ -64,6 +64,10 @@ class BinaryFSMN:
     """
 
     def __init__(self, model: Model):
+        from threadpoolctl import ThreadpoolController
+        # BLAS runs single-threaded during our calls only: the float layers are too small to
+        # gain from threads, whose spinning between inferences costs most of a core.
+        self._blas = ThreadpoolController()
         self.model = model
         self.arch = model.arch
         self._mean = model.tensors["frontend.mean"]
@@ -95,6 +99,10 @@ class BinaryFSMN:
         trace: if a list, gets a copy of the residual stream h after each block (for tests).
         """
         pl = self.plan(op)
+        with self._blas.limit(limits=1, user_api="blas"):
+            return self._logits(features, pl, trace)
+
+    def _logits(self, features, pl, trace):
         h = np.matmul(self.stem_input(features), pl.stem_wt, out=pl.h)
         h *= pl.stem_scale
         h += pl.stem_shift
