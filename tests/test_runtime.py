@@ -30,8 +30,15 @@ def signs(packed, k):
 
 def reference_logits(model, x, op):
     """The network of kws/fsmn/config.py written out with +-1 integer arrays. The float steps use
-    the same numpy operations in the same order as the runtime, so that the integer steps (which
-    depend on signs of float values) can be compared exactly."""
+    the same numpy operations in the same order as the runtime (and the same single-threaded
+    BLAS: the stem's rounding depends on BLAS blocking), so that the integer steps, which depend
+    on signs of float values, can be compared exactly."""
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(1, user_api="blas"):
+        return _reference_logits(model, x, op)
+
+
+def _reference_logits(model, x, op):
     a, t = model.arch, model.tensors
     p = model.op_tensors(op)
     bw, hw = a.channels(op.width)
