@@ -19,6 +19,10 @@ cdef extern from "fsmn.h" nogil:
         const float *down_shift
     int kws_fsmn_blocks(float *h, size_t t, size_t bw, size_t hw, size_t back, size_t ahead,
                         const kws_block *blocks, size_t n)
+    void kws_affine_prelu(float *h, size_t t, size_t c, const float *scale, const float *shift,
+                          const float *slope)
+    void kws_affine_mean(const float *h, size_t t, size_t c, const float *scale, const float *shift,
+                         float *g)
 
 
 cdef const uint64_t *_packed_ptr(object p, size_t rows, size_t bits, str name) except NULL:
@@ -38,11 +42,16 @@ cdef const float *_f32_ptr(object v, size_t n, str name) except NULL:
 cdef class BlockStack:
     """A sequence of binary D-FSMN blocks validated once and run in one C call.
 
-    BlockStack(blocks, t, bw, hw, back, ahead): `blocks` is a list of dicts with the keys mem,
-    mem_scale, mem_shift, mem_prelu, up, up_thresh, up_flip, down, down_scale, down_shift
-    (shapes as in kws/fsmn/model.py, packed weights may be prefix views). `run(h)` updates the
-    float32 [t, bw] residual stream h in place, GIL released.
+    BlockStack(blocks, t, bw, hw, back, ahead, stem=None, head=None): `blocks` is a list of
+    dicts with the keys mem, mem_scale, mem_shift, mem_prelu, up, up_thresh, up_flip, down,
+    down_scale, down_shift (shapes as in kws/fsmn/model.py, packed weights may be prefix views).
+    stem = (scale, shift, slope): h = PReLU(h * scale + shift) first; head = (scale, shift):
+    return the time mean of h * scale + shift (float32 [bw]) instead of h.
+    `run(h)` updates the float32 [t, bw] stream h in place, GIL released.
     """
+    cdef const float *stem[3]
+    cdef const float *head[2]
+    cdef object _g
     cdef kws_block *blocks
     cdef size_t n, t, bw, hw, back, ahead
     cdef list _keep
@@ -50,7 +59,8 @@ cdef class BlockStack:
     def __cinit__(self):
         self.blocks = NULL
 
-    def __init__(self, list blocks, size_t t, size_t bw, size_t hw, size_t back, size_t ahead):
+    def __init__(self, list blocks, size_t t, size_t bw, size_t hw, size_t back, size_t ahead,
+                 stem=None, head=None):
         if t == 0 or bw == 0 or hw == 0:
             raise ValueError("t, bw and hw must be positive")
         if back + 1 + ahead > 127:
@@ -60,6 +70,20 @@ cdef class BlockStack:
         if self.blocks == NULL:
             raise MemoryError()
         self._keep = []
+        cdef int j
+        self.stem[0] = self.stem[1] = self.stem[2] = NULL
+        self.head[0] = self.head[1] = NULL
+        if stem is not None:
+            vs = [_vector(v, np.float32, bw, "stem") for v in stem]
+            self._keep.append(vs)
+            for j in range(3):
+                self.stem[j] = _f32_ptr(vs[j], bw, "stem")
+        if head is not None:
+            vh = [_vector(v, np.float32, bw, "head") for v in head]
+            self._keep.append(vh)
+            for j in range(2):
+                self.head[j] = _f32_ptr(vh[j], bw, "head")
+        self._g = np.empty(bw, np.float32)
         cdef kws_block *k
         for i, d in enumerate(blocks):
             k = &self.blocks[i]
@@ -92,16 +116,22 @@ cdef class BlockStack:
         free(self.blocks)
 
     def run(self, h):
-        """Run every block on h (float32 [t, bw], C-contiguous, writeable) in place; returns h."""
+        """Run (stem,) every block (, head) on h (float32 [t, bw], C-contiguous, writeable) in
+        place; returns h, or the pooled head output (a buffer reused by the next call)."""
         if not isinstance(h, np.ndarray) or h.dtype != np.float32 or h.shape != (self.t, self.bw) \
                 or not h.flags.c_contiguous or not h.flags.writeable:
             raise ValueError(f"h must be a writeable C-contiguous float32 array of shape "
                              f"({self.t}, {self.bw})")
         cdef float[:, ::1] hv = h
+        cdef float[::1] gv = self._g
         cdef int rc
         with nogil:
+            if self.stem[0] != NULL:
+                kws_affine_prelu(&hv[0, 0], self.t, self.bw, self.stem[0], self.stem[1], self.stem[2])
             rc = kws_fsmn_blocks(&hv[0, 0], self.t, self.bw, self.hw, self.back, self.ahead,
                                  self.blocks, self.n)
+            if rc == 0 and self.head[0] != NULL:
+                kws_affine_mean(&hv[0, 0], self.t, self.bw, self.head[0], self.head[1], &gv[0])
         if rc:
             raise MemoryError("fsmn blocks: out of memory for scratch buffers")
-        return h
+        return self._g if self.head[0] != NULL else h

@@ -101,7 +101,7 @@ def test_operating_points_share_weights_and_differ():
     plan = net.plan(model.arch.operating_point(0.5, 4))
     assert np.shares_memory(plan.blocks[0]["up"], model.tensors["block1.up"])   # a view
     with pytest.raises(ValueError, match="h must be"):
-        plan.stack.run(np.zeros((48, 128), np.float32))
+        plan.body.run(np.zeros((48, 128), np.float32))
     assert plan.blocks[0]["up"].shape[0] == 128
 
 

@@ -67,6 +67,26 @@ static void memory_update(float *h, const int8_t *m, size_t t, size_t bw, const 
     for (size_t i = 0; i < t; i++) memory_row(h + i * bw, m + i * bw, bw, scale, shift, slope);
 }
 
+void kws_affine_prelu(float *restrict h, size_t t, size_t c, const float *restrict scale,
+                      const float *restrict shift, const float *restrict slope) {
+    for (size_t i = 0; i < t; i++) {
+        float *restrict hi = h + i * c;
+        for (size_t j = 0; j < c; j++) {
+            const float u = hi[j] * scale[j] + shift[j];
+            const float neg = u * slope[j];
+            hi[j] = u < 0 ? neg : u;
+        }
+    }
+}
+
+void kws_affine_mean(const float *restrict h, size_t t, size_t c, const float *restrict scale,
+                     const float *restrict shift, float *restrict g) {
+    for (size_t j = 0; j < c; j++) g[j] = 0;
+    for (size_t i = 0; i < t; i++)
+        for (size_t j = 0; j < c; j++) g[j] = g[j] + (h[i * c + j] * scale[j] + shift[j]);
+    for (size_t j = 0; j < c; j++) g[j] = g[j] / (float)t;
+}
+
 static void add_into(float *restrict h, const float *restrict y, size_t n) {
     for (size_t i = 0; i < n; i++) h[i] = h[i] + y[i];
 }

@@ -20,4 +20,12 @@ typedef struct {
 int kws_fsmn_blocks(float *h, size_t t, size_t bw, size_t hw, size_t back, size_t ahead,
                     const kws_block *blocks, size_t n);
 
+/* h = PReLU(h * scale + shift), in place, [t, c]. */
+void kws_affine_prelu(float *h, size_t t, size_t c, const float *scale, const float *shift,
+                      const float *slope);
+
+/* g[c] = mean over t of (h[t, c] * scale[c] + shift[c]), summed in time order in float32. */
+void kws_affine_mean(const float *h, size_t t, size_t c, const float *scale, const float *shift,
+                     float *g);
+
 #endif

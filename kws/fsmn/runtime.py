@@ -16,12 +16,6 @@ from kws.fsmn.config import OperatingPoint
 from kws.fsmn.model import Model
 
 
-def prelu(x: np.ndarray, slope: np.ndarray) -> np.ndarray:
-    """PReLU in place: x where x >= 0, slope * x elsewhere (np.where: masked ufuncs are slow)."""
-    np.copyto(x, np.where(x < 0, x * slope, x))
-    return x
-
-
 class _Plan:
     """Views and parameters of one operating point, plus its scratch buffers."""
 
@@ -31,7 +25,6 @@ class _Plan:
         self.bw, self.hw = arch.channels(op.width)
         p = model.op_tensors(op)
         self.stem_wt = np.ascontiguousarray(t["stem.weight"][: self.bw].T)     # [stem_inputs, Bw]
-        self.stem_scale, self.stem_shift, self.stem_prelu = p["stem.scale"], p["stem.shift"], p["stem.prelu"]
         self.blocks = []
         for b in op.blocks:
             self.blocks.append(dict(
@@ -44,9 +37,14 @@ class _Plan:
                 down_scale=p[f"block{b}.down_scale"], down_shift=p[f"block{b}.down_shift"],
             ))
         args = (arch.stem_frames, self.bw, self.hw, arch.back, arch.ahead)
-        self.stack = K.BlockStack(self.blocks, *args)                  # the whole block chain
-        self.per_block = [K.BlockStack([blk], *args) for blk in self.blocks]   # for tracing
-        self.head_scale, self.head_shift = p["head.scale"], p["head.shift"]
+        stem = (p["stem.scale"], p["stem.shift"], p["stem.prelu"])
+        head = (p["head.scale"], p["head.shift"])
+        # stem affine + PReLU, every block, pooled head: one C call, GIL released
+        self.body = K.BlockStack(self.blocks, *args, stem=stem, head=head)
+        # the same pieces one at a time, for tracing the residual stream in tests
+        self.stem_only = K.BlockStack([], *args, stem=stem)
+        self.per_block = [K.BlockStack([blk], *args) for blk in self.blocks]
+        self.head_only = K.BlockStack([], *args, head=head)
         self.cls_w = np.ascontiguousarray(t["classifier.weight"][:, : self.bw])  # [C, Bw]
         self.cls_b = p["classifier.bias"]
         self.h = np.empty((arch.stem_frames, self.bw), np.float32)
@@ -65,14 +63,17 @@ class BinaryFSMN:
 
     def __init__(self, model: Model):
         from threadpoolctl import ThreadpoolController
-        # BLAS runs single-threaded during our calls only: the float layers are too small to
-        # gain from threads, whose spinning between inferences costs most of a core.
-        self._blas = ThreadpoolController()
+        # BLAS runs single-threaded during our calls: the float layers are too small to gain
+        # from threads, whose spinning between inferences costs most of a core.  (Only limited
+        # per call when BLAS is multi-threaded: limiting costs ~20 us.)
+        blas = ThreadpoolController().select(user_api="blas")
+        self._blas = blas if any(i["num_threads"] > 1 for i in blas.info()) else None
         self.model = model
         self.arch = model.arch
         self._mean = model.tensors["frontend.mean"]
         self._std = model.tensors["frontend.std"]
         self._plans: dict[OperatingPoint, _Plan] = {}
+        self._stacked = np.empty((self.arch.stem_frames, self.arch.stem_inputs), np.float32)
 
     def plan(self, op: OperatingPoint) -> _Plan:
         plan = self._plans.get(op)
@@ -89,9 +90,10 @@ class BinaryFSMN:
         if features.shape != (a.n_frames, a.n_features):
             raise ValueError(f"features must be [{a.n_frames}, {a.n_features}], got {features.shape}")
         x = (features.astype(np.float32, copy=False) - self._mean) / self._std
-        win = np.lib.stride_tricks.sliding_window_view(x, a.stem_kernel, axis=0)[:: a.stem_stride]
-        # [T', F, k] -> frame-major [T', k, F] -> [T', k*F]
-        return np.ascontiguousarray(win.transpose(0, 2, 1)).reshape(a.stem_frames, a.stem_inputs)
+        out, f, n = self._stacked, a.n_features, a.stem_frames
+        for j in range(a.stem_kernel):      # window frame j of every stem frame: one strided copy
+            out[:, j * f:(j + 1) * f] = x[j: j + a.stem_stride * (n - 1) + 1: a.stem_stride]
+        return out
 
     def logits(self, features: np.ndarray, op: OperatingPoint, trace: list | None = None) -> np.ndarray:
         """Class logits float32 [C] for one window of features [n_frames, n_features].
@@ -99,20 +101,20 @@ class BinaryFSMN:
         trace: if a list, gets a copy of the residual stream h after each block (for tests).
         """
         pl = self.plan(op)
-        with self._blas.limit(limits=1, user_api="blas"):
+        if self._blas is None:
+            return self._logits(features, pl, trace)
+        with self._blas.limit(limits=1):
             return self._logits(features, pl, trace)
 
     def _logits(self, features, pl, trace):
         h = np.matmul(self.stem_input(features), pl.stem_wt, out=pl.h)
-        h *= pl.stem_scale
-        h += pl.stem_shift
-        prelu(h, pl.stem_prelu)
         if trace is None:
-            pl.stack.run(h)                     # every block in one C call, GIL released
+            g = pl.body.run(h)
         else:
+            pl.stem_only.run(h)
             for one in pl.per_block:
                 trace.append(one.run(h).copy())
-        g = (h * pl.head_scale + pl.head_shift).mean(axis=0, dtype=np.float32)
+            g = pl.head_only.run(h)
         return pl.cls_w @ g + pl.cls_b
 
     def scores(self, features: np.ndarray, op: OperatingPoint) -> np.ndarray:
