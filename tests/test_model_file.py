@@ -79,7 +79,7 @@ def good_bytes():
     (lambda d: rewrite_metadata(d, lambda i, h: i["arch"].update(backbone=-3)), "backbone"),
     (lambda d: rewrite_metadata(d, lambda i, h: i["arch"].update(evil=1)), "unknown keys"),
     (lambda d: rewrite_metadata(d, lambda i, h: i.update(labels=["a"])), "labels"),
-    (lambda d: rewrite_metadata(d, lambda i, h: i["frontend"].update(n_mels="x")), ""),
+    (lambda d: rewrite_metadata(d, lambda i, h: i["frontend"].update(n_mels="x")), "n_mels"),
     (lambda d: rewrite_metadata(d, lambda i, h: i["arch"].update(hidden=64)), "tensor|must be"),
     (lambda d: rewrite_metadata(d, lambda i, h: h.pop("stem.weight")), "missing tensor|corrupt"),
 ])
