@@ -186,7 +186,7 @@ def test_resume_writes_nothing_and_rebuilds_identically(synth):
              if p.is_file() and p.name != "synth_report.json"}
     assert after == before                       # nothing new, nothing rewritten
     report = json.loads((out / "synth_report.json").read_text())
-    assert report["last_run"]["clips_rendered"] == 0
+    assert report["last_run"]["clips_written"] == 0
     assert report["last_run"]["clips_skipped"] == 48
     # an interrupted run: clips and the journal's tail lost -> the rerun makes the same bytes
     rows = [r for r in _manifest(out) if r["engine"] != "noise"]

@@ -374,6 +374,7 @@ def synthesize(options: SynthOptions, log=print) -> dict:
                         rec["s"] = "failA"
                     journal.add(rec)
                     stats["rendered"] += 1
+                    stats["written"] += res.ok
                     bar.update(1)
             except BaseException:
                 for f in futs:
@@ -408,6 +409,7 @@ def synthesize(options: SynthOptions, log=print) -> dict:
                         write_wav(out / res.path, res.pcm)
                     journal.add(_record(res, prior))
                     stats["rendered_alternates"] += 1
+                    stats["written"] += res.ok
         missing_words = sorted({c.folder for c in clips} - {
             c.folder for c in clips if journal.records.get(c.key, {}).get("s") == "ok"})
 
@@ -581,12 +583,12 @@ def _report(o: SynthOptions, config: dict, voices: list[Voice], clips: list[Clip
                            "reasons": dict(d["reasons"])} for e, d in sorted(eng.items())},
         "last_run": {"finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                      "seconds": round(seconds, 1), "jobs": o.jobs,
-                     "clips_rendered": stats["rendered"] + stats["rendered_alternates"],
+                     "clips_written": stats["written"],
+                     "clips_retried_with_other_voice": stats["rendered_alternates"],
                      "clips_skipped": stats["skipped"], "noise_files_made": stats["noise_files"],
                      "render_seconds": round(stats["render_seconds"], 1),
                      "noise_seconds": round(stats["noise_seconds"], 1),
-                     "clips_per_s": round((stats["rendered"] + stats["rendered_alternates"])
-                                          / max(stats["render_seconds"], 1e-9), 1)},
+                     "clips_per_s": round(stats["written"] / max(stats["render_seconds"], 1e-9), 1)},
     }
 
 
@@ -617,7 +619,7 @@ def _print_summary(report: dict, log) -> None:
         f"{c['unknown_share']:.1%}), {c['silence_clips']} silence clips, {c['failed']} failed; "
         f"splits " + ", ".join(f"{k} {v}" for k, v in sorted(c["per_split"].items())))
     log(f"  voices: {report['voices']['distinct_used']} distinct used of "
-        f"{report['voices']['selected']} selected; this run: {r['clips_rendered']} rendered, "
+        f"{report['voices']['selected']} selected; this run: {r['clips_written']} written, "
         f"{r['clips_skipped']} skipped, {r['seconds']} s with {r['jobs']} job(s) (render "
         f"{r['render_seconds']} s = {r['clips_per_s']} clips/s, noise {r['noise_seconds']} s); "
         f"disk {report['disk_bytes'] / 2 ** 20:.1f} MiB")
