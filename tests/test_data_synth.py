@@ -94,6 +94,10 @@ def test_layout_and_format(synth):
             (16000, 1, "PCM_16", 4 * 16000)
     wavs = _wavs(out)
     assert len(wavs) == 16 * 3 + 4
+    mask = os.umask(0)
+    os.umask(mask)
+    for p in [out / w for w in wavs] + [out / "manifest.csv", out / "validation_list.txt"]:
+        assert p.stat().st_mode & 0o777 == 0o666 & ~mask, p           # not private temp-file mode
     for rel in wavs:
         assert re.fullmatch(r"(yes|hey_kiwi|bed|_silence_)/[0-9a-f]{8}_nohash_\d+\.wav", rel), rel
         info = sf.info(str(out / rel))

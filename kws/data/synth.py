@@ -49,7 +49,7 @@ from kws.data.tasks import (BACKGROUND_NOISE, SILENCE, V1_OTHER_WORDS, V2_NEW_WO
                             parse_words, word_text)
 from kws.data.voices import Voice, select_voices
 from kws.errors import KwsError
-from kws.fileio import atomic_path, write_text_atomic
+from kws.fileio import atomic_path
 
 GENERATOR_VERSION = 1
 SAMPLE_RATE = 16000
@@ -197,11 +197,28 @@ class Result:
     path: str | None = None
 
 
+def _umask_mode() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+# atomic_path's temporary files are private (0600): data files get the usual 0666 & ~umask
+FILE_MODE = _umask_mode()
+
+
 def write_wav(path: Path, pcm: np.ndarray) -> None:
-    """16 kHz mono 16-bit PCM WAV, written atomically."""
+    """16 kHz mono 16-bit PCM WAV, written atomically (mode 0666 & ~umask)."""
     import soundfile as sf
     with atomic_path(path) as tmp:
         sf.write(tmp, pcm, SAMPLE_RATE, format="WAV", subtype="PCM_16")
+        os.chmod(tmp, FILE_MODE)
+
+
+def _write_text(path: Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(text)
+        os.chmod(tmp, FILE_MODE)
 
 
 def render_clip(clip: Clip, candidates: list[tuple[int, Voice, float, float]],
@@ -266,7 +283,7 @@ def _record(res: Result, prior_rejections: list) -> dict:
 def _write_text_if_changed(path: Path, text: str) -> bool:
     if path.is_file() and path.read_text() == text:
         return False
-    write_text_atomic(path, text)
+    _write_text(path, text)
     return True
 
 
@@ -445,7 +462,7 @@ def synthesize(options: SynthOptions, log=print) -> dict:
         report = _report(o, config, voices, clips, journal, rows, stats, t0)
         _write_text_if_changed(out / "README.md", _readme(o, config, report))
         report["disk_bytes"] = _du(out)
-        write_text_atomic(out / REPORT, json.dumps(report, indent=1) + "\n")
+        _write_text(out / REPORT, json.dumps(report, indent=1) + "\n")
         _print_summary(report, log)
         if missing_words:
             raise KwsError(f"no voice could render {', '.join(missing_words)} (see "
