@@ -197,28 +197,16 @@ class Result:
     path: str | None = None
 
 
-def _umask_mode() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-# atomic_path's temporary files are private (0600): data files get the usual 0666 & ~umask
-FILE_MODE = _umask_mode()
-
-
 def write_wav(path: Path, pcm: np.ndarray) -> None:
-    """16 kHz mono 16-bit PCM WAV, written atomically (mode 0666 & ~umask)."""
+    """16 kHz mono 16-bit PCM WAV, written atomically."""
     import soundfile as sf
     with atomic_path(path) as tmp:
         sf.write(tmp, pcm, SAMPLE_RATE, format="WAV", subtype="PCM_16")
-        os.chmod(tmp, FILE_MODE)
 
 
 def _write_text(path: Path, text: str) -> None:
     with atomic_path(path) as tmp:
         Path(tmp).write_text(text)
-        os.chmod(tmp, FILE_MODE)
 
 
 def render_clip(clip: Clip, candidates: list[tuple[int, Voice, float, float]],
