@@ -39,7 +39,7 @@ def register(sub) -> None:
     p.add_argument("--file", nargs="+", metavar="AUDIO", help="WAV/FLAC files instead of a microphone")
     p.add_argument("--json", action="store_true", help="one JSON object per detection")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
-    p.add_argument("--hop-ms", type=float, default=100.0, help="how often the network runs (ms)")
+    p.add_argument("--hop-ms", type=float, default=200.0, help="how often the network runs (ms)")
     p.set_defaults(func=cmd_listen)
     d = sub.add_parser("devices", help="list audio input devices",
                        description="List audio input devices (index, name, default rate).")

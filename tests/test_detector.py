@@ -36,7 +36,8 @@ def test_detects_with_low_threshold_and_reports_times(model, audio):
     dets = det.feed(audio)
     assert dets and all(d.label in LABELS[:10] for d in dets)
     assert all(0.99 <= d.time_s <= 3.0 for d in dets)
-    assert det.inferences == 1 + (297 - 97) // 10          # one per 100 ms hop once 1 s is in
+    assert det.hop_frames == 20                            # default hop: 200 ms
+    assert det.inferences == 1 + (297 - 97) // 20          # one per hop once 1 s is in
     times = [d.time_s for d in dets]
     assert all(b - a >= 0.5 for a, b in zip(times, times[1:]))   # refractory period
 
@@ -88,7 +89,7 @@ def test_switch_operating_point_at_run_time(model, audio):
     full = det.last_scores.copy()
     det.width, det.blocks = 0.5, 4
     assert det.operating_point.name == "0.5x4" and det.width == 0.5 and det.blocks == 4
-    det.feed(audio[16000:17600])
+    det.feed(audio[16000:19200])                       # one more 200 ms hop
     assert not np.array_equal(det.last_scores, full)
     with pytest.raises(ValueError, match="width"):
         det.width = 0.3
