@@ -99,30 +99,39 @@ def mutate(data: bytes, rng: np.random.Generator) -> bytes:
     return bytes(b)
 
 
-def main(argv=None) -> int:
+def fuzz(good: bytes, n: int, seed: int) -> dict:
+    """Load n mutations of `good`: {"ok": loaded, "KwsError": refused}. Anything else raised
+    propagates, with the offending input attached as `exc.fuzz_input`."""
     from kws.errors import KwsError
     from kws.fsmn.model import model_from_bytes
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n", type=int, default=100_000)
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args(argv)
-    good = tiny_model_bytes()
-    rng = np.random.default_rng(args.seed)
+    rng = np.random.default_rng(seed)
     counts = {"ok": 0, "KwsError": 0}
-    t0 = time.time()
-    for i in range(args.n):
+    for _ in range(n):
         data = mutate(good, rng)
         try:
             model_from_bytes(data)
             counts["ok"] += 1
         except KwsError:
             counts["KwsError"] += 1
-        except BaseException as e:   # noqa: BLE001 - this is what the fuzzer looks for
-            path = f"fuzz-crash-{i}.kws"
-            with open(path, "wb") as f:
-                f.write(data)
-            print(f"FAIL at mutation {i}: {type(e).__name__}: {e} (input saved to {path})")
-            return 1
+        except BaseException as e:
+            e.fuzz_input = data
+            raise
+    return counts
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=100_000)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    t0 = time.time()
+    try:
+        counts = fuzz(tiny_model_bytes(), args.n, args.seed)
+    except BaseException as e:   # noqa: BLE001 - this is what the fuzzer looks for
+        with open("fuzz-crash.kws", "wb") as f:
+            f.write(e.fuzz_input)
+        print(f"FAIL: {type(e).__name__}: {e} (input saved to fuzz-crash.kws)")
+        return 1
     print(f"{args.n} mutations in {time.time() - t0:.1f} s: {counts}")
     return 0
 
