@@ -144,6 +144,10 @@ def test_eval_json_and_detector_end_to_end(trained):
     assert conf.shape == (4, 4) and conf.sum() == res["n"]
     s = res["streaming"]["1x4"]
     assert 0 <= s["frr"] <= 1 and s["keyword_clips"] > 0 and s["stream_hours"] > 0
+    if s["fa_per_hour"] == s["fa_per_hour"]:        # a threshold met the target (not NaN)
+        # the replayed trigger rule agrees with the Detector run at the chosen threshold
+        assert s["detector_check"]["frr"] == pytest.approx(s["frr"])
+        assert s["detector_check"]["fa_per_hour"] == pytest.approx(s["fa_per_hour"])
     # the exported model streams through the Detector at every width/blocks setting
     from kws.detector import Detector
     det = Detector(str(trained["out"]), threshold=0.3)

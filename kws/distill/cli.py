@@ -66,7 +66,8 @@ def register(sub) -> None:
     p.add_argument("--no-augment", action="store_true", help="train without augmentation")
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes per process")
     p.add_argument("--threads", type=int, default=0,
-                   help="torch threads per process (0: CPU cores / processes; 1 is best on a busy machine)")
+                   help="torch threads per process (0: OMP_NUM_THREADS or 1; for more cores run more "
+                        "processes with torchrun, which measured much faster than threads)")
     p.add_argument("--checkpoint-minutes", type=float, default=10.0,
                    help="also checkpoint inside an epoch every this many minutes")
     p.add_argument("--stop-after", type=int, default=0,
