@@ -64,6 +64,9 @@ def register(sub) -> None:
     p.add_argument("--n-blocks", type=int, default=8, help="FSMN blocks")
     p.add_argument("--features", default="logmel", choices=["logmel", "mfcc"])
     p.add_argument("--no-augment", action="store_true", help="train without augmentation")
+    p.add_argument("--unknown-fraction", type=float,
+                   help="keep a seeded subset of _unknown_ training clips so they are this share of the "
+                        "training split (default: all of them, as the reference; TF uses 0.1)")
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes per process")
     p.add_argument("--threads", type=int, default=0,
                    help="torch threads per process (0: OMP_NUM_THREADS or 1; for more cores run more "
@@ -119,7 +122,7 @@ def _train(args) -> int:
         rest_optimizer=args.rest_optimizer, bop_gamma=args.bop_gamma, bop_tau=args.bop_tau,
         weight_decay=args.weight_decay, hed_weight=args.hed_weight, logit_kd=args.logit_kd,
         kd_temperature=args.kd_temperature, backbone=args.backbone, hidden=args.hidden,
-        n_blocks=args.n_blocks, features=args.features, augment=not args.no_augment,
+        n_blocks=args.n_blocks, features=args.features, augment=not args.no_augment, unknown_fraction=args.unknown_fraction,
         workers=args.workers, threads=args.threads, checkpoint_minutes=args.checkpoint_minutes,
         stop_after=args.stop_after, progress=not args.no_progress)
     try:

@@ -97,6 +97,7 @@ class TrainOptions:
     n_blocks: int = 8
     features: str = "logmel"              # logmel | mfcc
     augment: bool = True
+    unknown_fraction: float | None = None  # None: every _unknown_ clip (reference); else its share
     workers: int = 0
     threads: int = 0                      # torch threads per process, 0: OMP_NUM_THREADS or 1
     checkpoint_minutes: float = 10.0
@@ -289,8 +290,9 @@ class Trainer:
         noise = data / "_background_noise_"
         aug = Augment(noise if noise.is_dir() else None, seed=o.seed) if o.augment else None
         sc = dict(task=o.task, words=o.words, seed=o.seed)
-        self.train_clips = SpeechCommands(data, "training", augment=aug, **sc)
-        self.plain_train = SpeechCommands(data, "training", **sc)
+        uf = dict(unknown_fraction=o.unknown_fraction) if o.unknown_fraction is not None else {}
+        self.train_clips = SpeechCommands(data, "training", augment=aug, **sc, **uf)
+        self.plain_train = SpeechCommands(data, "training", **sc, **uf)
         self.val_clips = SpeechCommands(data, "validation", **sc)
         if len(self.train_clips) < o.batch_size:
             raise KwsError(f"the training split has {len(self.train_clips)} items, fewer than "
@@ -617,8 +619,9 @@ class _Objective(nn.Module):
             return F.cross_entropy(logits, y), logits
         teacher = self._teacher[0]
         need_maps = o.hed_weight > 0
-        with torch.no_grad():
-            t_logits, t_maps = teacher(x, teacher.arch.operating_points[0])
+        if need_maps or o.logit_kd > 0:
+            with torch.no_grad():
+                t_logits, t_maps = teacher(x, teacher.arch.operating_points[0])
         targets: dict = {}
         total = x.new_zeros(())
         first = None
