@@ -64,6 +64,15 @@ def register(sub) -> None:
     p.add_argument("--n-blocks", type=int, default=8, help="FSMN blocks")
     p.add_argument("--features", default="logmel", choices=["logmel", "mfcc"])
     p.add_argument("--no-augment", action="store_true", help="train without augmentation")
+    p.add_argument("--student-lr", type=float,
+                   help="learning rate of the student phase (default: --lr)")
+    p.add_argument("--student-plan", default="sandwich", choices=["sandwich", "all"],
+                   help="operating points trained per batch: sandwich = the largest, the smallest and "
+                        "one other at random (default, ~2x cheaper); all = every block set of the "
+                        "widest, narrowest and a random width (slower)")
+    p.add_argument("--bn-calibration", type=int, default=40,
+                   help="batches per operating point to re-estimate BatchNorm statistics after "
+                        "training (0: off)")
     p.add_argument("--unknown-fraction", type=float,
                    help="keep a seeded subset of _unknown_ training clips so they are this share of the "
                         "training split (default: all of them, as the reference; TF uses 0.1)")
@@ -123,6 +132,7 @@ def _train(args) -> int:
         weight_decay=args.weight_decay, hed_weight=args.hed_weight, logit_kd=args.logit_kd,
         kd_temperature=args.kd_temperature, backbone=args.backbone, hidden=args.hidden,
         n_blocks=args.n_blocks, features=args.features, augment=not args.no_augment, unknown_fraction=args.unknown_fraction,
+        student_lr=args.student_lr, student_plan=args.student_plan, bn_calibration=args.bn_calibration,
         workers=args.workers, threads=args.threads, checkpoint_minutes=args.checkpoint_minutes,
         stop_after=args.stop_after, progress=not args.no_progress)
     try:

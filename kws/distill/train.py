@@ -9,16 +9,17 @@ Phases (each resumable on its own; files in the work folder, default `<out stem>
     history.json per-epoch loss / accuracy / timing of both phases
 and finally the model file `--out` (kws.distill.export).
 
-Thinnable training, per batch (one forward/backward over all of it):
-    widths: the sandwich rule -- the widest, the narrowest and one other width drawn at random
-            (seeded by (seed, epoch, step), the same on every process); with the default three
-            widths that is all of them;
-    blocks: every block set (TBA), loss weights 1, 0.5, 0.25, ... by decreasing depth;
-    every (width, block set) pair of the batch contributes weight_blocks * (CE + 0.01 * HED
-    [+ logit KD]). With the default architecture this costs about 2.3x the multiply-accumulates
-    of the full network alone (widths 1 / 0.5 / 0.25 cost ~1 / 0.27 / 0.08 and block sets
-    8 / 4 / 2 blocks ~1 / 0.5 / 0.25 of it), so a step costs about 3x a plain binary step and every
-    operating point's own BN sees every batch.
+Thinnable training, per batch (one forward/backward over all of it), `student_plan`:
+    sandwich (default): three (width, block set) operating points -- the largest (widest, every
+            block), the smallest (narrowest, fewest blocks) and one of the others drawn at random
+            (seeded by (seed, epoch, step), the same on every process), each with loss weight 1;
+    all:    widths by the sandwich rule (widest, narrowest, one other at random) x every block
+            set (TBA) with loss weights 1, 0.5, 0.25 by decreasing depth: 9 forwards per batch with
+            the default architecture, ~2x the time of the sandwich plan for no measured gain on our
+            budget;
+    every chosen operating point contributes weight * (CE + 0.01 * HED [+ logit KD]).
+After training, every operating point's BatchNorm statistics are re-estimated on clean training
+batches (`bn_calibration`): with the sandwich plan an operating point sees only some batches.
 
 Checkpoints are written atomically by rank 0 at the end of every epoch, every
 `checkpoint_minutes` and when stopping; `resume=True` restores model, optimizer, scheduler, epoch,
@@ -51,7 +52,7 @@ import torch.nn.functional as F
 
 from kws.distill.bop import Bop
 from kws.distill.hed import HED_WEIGHT, hed_loss, hed_target, logit_kd
-from kws.distill.modules import FSMN, clamp_latent_, teacher_arch
+from kws.distill.modules import FSMN, clamp_latent_, op_key, teacher_arch
 from kws.errors import KwsError
 from kws.fileio import atomic_path, write_text_atomic
 from kws.frontend import FrontendConfig
@@ -84,6 +85,9 @@ class TrainOptions:
     workdir: str | None = None
     optimizer: str = "sgd"                # sgd | adam | bop
     lr: float | None = None               # None: 5e-3 for SGD, 1e-3 for Adam
+    student_lr: float | None = None       # None: same as lr
+    student_plan: str = "sandwich"        # sandwich | all (module doc)
+    bn_calibration: int = 40              # batches per operating point to re-estimate BN stats, 0: off
     rest_optimizer: str = "sgd"           # with --optimizer bop: optimizer for non-binary params
     weight_decay: float = 1e-4
     momentum: float = 0.9
@@ -338,8 +342,9 @@ class Trainer:
         return {op.name: counts[k] / n for k, op in enumerate(ops)}
 
     # ------------------------------------------------------------------ optimizers
-    def _ordinary(self, params, kind: str):
-        lr = self.o.lr if self.o.lr is not None else DEFAULT_LR[kind]
+    def _ordinary(self, params, kind: str, phase: str = "teacher"):
+        lr = self.o.student_lr if phase == "student" and self.o.student_lr is not None else self.o.lr
+        lr = lr if lr is not None else DEFAULT_LR[kind]
         if kind == "sgd":
             return torch.optim.SGD(params, lr=lr, momentum=self.o.momentum, weight_decay=self.o.weight_decay)
         return torch.optim.Adam(params, lr=lr, weight_decay=self.o.weight_decay)
@@ -352,24 +357,66 @@ class Trainer:
             binary = {id(p) for p in net.binary_parameters()}
             rest = [p for p in net.parameters() if id(p) not in binary]
             return [Bop(net.binary_parameters(), gamma=o.bop_gamma, tau=o.bop_tau),
-                    self._ordinary(rest, o.rest_optimizer)]
-        return [self._ordinary(net.parameters(), o.optimizer)]
+                    self._ordinary(rest, o.rest_optimizer, phase)]
+        return [self._ordinary(net.parameters(), o.optimizer, phase)]
 
     # ------------------------------------------------------------------ per-batch plan
     def plan(self, phase: str, net: FSMN, epoch: int, step: int):
         """[(operating point, loss weight)] of one batch (module doc)."""
         if phase == "teacher":
             return [(net.arch.operating_points[0], 1.0)]
-        ws = sorted(net.arch.widths, reverse=True)
-        chosen = [ws[0]]
-        middle = ws[1:-1]
-        if middle:
-            r = np.random.default_rng([self.o.seed, epoch, step, 11])
-            chosen.append(middle[int(r.integers(len(middle)))])
-        if len(ws) > 1:
-            chosen.append(ws[-1])
         sets = sorted(net.arch.block_sets, key=len, reverse=True)
-        return [(OperatingPoint(float(w), tuple(s)), 0.5 ** i) for w in chosen for i, s in enumerate(sets)]
+        depth_weight = {tuple(b): 0.5 ** i for i, b in enumerate(sets)}
+        ws = sorted(net.arch.widths, reverse=True)
+        if self.o.student_plan == "all":
+            chosen = [ws[0]]
+            middle = ws[1:-1]
+            if middle:
+                r = np.random.default_rng([self.o.seed, epoch, step, 11])
+                chosen.append(middle[int(r.integers(len(middle)))])
+            if len(ws) > 1:
+                chosen.append(ws[-1])
+            return [(OperatingPoint(float(w), tuple(s)), depth_weight[tuple(s)])
+                    for w in chosen for s in sets]
+        # sandwich over (width, block set) pairs: the largest, the smallest and one other at random
+        ops = [OperatingPoint(float(w), tuple(s)) for w in ws for s in sets]
+        plan = [ops[0]] + ([ops[-1]] if len(ops) > 1 else [])
+        rest = ops[1:-1]
+        if rest:
+            r = np.random.default_rng([self.o.seed, epoch, step, 11])
+            plan.append(rest[int(r.integers(len(rest)))])
+        return [(op, 1.0) for op in plan]
+
+    @torch.no_grad()
+    def calibrate_bn(self, net: FSMN) -> None:
+        """Re-estimate every operating point's BatchNorm statistics with its final weights.
+
+        With the sandwich plan an operating point sees a fraction of the batches, so its running
+        statistics lag its weights; a pass over `bn_calibration` clean training batches per
+        operating point (cumulative average, as for slimmable networks) fixes that. Every process
+        computes the same statistics from the same batches.
+        """
+        from kws.distill.data import ClipFeatures
+        n = self.o.bn_calibration
+        ds = ClipFeatures(self.plain_train, self.frontend, self.arch.n_frames)
+        order = np.random.default_rng([self.o.seed, 23]).permutation(len(ds))[:n * self.o.batch_size]
+        batches = []
+        for i in range(0, len(order) - self.o.batch_size + 1, self.o.batch_size):
+            items = [ds[int(k)] for k in order[i:i + self.o.batch_size]]
+            batches.append(torch.stack([torch.as_tensor(x) for x, _ in items]))
+        was = net.training
+        net.train()
+        for op in net.arch.operating_points:
+            bns = [m for m in net.ops[op_key(op)].modules() if isinstance(m, nn.BatchNorm1d)]
+            saved = [m.momentum for m in bns]
+            for m in bns:
+                m.reset_running_stats()
+                m.momentum = None          # cumulative moving average over the calibration batches
+            for x in batches:
+                net(x, op)
+            for m, mo in zip(bns, saved):
+                m.momentum = mo
+        net.train(was)
 
     # ------------------------------------------------------------------ one phase
     def fit(self, phase: str, net: FSMN, epochs: int, ckpt_path: Path, ck: dict | None,
@@ -565,10 +612,14 @@ class Trainer:
         else:
             student.init_from_teacher(teacher, bop=o.optimizer == "bop")
         self.fit("student", student, o.epochs, self.student_ckpt, ck, teacher=teacher)
+        if o.bn_calibration > 0:
+            self.calibrated(student)
         # ---------------- export
         summary = {"out": str(self.out), "workdir": str(self.workdir),
                    "teacher_val": self.history["teacher"][-1]["val_acc"] if self.history["teacher"] else None,
-                   "student_val": self.history["student"][-1]["val_acc"] if self.history["student"] else None,
+                   "student_val": (self.history["student_calibrated"]["val_acc"]
+                                   if "student_calibrated" in self.history else
+                                   self.history["student"][-1]["val_acc"] if self.history["student"] else None),
                    "history": self.history}
         if env.main:
             from kws.distill.export import export_model
@@ -577,6 +628,26 @@ class Trainer:
             self.log(f"wrote {self.out}")
         env.barrier()
         return summary
+
+    def calibrated(self, student: FSMN) -> None:
+        """BN calibration once (module doc); the checkpoint then holds the calibrated statistics."""
+        ck = load_checkpoint(self.student_ckpt)
+        if ck.get("bn_calibrated"):
+            student.load_state_dict(ck["model"])
+            self.history["student_calibrated"] = ck["bn_calibrated"]
+            return
+        t0 = time.monotonic()
+        self.calibrate_bn(student)
+        val = self.validate(student, student.arch.operating_points)
+        rec = {"val_acc": val, "batches": self.o.bn_calibration, "seconds": time.monotonic() - t0}
+        self.history["student_calibrated"] = rec
+        self.log("student after BN calibration: val " + " ".join(f"{k} {v:.4f}" for k, v in val.items()))
+        if self.env.main:
+            ck["model"] = student.state_dict()
+            ck["bn_calibrated"] = rec
+            save_checkpoint(self.student_ckpt, ck)
+            write_text_atomic(self.workdir / "history.json", json.dumps(_tensors_to_py(self.history), indent=1))
+        self.env.barrier()
 
     def provenance(self, summary) -> dict:
         o = self.o
