@@ -164,3 +164,20 @@ def test_eval_json_and_detector_end_to_end(trained):
     assert m1.tensors.keys() == m2.tensors.keys()
     for k in m1.tensors:
         np.testing.assert_array_equal(m1.tensors[k], m2.tensors[k], err_msg=k)
+
+
+def test_eval_robustness_conditions_and_plot(trained, tmp_path):
+    png = tmp_path / "acc.png"
+    r = subprocess.run([sys.executable, "-m", "kws", "eval", "--model", str(trained["out"]),
+                        "--data", str(trained["data"]), "--json", "--no-stream", "--snr", "0",
+                        "--resample", "8000", "--plot", str(png)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert res["perturbation"] == {"snr_db": 0.0, "resample_hz": 8000}
+    assert len(res["accuracy"]) == 9 and "streaming" not in res
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    bad = subprocess.run([sys.executable, "-m", "kws", "eval", "--model", str(trained["out"]),
+                          "--data", str(trained["data"]), "--resample", "44100"],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode != 0 and "resample" in bad.stderr and "Traceback" not in bad.stderr

@@ -115,6 +115,11 @@ def register(sub) -> None:
     p.add_argument("--noise-dbfs", type=float, default=-35.0, help="stream noise level (RMS dBFS)")
     p.add_argument("--stream-clips", type=int, help="use at most this many clips in the stream")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--snr", type=float,
+                   help="robustness: add background noise to every clip at this SNR in dB (e.g. 10, 0)")
+    p.add_argument("--resample", type=int,
+                   help="robustness: pass every clip through this sample rate (e.g. 8000: telephone band)")
+    p.add_argument("--plot", help="write a PNG of accuracy vs cost (MACs) per operating point")
     p.set_defaults(func=_eval)
 
 
@@ -183,7 +188,11 @@ def _eval(args) -> int:
     progress = None if args.json else (lambda m: print(m, file=sys.stderr))
     r = evaluate(args.model, args.data, args.split, teacher=args.teacher, stream=not args.no_stream,
                  stream_ops=args.stream_ops, fa_per_hour=args.fa_per_hour, noise_dbfs=args.noise_dbfs,
-                 stream_clips=args.stream_clips, seed=args.seed, progress=progress)
+                 stream_clips=args.stream_clips, seed=args.seed, progress=progress,
+                 snr=args.snr, resample=args.resample)
+    if args.plot:
+        from kws.distill.plots import accuracy_vs_cost
+        accuracy_vs_cost([r], args.plot, args.model)
     if args.json:
         print(json.dumps(r))
         return 0

@@ -12,7 +12,8 @@ The streaming metric (`streaming_metric`) runs kws.detector.Detector over one lo
   * background noise over the whole stream: the data set's `_background_noise_` files joined end
     to end (looped), scaled to `noise_dbfs` RMS (default -35 dBFS, i.e. ~10-15 dB below the
     clips' speech), or white noise at that level when the folder has none;
-  * the stream is fed to a Detector in hop-sized chunks; after each hop its smoothed posteriors
+  * the stream is fed to a Detector with its defaults (200 ms hop, smoothing 2 hops, 1 s
+    refractory) in hop-sized chunks; after each hop its smoothed posteriors
     (Detector.last_scores) are recorded, and the Detector's own trigger rule (most likely class is a
     keyword, smoothed score >= threshold, refractory period) is replayed for every threshold on
     that record (one pass instead of one pass per threshold). The chosen threshold is then run
@@ -49,11 +50,61 @@ def task_for_labels(labels: list[str]) -> tuple[str, list[str] | None]:
     raise KwsError(f"cannot tell which task the model's labels {labels} belong to")
 
 
-def _features(clips, frontend, n_frames: int) -> tuple[np.ndarray, np.ndarray]:
+class Perturbation:
+    """What `kws eval --snr / --resample` does to every clip before its features (robustness).
+
+    snr: background noise added at this signal-to-noise ratio in dB, the clip's power over its whole
+         second against the noise's (noise: the data set's `_background_noise_` files joined and
+         looped, a seeded offset per clip; white noise when there are none; a silent clip gets the
+         noise at -35 dBFS);
+    resample: the clip goes through this sample rate and back (soxr, high quality), e.g. 8000 keeps
+         only the 0-4 kHz telephone band.
+    """
+
+    def __init__(self, snr: float | None = None, resample: int | None = None,
+                 noise: list | None = None, seed: int = 0, sample_rate: int = 16000):
+        if snr is not None and not math.isfinite(snr):
+            raise KwsError(f"--snr must be a finite number of dB, got {snr}")
+        if resample is not None and not 1000 <= resample < sample_rate:
+            raise KwsError(f"--resample must be a rate in [1000, {sample_rate}) Hz, got {resample}")
+        self.snr, self.resample, self.seed, self.sr = snr, resample, seed, sample_rate
+        self.bank = (np.concatenate([np.asarray(v, np.float32) for v in noise])
+                     if snr is not None and noise else None)
+
+    def __bool__(self) -> bool:
+        return self.snr is not None or self.resample is not None
+
+    def describe(self) -> dict:
+        return {"snr_db": self.snr, "resample_hz": self.resample}
+
+    def __call__(self, audio: np.ndarray, index: int) -> np.ndarray:
+        x = np.asarray(audio, np.float64)
+        if self.snr is not None:
+            rng = np.random.default_rng([self.seed, 31, index])
+            if self.bank is not None and self.bank.size >= x.size:
+                o = int(rng.integers(self.bank.size - x.size + 1))
+                n = self.bank[o:o + x.size].astype(np.float64)
+            else:
+                n = rng.standard_normal(x.size)
+            p_sig = float(np.mean(x ** 2))
+            p_noise = float(np.mean(n ** 2)) or 1.0
+            target = p_sig / 10 ** (self.snr / 10) if p_sig > 0 else 10 ** (-35 / 10)
+            x = x + n * math.sqrt(target / p_noise)
+        if self.resample is not None:
+            import soxr
+            y = soxr.resample(soxr.resample(x, self.sr, self.resample, "HQ"), self.resample, self.sr, "HQ")
+            x = np.zeros_like(x)
+            x[:min(len(y), len(x))] = y[:len(x)]
+        return np.clip(x, -1.0, 1.0).astype(np.float32)
+
+
+def _features(clips, frontend, n_frames: int, perturb=None) -> tuple[np.ndarray, np.ndarray]:
     from kws.frontend import features
     xs, ys = [], []
     for i in range(len(clips)):
         audio, label = clips[i]
+        if perturb:
+            audio = perturb(audio, i)
         f = features(audio, frontend)
         if f.shape[0] != n_frames:
             raise KwsError(f"clip {i} gives {f.shape[0]} frames, the model expects {n_frames}")
@@ -151,7 +202,7 @@ def _match(dets, events, start_tol=0.25, end_tol=1.0) -> tuple[int, int]:
 
 def streaming_metric(model, clips, noise, width=None, blocks=None, fa_per_hour: float = 1.0,
                      noise_dbfs: float = -35.0, seed: int = 0, max_clips: int | None = None,
-                     hop_ms: float = 100.0, smoothing: int = 3, refractory_s: float = 1.0) -> dict:
+                     hop_ms: float = 200.0, smoothing: int = 2, refractory_s: float = 1.0) -> dict:
     """FRR at `fa_per_hour` false alarms per hour over a stream of the split's clips (module doc)."""
     from kws.detector import Detector
     labels = list(model.labels)
@@ -220,7 +271,8 @@ def streaming_metric(model, clips, noise, width=None, blocks=None, fa_per_hour: 
 # ---------------------------------------------------------------------------- the whole evaluation
 def evaluate(model, data, split: str = "testing", teacher=None, stream: bool = True,
              stream_ops: str = "main", fa_per_hour: float = 1.0, noise_dbfs: float = -35.0,
-             stream_clips: int | None = None, seed: int = 0, progress=None) -> dict:
+             stream_clips: int | None = None, seed: int = 0, progress=None,
+             snr: float | None = None, resample: int | None = None) -> dict:
     """Accuracy per operating point (+ confusion, teacher, streaming) of a model on a split."""
     from kws.data.speech_commands import SpeechCommands
     from kws.detector import resolve_model
@@ -230,7 +282,9 @@ def evaluate(model, data, split: str = "testing", teacher=None, stream: bool = T
     labels = list(model.labels)
     task, words = task_for_labels(labels)
     clips = SpeechCommands(Path(data), split, task, words, seed=seed)
-    x, y = _features(clips, model.frontend, model.arch.n_frames)
+    perturb = Perturbation(snr, resample, clips.noise if snr is not None else None, seed,
+                           model.frontend.sample_rate)
+    x, y = _features(clips, model.frontend, model.arch.n_frames, perturb)
     net = BinaryFSMN(model)
     acc, conf = {}, {}
     for op in model.arch.operating_points:
@@ -241,7 +295,8 @@ def evaluate(model, data, split: str = "testing", teacher=None, stream: bool = T
             progress(f"{op.name}: accuracy {acc[op.name]:.4f}")
     out = {"model": str(getattr(model, "path", None)), "data": str(data), "split": split,
            "task": task, "n": int(len(y)), "labels": labels, "accuracy": acc, "confusion": conf,
-           "class_counts": np.bincount(y, minlength=len(labels)).tolist()}
+           "class_counts": np.bincount(y, minlength=len(labels)).tolist(),
+           "perturbation": perturb.describe()}
     if teacher:
         out["teacher_accuracy"] = teacher_accuracy(teacher, x, y, labels)
     if stream:
