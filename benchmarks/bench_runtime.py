@@ -26,7 +26,6 @@ ensure_single_thread_env()
 import numpy as np  # noqa: E402
 
 from common import environment, median_ms  # noqa: E402
-from float_fsmn import FloatFSMN  # noqa: E402
 
 
 def load(model_path):
@@ -54,12 +53,13 @@ def detector_rtf(model, op, seconds: float = 20.0) -> float:
 
 
 def run(model, runs: int):
+    from kws.fsmn.floatnet import FloatFSMN
     from kws.fsmn.runtime import BinaryFSMN
     net = BinaryFSMN(model)
     a = model.arch
     x = (np.random.default_rng(1).standard_normal((a.n_frames, a.n_features)) * 10 - 40).astype(np.float32)
     for op in a.operating_points:
-        flt = FloatFSMN(a, op)
+        flt = FloatFSMN(model, op)
         binary_ms = median_ms(lambda: net.logits(x, op), runs)
         float_ms = median_ms(lambda: flt.logits(x), runs)
         yield {"width": op.width, "blocks": len(op.blocks), "point": op.name,
