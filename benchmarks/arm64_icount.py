@@ -68,14 +68,21 @@ def build_harness(out_dir):
     return binary
 
 
-def count_calls(binary, isa, m, n, k, reps, cpu="cortex-a53", tools=None):
-    """Guest instructions executed inside popcnt_<isa> over `reps` calls (deterministic)."""
+def icount(binary, args, func=None, cpu="cortex-a53", tools=None, twice=True):
+    """Guest instructions executed by `binary args` under qemu (deterministic): the whole
+    program, or only inside function `func` (callees excluded).  twice: run twice, counts equal."""
     tools = tools or _tools()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "count"
-        _run([tools / "icount.sh", "-x", "-c", cpu, "-f", f"popcnt_{isa}", "-o", out,
-              binary, "bench", isa, m, n, k, reps], env={**os.environ, "ARM64_CPU": cpu})
+        flags = (["-x"] if twice else []) + ["-c", cpu] + (["-f", func] if func else [])
+        _run([tools / "icount.sh", *flags, "-o", out, binary, *args],
+             env={**os.environ, "ARM64_CPU": cpu})
         return int(out.read_text().split()[0])
+
+
+def count_calls(binary, isa, m, n, k, reps, cpu="cortex-a53", tools=None):
+    """Guest instructions executed inside popcnt_<isa> over `reps` calls (deterministic)."""
+    return icount(binary, ["bench", isa, m, n, k, reps], f"popcnt_{isa}", cpu, tools)
 
 
 def arm64_icount(k=4096, m=16, n=64, reps=3, cpu="cortex-a53"):
