@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -24,7 +23,7 @@ ensure_single_thread_env()
 
 import numpy as np  # noqa: E402
 
-from common import environment  # noqa: E402
+from common import environment, interleaved_times  # noqa: E402
 from kws import _kernels as K  # noqa: E402
 
 LAYERS = [(128, 256), (256, 128), (256, 512), (512, 256), (400, 256)]
@@ -35,17 +34,7 @@ WIDTHS = [1.0, 0.5, 0.25]
 def paired_ms(f, g, runs: int, stat: str = "median", warmup: int = 20) -> tuple[float, float]:
     """Wall times of f() and g() in ms, timed alternately (call by call) so that both see the same
     load on a shared machine: the ratio stays fair when other processes come and go."""
-    for _ in range(warmup):
-        f()
-        g()
-    tf, tg = np.empty(runs), np.empty(runs)
-    for i in range(runs):
-        t0 = time.perf_counter()
-        f()
-        t1 = time.perf_counter()
-        g()
-        tg[i] = time.perf_counter() - t1
-        tf[i] = t1 - t0
+    tf, tg = interleaved_times([f, g], runs, warmup)
     pick = np.min if stat == "min" else np.median
     return float(pick(tf) * 1e3), float(pick(tg) * 1e3)
 

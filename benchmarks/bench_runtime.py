@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -26,30 +25,7 @@ ensure_single_thread_env()
 import numpy as np  # noqa: E402
 
 from common import environment, median_ms  # noqa: E402
-
-
-def load(model_path):
-    from kws.detector import DEFAULT_MODEL
-    from kws.fsmn.model import load_model, random_model
-    if model_path:
-        return load_model(model_path), str(model_path)
-    if DEFAULT_MODEL.exists():
-        return load_model(DEFAULT_MODEL), "default"
-    return random_model(labels=["yes", "no", "up", "down", "left", "right", "on", "off", "stop",
-                                "go", "_unknown_", "_silence_"]), "random (no default model yet)"
-
-
-def detector_rtf(model, op, seconds: float = 20.0) -> float:
-    from kws.detector import Detector
-    det = Detector(model, width=op.width, blocks=len(op.blocks))
-    rng = np.random.default_rng(0)
-    audio = (0.05 * rng.standard_normal(int(seconds * 16000))).astype(np.float32)
-    det.feed(audio[:16000])                       # warm-up: first window, plans
-    det.reset()
-    t0 = time.process_time()
-    for i in range(0, len(audio), 1600):
-        det.feed(audio[i:i + 1600])
-    return (time.process_time() - t0) / seconds
+from kws.bench import detector_cpu, load_bench_model  # noqa: E402
 
 
 def run(model, runs: int):
@@ -64,7 +40,7 @@ def run(model, runs: int):
         float_ms = median_ms(lambda: flt.logits(x), runs)
         yield {"width": op.width, "blocks": len(op.blocks), "point": op.name,
                "binary_ms": binary_ms, "float_ms": float_ms, "ratio": float_ms / binary_ms,
-               "rtf": detector_rtf(model, op), **a.costs(op)}
+               "rtf": detector_cpu(model, op), **a.costs(op)}
 
 
 def main(argv=None) -> int:
@@ -73,7 +49,7 @@ def main(argv=None) -> int:
     ap.add_argument("--model")
     ap.add_argument("--runs", type=int, default=200)
     args = ap.parse_args(argv)
-    model, name = load(args.model)
+    model, name, _ = load_bench_model(args.model)
     env = environment()
     if args.json:
         print(json.dumps({"environment": env, "model": name}))
