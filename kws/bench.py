@@ -632,7 +632,6 @@ def run_bench(model_path=None, threads=1, runs=200, warmup=20, points=None, seco
         raise ValueError(f"--threads must be a positive integer, got {threads!r}")
     if runs < 1 or seconds <= 0:
         raise ValueError("--runs and --seconds must be positive")
-    pinned = pin(threads)
     model, name, is_random = load_bench_model(model_path)
     ops = model.arch.operating_points
     if points:
@@ -651,6 +650,7 @@ def run_bench(model_path=None, threads=1, runs=200, warmup=20, points=None, seco
     acc = load_accuracy(accuracy) if accuracy else None
     if acc and is_random:
         notices.append("--accuracy given for a random model: accuracies belong to another model")
+    pinned = pin(threads)                  # after every argument is checked
     env = environment()
     env.update(threads=threads, pinned_cpus=pinned, loadavg=" ".join(f"{v:.1f}" for v in os.getloadavg()),
                date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
@@ -673,7 +673,7 @@ def cmd_bench(args) -> int:
     quick = args.quick
     runs = args.runs if args.runs is not None else (20 if quick else 200)
     peers = (args.peers or ("none" if quick else "auto")) == "auto"
-    seconds = args.seconds if args.seconds is not None else (3.0 if quick else 30.0)
+    seconds = args.seconds if args.seconds is not None else (2.0 if quick else 30.0)
     say = (lambda s: None) if args.json or not sys.stderr.isatty() else (
         lambda s: print(f"\r\033[K# {s}", end="", file=sys.stderr, flush=True))
     try:

@@ -1,0 +1,122 @@
+"""`kws bench`: runs and produces well-formed output (no speed assertions: timings are the
+machine's business, only the structure and the sanity of the numbers are checked)."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+
+from kws import bench
+
+POINT_KEYS = {"point", "width", "blocks", "binary_ms", "float_numpy_ms", "float_ort_ms",
+              "numpy_over_binary", "ort_over_binary", "binary_macs", "float_macs", "binary_gmacs",
+              "detector_cpu_per_audio_s"}
+
+
+def kws(*args, env=None, timeout=120):
+    return subprocess.run([sys.executable, "-m", "kws", *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+                          env={**os.environ, **(env or {})})
+
+
+def positive(v):
+    return isinstance(v, (int, float)) and math.isfinite(v) and v > 0
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    """One `kws bench --json --quick` run (peers asked for, from an empty peers folder)."""
+    d = tmp_path_factory.mktemp("bench")
+    acc = d / "eval.json"
+    acc.write_text(json.dumps({"accuracy": {"1x8": 0.91, "0.25x2": 0.85}, "teacher_accuracy": 0.95}))
+    r = kws("bench", "--json", "--quick", "--peers", "auto", "--plot", d / "bench.png",
+            "--accuracy", acc, env={"KWS_PEERS_DIR": str(d / "no-peers")})
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout), d
+
+
+def test_quick_json_is_well_formed(quick):
+    r, _ = quick
+    env = r["environment"]
+    assert env["cpu"] and env["kernel_isa"] and env["threads"] == 1 and len(env["pinned_cpus"]) == 1
+    assert r["settings"]["quick"] is True and r["settings"]["runs"] >= 1
+    names = r["model"]["points"]
+    assert [p["point"] for p in r["points"]] == [names[0], names[-1]]     # --quick: two points
+    for p in r["points"]:
+        assert set(p) == POINT_KEYS
+        for k in ("binary_ms", "float_numpy_ms", "numpy_over_binary", "binary_macs", "binary_gmacs",
+                  "detector_cpu_per_audio_s"):
+            assert positive(p[k]), (k, p[k])
+        assert (p["float_ort_ms"] is None) == (r["peers"]["onnxruntime"]["status"] != "ok")
+    assert r["accuracy"]["accuracy"]["1x8"] == 0.91 and r["accuracy"]["teacher_accuracy"] == 0.95
+    assert len(r["gemm"]) == len({p["width"] for p in r["points"]} | set(
+        float(n.split("x")[0]) for n in names))
+    for g in r["gemm"]:
+        assert positive(g["kws_us"]) and positive(g["kws_gmacs"]) and g["binary_macs"] == 2 * g["m"] * g["b"] * g["h"]
+        assert g["lce_indirect_us"] is None                                 # no peer venvs
+    for t in r["targets"]:
+        assert set(t) == {"name", "ratio", "target", "met"} and positive(t["ratio"])
+
+
+def test_absent_peers_say_how_to_install_them(quick):
+    r, _ = quick
+    for name in ("lce", "openwakeword"):
+        st = r["peers"][name]["status"]
+        assert st.startswith("not installed") and f"bash benchmarks/peers/setup.sh {name}" in st
+    assert r["pi_estimate"]["status"].startswith("not run")
+    if r["model"]["random"]:
+        assert any("random model" in n for n in r["notices"])
+
+
+def test_plot_written(quick):
+    _, d = quick
+    png = (d / "bench.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+
+
+def test_text_report_from_the_same_result(quick, capsys):
+    r, _ = quick
+    bench.print_report(r)
+    out = capsys.readouterr().out
+    assert r["environment"]["cpu"] in out and "numpy/kws" in out and "not installed" in out
+    for p in r["points"]:
+        assert p["point"] in out
+
+
+def test_bad_arguments_are_one_line_errors(tmp_path, capsys):
+    from kws.cli import main
+    bad = tmp_path / "eval.json"
+    bad.write_text("{\"accuracy\": 3}")
+    affinity = os.sched_getaffinity(0)
+    assert main(["bench", "--quick", "--accuracy", str(bad)]) == 1
+    assert capsys.readouterr().err.startswith("kws: error: --accuracy")
+    assert main(["bench", "--quick", "--points", "3x9"]) == 1
+    assert "3x9" in capsys.readouterr().err
+    assert main(["bench", "--quick", "--threads", "0"]) == 1
+    assert "--threads" in capsys.readouterr().err
+    assert os.sched_getaffinity(0) == affinity          # rejected before pinning anything
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (bench.peer_python("lce") or bench.peer_python("openwakeword")),
+                    reason="no peer venv: bash benchmarks/peers/setup.sh")
+def test_installed_peers_report_measurements():
+    r = kws("bench", "--json", "--points", "0.25x2", "--runs", "20", "--seconds", "2",
+            "--peers", "auto", timeout=600)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    if bench.peer_python("lce"):
+        lce = out["peers"]["lce"]
+        assert lce["status"] == "ok", lce
+        assert all(c["ops"][:2] == ["LceQuantize", "LceBconv2d"] for c in lce["converted"])
+        for g in out["gemm"]:
+            assert positive(g["lce_indirect_us"]) and positive(g["lce_direct_us"])
+            assert positive(g["kws_over_lce_indirect"])
+    if bench.peer_python("openwakeword"):
+        oww = out["peers"]["openwakeword"]
+        assert oww["status"] == "ok", oww
+        assert {x["framework"] for x in oww["runs"]} == {"tflite", "onnx"}
+        assert all(positive(x["cpu_per_audio_s"]) and positive(x["over_kws"]) for x in oww["runs"])
