@@ -1,0 +1,342 @@
+"""End to end through a microphone: `kws listen --json` hears synthesized keywords played into a
+virtual PulseAudio microphone (../shared/tools/virtual-mic, see ../shared/recipes/virtual-mic.md).
+
+* test_mic_path_carries_played_audio: kws.listen's own microphone plumbing (sounddevice import
+  with the ALSA plugin release, device pick, 16 kHz 100 ms-block InputStream, capture timestamps)
+  records what is played, sample for sample (correlation, level) and on time (wall clock). Needs
+  no model.
+* test_default_model_on_file: the shipped model detects the keyword sequence from the WAV file
+  (`kws listen --file`): the offline path first, so a failure says "model" rather than "mic".
+* test_listen_microphone[1x8 | 0.5x4]: `kws listen --json` (the shipped default model, no
+  --model) on the virtual mic; the sequence is played, then a stream of noise. Each keyword must
+  be detected once, with the right label, at the right time (time_s / wall_time within
+  [onset + 0.2 s, offset + 1.5 s] of when it was played), and nothing during the noise. Also
+  peak RSS <= 60 MB and the CPU share, printed (pytest -s / -rA).
+
+The keywords are rendered here by kws's own synthesis code (kws.data) with voices from the allowed
+list only (kws.data.voices refuses others): a few fixed engine/voice pairs at rate 1, pitch 0.
+The default model is required: a missing kws/models/default.kws fails these tests, never skips.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shlex
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parent.parent
+VMIC = ROOT.parent / "shared" / "tools" / "virtual-mic"
+DEFAULT_MODEL = ROOT / "kws" / "models" / "default.kws"
+RATE = 16000
+
+# (keyword, allowed voice): one engine each; rate 1, pitch 0, -22 dBFS speech
+UTTERANCES = [("yes", "pico:en-GB"), ("no", "flite:kal16"), ("stop", "rhvoice:bdl"),
+              ("go", "espeak-ng:en-us")]
+LEAD_S, GAP_S = 1.0, 2.5               # silence before the first clip / after each 1 s clip
+NOISES = ["white_noise", "pink_noise", "brown_noise", "fan", "running_tap", "hum_50hz"]
+NOISE_EACH_S, NOISE_DBFS = 2.5, -30.0
+EARLY_S, LATE_S = 0.2, 1.5             # detection (window end) within [onset + 0.2, offset + 1.5]
+RSS_LIMIT_MB = 60.0
+
+pytestmark = pytest.mark.mic
+
+
+# ---------------------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="session")
+def mic_env(tmp_path_factory):
+    """A private virtual microphone for this session; yields the environment to run audio programs in."""
+    if not (VMIC / "start.sh").is_file():
+        pytest.fail(f"virtual microphone tools not found at {VMIC} (../shared beside the checkout)")
+    d = tmp_path_factory.mktemp("vmic")
+    env = dict(os.environ, VMIC_DIR=str(d), PYTHONUNBUFFERED="1")
+    r = subprocess.run(["bash", str(VMIC / "start.sh")], env=env, capture_output=True, text=True,
+                       stdin=subprocess.DEVNULL, timeout=900)
+    if r.returncode:
+        pytest.fail("virtual mic did not start:\n" + r.stderr)
+    for line in r.stdout.splitlines():                 # export KEY=VALUE
+        key, val = shlex.split(line)[1].split("=", 1)
+        env[key] = val
+    yield env
+    subprocess.run(["bash", str(VMIC / "stop.sh")], env=env, stdin=subprocess.DEVNULL,
+                   capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def default_model():
+    if not DEFAULT_MODEL.is_file():
+        pytest.fail(f"the shipped default model {DEFAULT_MODEL} is missing; these tests run "
+                    "`kws listen` with it (no --model)")
+    return DEFAULT_MODEL
+
+
+def synth_clip(word: str, voice_key: str) -> np.ndarray:
+    """1 s float32 clip of `word` by an allowed voice, speech centred, -22 dBFS."""
+    from kws.data.clip import check_loudness, finish
+    from kws.data.engines import Renderer, check_engines
+    from kws.data.tasks import word_text
+    from kws.data.voices import select_voices
+    (voice,) = select_voices(patterns=[voice_key])      # refuses voices not on the allowed list
+    check_engines([voice])
+    try:
+        x, clipped = Renderer.for_thread().render(voice, word_text(word))
+    finally:
+        Renderer.close_all()
+    span0, span1, db = check_loudness(x, clipped)
+    pcm, _ = finish(x, (span0, span1), db, -22.0, 0.0, 45.0, np.random.default_rng(0))
+    return pcm.astype(np.float32) / 32768.0
+
+
+def speech_span(clip: np.ndarray) -> tuple[float, float]:
+    """Onset and offset (s) of the active speech in a clip (the synthesis's own loudness rule)."""
+    from kws.data.clip import check_loudness
+    s0, s1, _ = check_loudness(clip)
+    return s0 / RATE, s1 / RATE
+
+
+@pytest.fixture(scope="module")
+def keyword_sequence(tmp_path_factory):
+    """WAV: LEAD_S of faint noise, then each keyword clip followed by GAP_S; and the expected
+    [(label, onset_s, offset_s)] relative to the start of the file."""
+    rng = np.random.default_rng(1)
+    parts, expected, t = [np.zeros(int(LEAD_S * RATE), np.float32)], [], LEAD_S
+    for word, voice in UTTERANCES:
+        clip = synth_clip(word, voice)
+        on, off = speech_span(clip)
+        expected.append((word, t + on, t + off))
+        parts += [clip, np.zeros(int(GAP_S * RATE), np.float32)]
+        t += (len(clip) + int(GAP_S * RATE)) / RATE
+    x = np.concatenate(parts)
+    x += (10 ** (-70 / 20) * rng.standard_normal(len(x))).astype(np.float32)   # a quiet room
+    path = tmp_path_factory.mktemp("seq") / "keywords.wav"
+    sf.write(path, x, RATE, subtype="PCM_16")
+    return path, expected
+
+
+@pytest.fixture(scope="module")
+def noise_stream(tmp_path_factory):
+    """WAV: the synthetic noises of kws data synth (no speech), NOISE_EACH_S each, at NOISE_DBFS RMS."""
+    from kws.data.noise import make_noise
+    rng = np.random.default_rng(2)
+    gain = 10 ** ((NOISE_DBFS + 20.0) / 20)             # make_noise normalises to -20 dBFS
+    x = np.concatenate([gain * make_noise(n, rng, NOISE_EACH_S) for n in NOISES]).astype(np.float32)
+    path = tmp_path_factory.mktemp("noise") / "noise.wav"
+    sf.write(path, x, RATE, subtype="PCM_16")
+    return path, len(x) / RATE
+
+
+# ---------------------------------------------------------------------------------------- helpers
+class Proc:
+    """A subprocess whose stdout / stderr lines are collected with their arrival (Unix) time."""
+
+    def __init__(self, cmd, env):
+        self.t_launch = time.time()
+        self.p = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, bufsize=1, cwd=ROOT)
+        self.out: list[tuple[float, str]] = []
+        self.err: list[tuple[float, str]] = []
+        self._err_q: queue.Queue = queue.Queue()
+        self._threads = [threading.Thread(target=self._pump, args=(self.p.stdout, self.out, None), daemon=True),
+                         threading.Thread(target=self._pump, args=(self.p.stderr, self.err, self._err_q),
+                                          daemon=True)]
+        for th in self._threads:
+            th.start()
+
+    @staticmethod
+    def _pump(stream, into, q):
+        for line in stream:
+            item = (time.time(), line.rstrip("\n"))
+            into.append(item)
+            if q is not None:
+                q.put(item)
+        if q is not None:
+            q.put(None)
+
+    def wait_stderr(self, text: str, timeout: float) -> tuple[float, str]:
+        end = time.monotonic() + timeout
+        while (left := end - time.monotonic()) > 0:
+            try:
+                item = self._err_q.get(timeout=left)
+            except queue.Empty:
+                break
+            if item is None:
+                break
+            if text in item[1]:
+                return item
+        raise AssertionError(f"no {text!r} on stderr within {timeout} s (exit code "
+                             f"{self.p.poll()}); stderr: {[l for _, l in self.err]}")
+
+    def cpu_seconds(self) -> float:
+        f = Path(f"/proc/{self.p.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+    def peak_rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.p.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        raise AssertionError("no VmHWM in /proc/PID/status")
+
+    def stop(self, timeout: float = 20) -> int:
+        if self.p.poll() is None:
+            self.p.terminate()
+        try:
+            code = self.p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            code = self.p.wait()
+        for th in self._threads:
+            th.join(5)
+        return code
+
+
+def play(env, wav) -> float:
+    """Play a WAV into the virtual mic (blocking, real time); returns the Unix time of the launch."""
+    t = time.time()
+    r = subprocess.run(["bash", str(VMIC / "play.sh"), str(wav)], env=env, stdin=subprocess.DEVNULL,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, f"play.sh failed: {r.stderr}"
+    return t
+
+
+def kws_cmd(*args):
+    return [sys.executable, "-m", "kws", *map(str, args)]
+
+
+def check_detections(dets, expected, t_ref, key):
+    """dets: JSON detections; expected [(label, on, off)] relative to t_ref on the `key` clock
+    (time_s or wall_time). Every expected keyword found once in its window, nothing else."""
+    missing, used = [], set()
+    for label, on, off in expected:
+        lo, hi = t_ref + on + EARLY_S, t_ref + off + LATE_S
+        hits = [i for i, d in enumerate(dets) if lo <= d[key] <= hi]
+        good = [i for i in hits if dets[i]["label"] == label]
+        if len(good) != 1:
+            missing.append(f"{label} in [{lo:.2f}, {hi:.2f}]: got "
+                           f"{[(dets[i]['label'], dets[i][key]) for i in hits]}")
+        used.update(hits)
+    extra = [(d["label"], d[key], d["score"]) for i, d in enumerate(dets) if i not in used]
+    assert not missing and not extra, (f"on the {key} clock: missed/wrong {missing}; unexpected "
+                                       f"{extra}; all {[(d['label'], d[key]) for d in dets]}")
+
+
+# ---------------------------------------------------------------------------------------- tests
+RECORDER = r"""
+import sys, time, queue, numpy as np
+from kws import listen
+seconds, out = float(sys.argv[1]), sys.argv[2]
+sd = listen.import_sounddevice()              # as `kws listen` does: ALSA plugins released
+device = listen.pick_device(sd, None)
+q = queue.Queue()
+def cb(indata, frames, time_info, status):
+    q.put((indata[:, 0].copy(), time.time() - listen.capture_delay(time_info, frames, 16000),
+           bool(status.input_overflow)))
+stream, rate = listen.open_stream(sd, device, cb)
+blocks = []
+with stream:
+    blocks.append(q.get(timeout=10))
+    print("recording", rate, flush=True)
+    while len(blocks) * len(blocks[0][0]) < seconds * rate:
+        blocks.append(q.get(timeout=10))
+np.savez(out, audio=np.concatenate([b[0] for b in blocks]), t_capture=np.array([b[1] for b in blocks]),
+         n=np.array([len(b[0]) for b in blocks]), overflow=np.array([b[2] for b in blocks]), rate=rate)
+"""
+
+
+def test_mic_path_carries_played_audio(mic_env, keyword_sequence, tmp_path):
+    wav, _ = keyword_sequence
+    played, _ = sf.read(wav, dtype="float32")
+    secs = len(played) / RATE + 3.0
+    out = tmp_path / "rec.npz"
+    rec = Proc([sys.executable, "-c", RECORDER, str(secs), str(out)], mic_env)
+    try:
+        deadline = time.monotonic() + 60
+        while not any("recording" in l for _, l in rec.out):
+            assert rec.p.poll() is None, f"recorder failed: {[l for _, l in rec.err]}"
+            assert time.monotonic() < deadline, "recorder did not start"
+            time.sleep(0.05)
+        time.sleep(0.5)
+        t_play = play(mic_env, wav)
+        assert rec.p.wait(secs + 60) == 0, [l for _, l in rec.err]
+    finally:
+        rec.stop()
+    r = np.load(out)
+    assert int(r["rate"]) == RATE and not r["overflow"].any()
+    heard = r["audio"].astype(np.float64)
+    x = played.astype(np.float64)
+    # where the played file sits in the recording: FFT cross-correlation
+    n = 1 << int(np.ceil(np.log2(len(heard) + len(x))))
+    corr = np.fft.irfft(np.fft.rfft(heard, n) * np.conj(np.fft.rfft(x, n)), n)[:len(heard) - len(x) + 1]
+    lag = int(np.argmax(corr))
+    seg = heard[lag:lag + len(x)]
+    ncc = float(seg @ x / (np.linalg.norm(seg) * np.linalg.norm(x)))
+    level = float(np.linalg.norm(seg) / np.linalg.norm(x))
+    # wall clock of the recording's sample `lag`, from the capture timestamps of kws.listen
+    starts = np.concatenate([[0], np.cumsum(r["n"])[:-1]])
+    origin = r["t_capture"] - starts / RATE                  # Unix time of sample 0, per block
+    t_heard = float(np.median(origin)) + lag / RATE
+    print(f"\nmic path: correlation {ncc:.3f}, level x{level:.3f}, heard {1000 * (t_heard - t_play):.0f} ms "
+          f"after play.sh was launched, sample-0 clock spread {1000 * np.ptp(origin):.1f} ms")
+    assert ncc >= 0.95 and 0.9 <= level <= 1.1
+    assert 0.0 <= t_heard - t_play <= 0.5
+    assert np.ptp(origin) < 0.1          # capture timestamps consistent with the sample count
+
+
+def test_default_model_on_file(default_model, keyword_sequence):
+    wav, expected = keyword_sequence
+    r = subprocess.run(kws_cmd("listen", "--file", wav, "--json"), capture_output=True, text=True,
+                       stdin=subprocess.DEVNULL, timeout=300, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    check_detections([json.loads(l) for l in r.stdout.splitlines()], expected, 0.0, "time_s")
+
+
+@pytest.mark.parametrize("point", [[], ["--width", "0.5", "--blocks", "4"]], ids=["1x8", "0.5x4"])
+def test_listen_microphone(mic_env, default_model, keyword_sequence, noise_stream, point):
+    wav, expected = keyword_sequence
+    noise_wav, noise_s = noise_stream
+    cli = Proc(kws_cmd("listen", "--json", *point), mic_env)
+    try:
+        t_ready, line = cli.wait_stderr("listening", timeout=120)
+        cpu0, w0 = cli.cpu_seconds(), time.monotonic()
+        time.sleep(0.5)
+        t_play = play(mic_env, wav)
+        time.sleep(LATE_S)                                   # the last keyword's detection
+        t_noise = play(mic_env, noise_wav)
+        time.sleep(LATE_S)
+        cpu = 100 * (cli.cpu_seconds() - cpu0) / (time.monotonic() - w0)
+        peak = cli.peak_rss_mb()
+    finally:
+        code = cli.stop()
+    assert code == 0, [l for _, l in cli.err]
+    assert any("kws: listened" in l for _, l in cli.err), [l for _, l in cli.err]
+    dets = []
+    for t_recv, l in cli.out:
+        d = json.loads(l)
+        d["t_recv"] = t_recv
+        dets.append(d)
+    print(f"\nkws listen {' '.join(point) or '(default 1x8)'}: peak RSS {peak:.1f} MB, CPU "
+          f"{cpu:.2f} % of a core over {time.monotonic() - w0:.0f} s; detections "
+          f"{[(d['label'], d['time_s'], d['score']) for d in dets]}")
+    width, blocks = (0.5, 4) if point else (1.0, 8)
+    for d in dets:
+        assert {"label", "score", "time_s", "wall_time", "width", "blocks"} <= set(d)
+        assert (d["width"], d["blocks"]) == (width, blocks)
+        assert d["t_recv"] - d["wall_time"] < 3.0, "detection printed late (not real time)"
+    # time_s counts from the stream's first sample: before the "listening" line, after launch
+    origins = [d["wall_time"] - d["time_s"] for d in dets]
+    assert all(cli.t_launch <= o <= t_ready + 0.05 for o in origins), (cli.t_launch, origins, t_ready)
+    assert not origins or np.ptp(origins) < 0.1
+    in_noise = [d for d in dets if d["wall_time"] > t_noise + EARLY_S]
+    assert not in_noise, f"detections in {noise_s:.0f} s of noise: {in_noise}"
+    check_detections(dets, expected, t_play, "wall_time")
+    origin = origins[0] if origins else t_ready
+    check_detections(dets, expected, t_play - origin, "time_s")
+    assert peak <= RSS_LIMIT_MB, f"peak RSS {peak:.1f} MB > {RSS_LIMIT_MB} MB"
