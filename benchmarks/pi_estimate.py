@@ -15,7 +15,8 @@ is an in-order dual-issue core, but its NEON unit is 64 bits wide, so the 128-bi
 of the FBCK loop and the FMLAs issue about once per cycle, and the scalar epilogues and packing
 loops are load/branch bound; 0.7-1.3 is given as the band).  Not included: the Python glue around
 the C calls (numpy normalisation is counted here in C; the interpreter's per-call overhead is not),
-and cache misses (the 1x8 weights are 82 KB: they fit the Pi 3's 512 KB L2, not its 32 KB L1).
+and cache misses (1x8 holds 66 KB of packed weights and a 61 KB float stem: they fit the Pi 3's
+512 KB L2, not its L1 data cache).
 
 Check against the paper: BiFSMN reports on a Raspberry Pi 3B+ (Cortex-A53, 1.2 GHz) speed-ups
 over full precision of 10.9x (8 blocks), 15.5x (4 blocks) and 22.3x (2 blocks), i.e. the 4- and

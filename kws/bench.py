@@ -60,7 +60,7 @@ def register(sub) -> None:
                                                           "--quick 20)")
     p.add_argument("--points", default=None, help="comma-separated operating points (default: all)")
     p.add_argument("--seconds", type=float, default=None,
-                   help="audio seconds for the CPU-per-second measurements (default 30, --quick 3)")
+                   help="audio seconds for the CPU-per-second measurements (default 30, --quick 2)")
     p.add_argument("--quick", action="store_true", help="few runs, two operating points, no peer "
                                                         "venvs unless --peers auto (a smoke test)")
     p.add_argument("--peers", choices=("auto", "none"), default=None,
