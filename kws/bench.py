@@ -671,6 +671,11 @@ def run_bench(model_path=None, threads=1, runs=200, warmup=20, points=None, seco
 
 def cmd_bench(args) -> int:
     quick = args.quick
+    if args.plot:                          # fail before minutes of measuring, not after
+        try:
+            import matplotlib  # noqa: F401
+        except ModuleNotFoundError:
+            raise ValueError("--plot needs matplotlib: pip install 'kws[bench]'") from None
     runs = args.runs if args.runs is not None else (20 if quick else 200)
     peers = (args.peers or ("none" if quick else "auto")) == "auto"
     seconds = args.seconds if args.seconds is not None else (2.0 if quick else 30.0)
