@@ -237,8 +237,9 @@ class LcePeer:
         ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
         line = self.proc.stdout.readline() if ready else ""
         if not line:
+            why = _tail(self.err.name)
             self.close()
-            raise RuntimeError(f"LCE runner exited or hung: {_tail(self.err.name)}")
+            raise RuntimeError(f"LCE runner exited or hung: {why}")
         return json.loads(line)
 
     def times(self, pair: int, indirect: bool, runs: int):
@@ -248,6 +249,7 @@ class LcePeer:
         return np.asarray(self._read()["times_s"])
 
     def close(self) -> None:
+        """Stop the runner and drop its log (idempotent)."""
         if self.proc.poll() is None:
             try:
                 self.proc.stdin.close()
@@ -255,8 +257,9 @@ class LcePeer:
             except (OSError, subprocess.TimeoutExpired):
                 self.proc.kill()
                 self.proc.wait()
-        self.err.close()
-        os.unlink(self.err.name)
+        if not self.err.closed:
+            self.err.close()
+            os.unlink(self.err.name)
 
 
 def run_json(cmd, threads: int, timeout: float = 900) -> dict:

@@ -63,6 +63,7 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--warmup", type=int, default=20)
     args = ap.parse_args(argv)
+    from importlib.metadata import version
     import larq
     import larq_compute_engine as lce
     import numpy as np
@@ -84,7 +85,7 @@ def main(argv=None) -> int:
                      "flatbuffer_bytes": len(fb), "binary_macs": 2 * m * b * h,
                      "indirect_matches_direct": bool(np.array_equal(outs[True], outs[False]))})
     print(json.dumps({"ready": True, "tensorflow": tf.__version__, "larq": larq.__version__,
-                      "lce": getattr(lce, "__version__", "0.16.0"), "threads": args.threads,
+                      "lce": version("larq-compute-engine"), "threads": args.threads,
                       "pairs": info}), flush=True)
     for line in sys.stdin:
         if not line.strip():
