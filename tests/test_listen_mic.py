@@ -213,19 +213,22 @@ def kws_cmd(*args):
 
 def check_detections(dets, expected, t_ref, key):
     """dets: JSON detections; expected [(label, on, off)] relative to t_ref on the `key` clock
-    (time_s or wall_time). Every expected keyword found once in its window, nothing else."""
+    (time_s or wall_time). Every expected keyword found once in its window, nothing else.
+    Messages give times relative to t_ref (the start of the played file)."""
     missing, used = [], set()
     for label, on, off in expected:
         lo, hi = t_ref + on + EARLY_S, t_ref + off + LATE_S
         hits = [i for i, d in enumerate(dets) if lo <= d[key] <= hi]
         good = [i for i in hits if dets[i]["label"] == label]
         if len(good) != 1:
-            missing.append(f"{label} in [{lo:.2f}, {hi:.2f}]: got "
-                           f"{[(dets[i]['label'], dets[i][key]) for i in hits]}")
+            missing.append(f"{label} in [{lo - t_ref:.2f}, {hi - t_ref:.2f}] s: got "
+                           f"{[(dets[i]['label'], round(dets[i][key] - t_ref, 2)) for i in hits]}")
         used.update(hits)
-    extra = [(d["label"], d[key], d["score"]) for i, d in enumerate(dets) if i not in used]
-    assert not missing and not extra, (f"on the {key} clock: missed/wrong {missing}; unexpected "
-                                       f"{extra}; all {[(d['label'], d[key]) for d in dets]}")
+    extra = [(d["label"], round(d[key] - t_ref, 2), d["score"]) for i, d in enumerate(dets)
+             if i not in used]
+    assert not missing and not extra, (
+        f"on the {key} clock, relative to the start of playback: missed/wrong {missing}; "
+        f"unexpected {extra}; all {[(d['label'], round(d[key] - t_ref, 2)) for d in dets]}")
 
 
 # ---------------------------------------------------------------------------------------- tests
@@ -334,8 +337,9 @@ def test_listen_microphone(mic_env, default_model, keyword_sequence, noise_strea
     origins = [d["wall_time"] - d["time_s"] for d in dets]
     assert all(cli.t_launch <= o <= t_ready + 0.05 for o in origins), (cli.t_launch, origins, t_ready)
     assert not origins or np.ptp(origins) < 0.1
-    in_noise = [d for d in dets if d["wall_time"] > t_noise + EARLY_S]
-    assert not in_noise, f"detections in {noise_s:.0f} s of noise: {in_noise}"
+    in_noise = [(d["label"], round(d["wall_time"] - t_noise, 2), d["score"]) for d in dets
+                if d["wall_time"] > t_noise + EARLY_S]
+    assert not in_noise, f"detections in {noise_s:.0f} s of noise (s after it began): {in_noise}"
     check_detections(dets, expected, t_play, "wall_time")
     origin = origins[0] if origins else t_ready
     check_detections(dets, expected, t_play - origin, "time_s")
