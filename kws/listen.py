@@ -13,7 +13,7 @@ Memory: PortAudio opens every PCM the ALSA configuration defines when sounddevic
 ALSA keeps those plugin modules loaded (the a52 plugin alone maps libavcodec and its codec
 libraries). sounddevice is therefore imported before numpy and the model, and ALSA's global
 configuration is freed right after (what PortAudio's own Pa_Terminate does), which unloads them:
-peak RSS of `kws listen` 63 -> ~49 MB measured on Debian 12 (README, "Microphone").
+peak RSS of `kws listen` 62 -> 51 MB measured on Debian 12 (README, "Microphone").
 """
 
 from __future__ import annotations
