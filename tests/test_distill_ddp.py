@@ -27,6 +27,7 @@ def test_torchrun_two_processes(tmp_path):
     assert len(model.arch.operating_points) == 9
     hist = json.loads((tmp_path / "m.work" / "history.json").read_text())
     assert hist["student"][0]["processes"] == 2
+    assert set(hist["student_calibrated"]["val_acc"]) == {op.name for op in model.arch.operating_points}
     # rank 0 alone prints the summary and writes files
     assert r.stdout.count("model: ") == 1
     assert sorted(p.name for p in (tmp_path / "m.work").iterdir()) == ["history.json", "student.pt",

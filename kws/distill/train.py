@@ -462,7 +462,9 @@ class Trainer:
         model = objective
         if env.world > 1:
             from torch.nn.parallel import DistributedDataParallel as DDP
-            model = DDP(objective, find_unused_parameters=phase == "student" and len(self.arch.widths) > 3)
+            # a batch trains only some operating points' BN/PReLU: DDP must not wait for the rest
+            model = DDP(objective, find_unused_parameters=phase == "student" and (
+                o.student_plan == "sandwich" or len(self.arch.widths) > 3))
         eval_ops = net.arch.operating_points
         last_save = time.monotonic()
 
