@@ -9,7 +9,9 @@ How it works: a streaming frontend turns samples into feature frames (each frame
 bit-identical whatever the chunking); every `hop_ms` the binary FSMN classifies the last window
 (model.arch.n_frames frames, 1 s by default); the class posteriors are averaged over the last
 `smoothing` hops; a keyword fires when its smoothed posterior reaches `threshold` and it is the
-most likely class, then nothing fires for `refractory_s` (one detection per spoken keyword).
+most likely class, then nothing fires for `refractory_s`, and the same keyword fires again only
+after its smoothed posterior has dropped below `threshold` (a word's tail still in the next 1 s
+window must not count twice): one detection per spoken keyword.
 Results depend only on the audio, never on how it was cut into chunks.
 """
 
@@ -147,6 +149,7 @@ class Detector:
         self._next_run = arch.n_frames    # frame count at which the network runs next
         self._recent = deque(maxlen=self.smoothing)
         self._quiet_until = -math.inf
+        self._held = None        # index of the last keyword fired, until its score drops below threshold
         self._resampler = None
         self._pending, self._pending_n = [], 0   # samples not yet given to the frontend
         self._in_rate = self.sample_rate
@@ -221,10 +224,13 @@ class Detector:
         self._recent.append(scores)
         smooth = np.mean(self._recent, axis=0)
         self.last_scores = smooth
+        if self._held is not None and smooth[self._held] < self.threshold:
+            self._held = None                                   # re-armed
         if end_s < self._quiet_until:
             return None
         best = int(np.argmax(smooth))
-        if best in self._kw_index and smooth[best] >= self.threshold:
+        if best in self._kw_index and smooth[best] >= self.threshold and best != self._held:
             self._quiet_until = end_s + self.refractory_s
+            self._held = best
             return Detection(self.labels[best], float(smooth[best]), round(end_s, 3))
         return None

@@ -173,3 +173,27 @@ def test_missing_default_model_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setattr(detmod, "DEFAULT_MODEL", tmp_path / "absent.kws")
     with pytest.raises(kws.KwsError, match="no default model"):
         kws.Detector()
+
+
+def test_a_keyword_fires_again_only_after_its_score_fell_below_threshold(model):
+    """The trigger rule on a scripted posterior sequence (the network's scores replaced): a
+    keyword held above threshold longer than the refractory period fires once; after a dip below
+    threshold it fires again; another keyword may fire as soon as the refractory period ends."""
+    det = kws.Detector(model, threshold=0.5, smoothing=1, refractory_s=0.4, hop_ms=200)
+    yes, no = LABELS.index("yes"), LABELS.index("no")
+
+    def post(k, p):
+        v = np.full(len(LABELS), (1 - p) / (len(LABELS) - 1), np.float32)
+        v[k] = p
+        return v
+
+    script = ([post(yes, 0.9)] * 6 + [post(yes, 0.3)] + [post(yes, 0.8)] * 2   # hold, dip, again
+              + [post(no, 0.9)] + [post(yes, 0.9)] * 3)                         # switch, back
+    seq = iter(script)
+    det.net.scores = lambda window, op: next(seq)
+    dets = det.feed(np.zeros(15872 + 3200 * (len(script) - 1) + 100, np.float32))  # 97 frames + 20 per hop
+    assert det.inferences == len(script)
+    got = [(d.label, round(d.time_s - dets[0].time_s, 1)) for d in dets]
+    # hops every 0.2 s: yes at 0; held (no repeat at 0.4, 0.6, 0.8, 1.0); dip at 1.2; yes at 1.4;
+    # no at 1.8 (refractory 0.4 s over); yes again at 2.2 (it differs from the held 'no')
+    assert got == [("yes", 0.0), ("yes", 1.4), ("no", 1.8), ("yes", 2.2)]

@@ -13,7 +13,7 @@ The streaming metric (`streaming_metric`) runs kws.detector.Detector over one lo
     to end (looped), scaled to `noise_dbfs` RMS (default -35 dBFS, i.e. ~10-15 dB below the
     clips' speech), or white noise at that level when the folder has none;
   * the stream is fed to a Detector with its defaults (200 ms hop, smoothing 2 hops, 1 s
-    refractory) in hop-sized chunks; after each hop its smoothed posteriors
+    refractory, re-arm below threshold) in hop-sized chunks; after each hop its smoothed posteriors
     (Detector.last_scores) are recorded, and the Detector's own trigger rule (most likely class is a
     keyword, smoothed score >= threshold, refractory period) is replayed for every threshold on
     that record (one pass instead of one pass per threshold). The chosen threshold is then run
@@ -235,11 +235,18 @@ def streaming_metric(model, clips, noise, width=None, blocks=None, fa_per_hour: 
     n_pos = len(events)
 
     def replay(thr):
-        dets, quiet = [], -math.inf
+        # the Detector's rule: refractory period, and a keyword fires again only after its score
+        # fell below the threshold (re-armed at the first such hop after it fired)
+        dets, quiet, held, rearm = [], -math.inf, None, math.inf
         for j in np.flatnonzero(is_kw & (best_score >= thr)):
-            if times[j] < quiet:
+            if held is not None and j >= rearm:
+                held = None
+            if times[j] < quiet or best[j] == held:
                 continue
             quiet = times[j] + refractory_s
+            held = best[j]
+            below = np.flatnonzero(scores[j + 1:, held] < thr)
+            rearm = j + 1 + below[0] if below.size else math.inf
             dets.append((labels[best[j]], times[j]))
         return _match(dets, events)
 
