@@ -14,13 +14,7 @@
 #include <string.h>
 #include "kernels.h"
 
-static uint64_t state = 0x9E3779B97F4A7C15u;
-static uint64_t next(void) {   /* xorshift64 */
-    state ^= state << 13;
-    state ^= state >> 7;
-    state ^= state << 17;
-    return state;
-}
+#include "rng.h"
 
 static const kws_isa *get(const char *name) {
     if (!strcmp(name, "neon")) return kws_isa_neon();

@@ -20,6 +20,7 @@
 #include "kernels.h"
 #include "fsmn.h"
 #include <arm_neon.h>
+#include "rng.h"
 
 /* c[m, n] = a[m, k] . b[k, n] (row-major), 4 x 16 tiles of FMLA accumulators held in registers
  * over the whole depth, as BLAS sgemm micro-kernels do; scalar tails. */
@@ -61,13 +62,6 @@ __attribute__((noinline)) static void stem_sgemm(const float *a, size_t m, size_
         }
 }
 
-static uint64_t state = 0x9E3779B97F4A7C15u;
-static uint64_t next(void) {   /* xorshift64 */
-    state ^= state << 13;
-    state ^= state >> 7;
-    state ^= state << 17;
-    return state;
-}
 static float unif(float lo, float hi) { return lo + (hi - lo) * (float)(next() >> 40) / (float)(1 << 24); }
 static float *fvec(size_t n, float lo, float hi) {
     float *v = malloc(n * sizeof *v);
