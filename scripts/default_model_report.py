@@ -13,8 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import subprocess
 import time
 from pathlib import Path
 
@@ -22,22 +20,12 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
+from kws.bench import cpu_model  # noqa: E402
 from kws.distill.plots import accuracy_vs_cost, effective_ops  # noqa: E402
 from kws.fsmn.model import load_model  # noqa: E402
 from kws.fsmn.runtime import BinaryFSMN  # noqa: E402
 
 CONDITIONS = [("clean", "clean"), ("snr10", "10 dB SNR"), ("snr0", "0 dB SNR"), ("8khz", "8 kHz band")]
-
-
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def latencies(model, runs: int) -> dict:

@@ -11,7 +11,7 @@ and finally the model file `--out` (kws.distill.export).
 
 Thinnable training, per batch (one forward/backward over all of it), `student_plan`:
     sandwich (default): three (width, block set) operating points -- the largest (widest, every
-            block), the smallest (narrowest, fewest blocks) and one of the others drawn at random
+            block), one of the others drawn at random and the smallest (narrowest, fewest blocks)
             (seeded by (seed, epoch, step), the same on every process), each with loss weight 1;
     all:    widths by the sandwich rule (widest, narrowest, one other at random) x every block
             set (TBA) with loss weights 1, 0.5, 0.25 by decreasing depth: 9 forwards per batch with
@@ -365,27 +365,19 @@ class Trainer:
         """[(operating point, loss weight)] of one batch (module doc)."""
         if phase == "teacher":
             return [(net.arch.operating_points[0], 1.0)]
+        rng = np.random.default_rng([self.o.seed, epoch, step, 11])
+
+        def sandwich(xs):            # the first, one of the middle ones at random, the last
+            mid = [xs[1 + int(rng.integers(len(xs) - 2))]] if len(xs) > 2 else []
+            return xs[:1] + mid + xs[1:][-1:]
+
         sets = sorted(net.arch.block_sets, key=len, reverse=True)
-        depth_weight = {tuple(b): 0.5 ** i for i, b in enumerate(sets)}
         ws = sorted(net.arch.widths, reverse=True)
         if self.o.student_plan == "all":
-            chosen = [ws[0]]
-            middle = ws[1:-1]
-            if middle:
-                r = np.random.default_rng([self.o.seed, epoch, step, 11])
-                chosen.append(middle[int(r.integers(len(middle)))])
-            if len(ws) > 1:
-                chosen.append(ws[-1])
-            return [(OperatingPoint(float(w), tuple(s)), depth_weight[tuple(s)])
-                    for w in chosen for s in sets]
-        # sandwich over (width, block set) pairs: the largest, the smallest and one other at random
-        ops = [OperatingPoint(float(w), tuple(s)) for w in ws for s in sets]
-        plan = [ops[0]] + ([ops[-1]] if len(ops) > 1 else [])
-        rest = ops[1:-1]
-        if rest:
-            r = np.random.default_rng([self.o.seed, epoch, step, 11])
-            plan.append(rest[int(r.integers(len(rest)))])
-        return [(op, 1.0) for op in plan]
+            return [(OperatingPoint(float(w), tuple(s)), 0.5 ** i)
+                    for w in sandwich(ws) for i, s in enumerate(sets)]
+        # sandwich over (width, block set) pairs: the largest, one other at random, the smallest
+        return [(op, 1.0) for op in sandwich([OperatingPoint(float(w), tuple(s)) for w in ws for s in sets])]
 
     @torch.no_grad()
     def calibrate_bn(self, net: FSMN) -> None:
