@@ -4,8 +4,11 @@ from libc.stdlib cimport calloc, free
 
 cdef extern from "fsmn.h" nogil:
     ctypedef struct kws_block:
+        const float *mem_taps
         const uint64_t *mem
         size_t ldm
+        const float *mem_in
+        const float *up_in
         const float *mem_scale
         const float *mem_shift
         const float *mem_prelu
@@ -43,8 +46,10 @@ cdef class BlockStack:
     """A sequence of binary D-FSMN blocks validated once and run in one C call.
 
     BlockStack(blocks, t, bw, hw, back, ahead, stem=None, head=None): `blocks` is a list of
-    dicts with the keys mem, mem_scale, mem_shift, mem_prelu, up, up_thresh, up_flip, down,
-    down_scale, down_shift (shapes as in kws/fsmn/model.py, packed weights may be prefix views).
+    dicts with the keys mem, up_in_thresh, mem_scale, mem_shift, mem_prelu, up, up_thresh, up_flip,
+    down, down_scale, down_shift, and either mem_taps (float32 [back+1+ahead, bw] of +-1: the
+    memory conv reads float h) or mem_in_thresh (float32 [bw]: it reads sign(h - mem_in_thresh));
+    shapes as in kws/fsmn/model.py, packed weights may be prefix views.
     stem = (scale, shift, slope): h = PReLU(h * scale + shift) first; head = (scale, shift):
     return the time mean of h * scale + shift (float32 [bw]) instead of h.
     `run(h)` updates the float32 [t, bw] stream h in place, GIL released.
@@ -87,14 +92,27 @@ cdef class BlockStack:
         cdef kws_block *k
         for i, d in enumerate(blocks):
             k = &self.blocks[i]
-            arrays = {name: d[name] for name in ("mem", "mem_scale", "mem_shift", "mem_prelu", "up",
-                      "up_thresh", "up_flip", "down", "down_scale", "down_shift")}
+            float_memory = "mem_taps" in d
+            if float_memory == ("mem_in_thresh" in d):
+                raise ValueError("a block needs exactly one of mem_taps (float memory input) and "
+                                 "mem_in_thresh (binary memory input)")
+            names = ["mem_taps" if float_memory else "mem_in_thresh", "up_in_thresh", "mem",
+                     "mem_scale", "mem_shift", "mem_prelu", "up", "up_thresh", "up_flip", "down",
+                     "down_scale", "down_shift"]
+            arrays = {name: d[name] for name in names}
             arrays["up_thresh"] = _vector(arrays["up_thresh"], np.int32, hw, "up_thresh")
             flip = np.asarray(arrays["up_flip"])
             arrays["up_flip"] = _vector(flip.view(np.uint8) if flip.dtype == np.bool_ else flip,
                                         np.uint8, hw, "up_flip")
-            for name in ("mem_scale", "mem_shift", "mem_prelu", "down_scale", "down_shift"):
-                arrays[name] = _vector(arrays[name], np.float32, bw, name)
+            for name in names:
+                if name not in ("mem", "up", "down", "up_thresh", "up_flip", "mem_taps"):
+                    arrays[name] = _vector(arrays[name], np.float32, bw, name)
+            if float_memory:
+                taps = np.asarray(arrays["mem_taps"])
+                if taps.dtype != np.float32 or taps.shape != (back + 1 + ahead, bw) \
+                        or not np.isin(taps, (-1.0, 1.0)).all():
+                    raise ValueError(f"mem_taps must be float32 [{back + 1 + ahead}, {bw}] of +-1")
+                arrays["mem_taps"] = np.ascontiguousarray(taps)
             self._keep.append(arrays)       # keeps every buffer alive as long as the pointers
             k.mem = _packed_ptr(arrays["mem"], back + 1 + ahead, bw, "mem")
             k.ldm = _ld(arrays["mem"])
@@ -102,6 +120,13 @@ cdef class BlockStack:
             k.ldu = _ld(arrays["up"])
             k.down = _packed_ptr(arrays["down"], bw, hw, "down")
             k.ldd = _ld(arrays["down"])
+            if float_memory:
+                k.mem_taps = <const float *><size_t>arrays["mem_taps"].ctypes.data
+                k.mem_in = NULL
+            else:
+                k.mem_taps = NULL
+                k.mem_in = _f32_ptr(arrays["mem_in_thresh"], bw, "mem_in_thresh")
+            k.up_in = _f32_ptr(arrays["up_in_thresh"], bw, "up_in_thresh")
             k.mem_scale = _f32_ptr(arrays["mem_scale"], bw, "mem_scale")
             k.mem_shift = _f32_ptr(arrays["mem_shift"], bw, "mem_shift")
             k.mem_prelu = _f32_ptr(arrays["mem_prelu"], bw, "mem_prelu")

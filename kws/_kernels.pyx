@@ -39,7 +39,8 @@ cdef extern from "kernels.h" nogil:
     int kws_bgemm_threshold(const uint64_t *a, size_t lda, const uint64_t *w, size_t ldw,
                             size_t m, size_t n, size_t k, const int32_t *thresh,
                             const uint8_t *flip, uint64_t *out, size_t ldo)
-    size_t kws_pack_f32(const float *x, size_t ldx, size_t m, size_t k, uint64_t *out, size_t ldo)
+    size_t kws_pack_f32(const float *x, size_t ldx, size_t m, size_t k, const float *thresh,
+                        uint64_t *out, size_t ldo)
     size_t kws_pack_f64(const double *x, size_t ldx, size_t m, size_t k, uint64_t *out, size_t ldo)
     void kws_pack_i8(const int8_t *x, size_t ldx, size_t m, size_t k, uint64_t *out, size_t ldo)
     void kws_unpack_i8(const uint64_t *p, size_t ldp, size_t m, size_t k, int8_t *out, size_t ldo)
@@ -227,9 +228,10 @@ cdef object _vec(object v, object dtype, size_t n, str name, void **ptr):
 
 
 # ---------------------------------------------------------------------------- packing
-def pack(x):
+def pack(x, thresh=None):
     """Pack a [M, K] float32/float64/int8 array by sign (x >= 0 -> +1) into uint64 [M, ceil(K/64)].
 
+    thresh: optional float32 [K] per-column thresholds (float32 x only): x[:, j] >= thresh[j] -> +1.
     NaN is rejected (its sign is undefined). Padding bits of the last word are zero.
     """
     if not isinstance(x, np.ndarray):
@@ -240,6 +242,17 @@ def pack(x):
         raise ValueError(f"pack expects float32, float64 or int8 values, got dtype {x.dtype}")
     x = np.ascontiguousarray(x)
     cdef size_t m = x.shape[0], k = x.shape[1], kw = words(k), nans = 0
+    cdef const float *tp = NULL
+    cdef const float[::1] tv
+    if thresh is not None:
+        if x.dtype != np.float32:
+            raise ValueError(f"pack: thresholds need float32 values, got dtype {x.dtype}")
+        thresh = _vector(thresh, np.float32, k, "thresh")
+        if not np.isfinite(thresh).all():
+            raise ValueError("pack: thresholds must be finite")
+        if k:
+            tv = thresh
+            tp = &tv[0]
     out = np.zeros((m, kw), np.uint64)
     if m == 0 or kw == 0:
         return out
@@ -250,7 +263,7 @@ def pack(x):
     if x.dtype == np.float32:
         xf = x
         with nogil:
-            nans = kws_pack_f32(&xf[0, 0], k, m, k, &o[0, 0], kw)
+            nans = kws_pack_f32(&xf[0, 0], k, m, k, tp, &o[0, 0], kw)
     elif x.dtype == np.float64:
         xd = x
         with nogil:

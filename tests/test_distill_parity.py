@@ -45,14 +45,15 @@ def _dataset(root):
     return make_toy_dataset(root, WORDS + ["cat", "dog"], per_word=12), "toy"
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+@pytest.fixture(scope="module", params=["float", "binary"])
+def trained(tmp_path_factory, request):
+    """memory_input float (the default) and binary: both runtime paths against torch."""
     base = tmp_path_factory.mktemp("distill")
     data, kind = _dataset(base / "data")
     out = base / "model.kws"
     summary = run(TrainOptions(data=str(data), task="custom", words=WORDS, out=str(out), epochs=1,
                                teacher_epochs=1, batch_size=8, seed=1, progress=False, threads=1,
-                               workdir=str(base / "work"), **ARCH))
+                               workdir=str(base / "work"), memory_input=request.param, **ARCH))
     return dict(data=data, kind=kind, out=out, work=base / "work", summary=summary)
 
 

@@ -63,6 +63,31 @@ def test_pack_matches_reference(m, k, dtype, seed):
     np.testing.assert_array_equal(K.unpack(p, k), signs.astype(np.int8))
 
 
+@given(st.integers(0, 7), st.integers(0, 200), st.integers(0, 2**32 - 1))
+def test_pack_with_thresholds_matches_reference(m, k, seed):
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal((m, k)) * 3).astype(np.float32)
+    t = (rng.standard_normal(k) * 2).astype(np.float32)
+    if m and k:
+        x[0, : k // 2] = t[: k // 2]             # equal to the threshold packs as +1
+        x[rng.random((m, k)) < 0.05] = np.inf
+    np.testing.assert_array_equal(K.pack(x, t), ref_pack(np.where(x >= t, 1, -1)))
+
+
+def test_pack_threshold_errors():
+    x = np.zeros((2, 5), np.float32)
+    with pytest.raises(ValueError, match="thresh"):
+        K.pack(x, np.zeros(4, np.float32))
+    with pytest.raises(ValueError, match="thresh"):
+        K.pack(x, np.zeros(5, np.float64))
+    with pytest.raises(ValueError, match="finite"):
+        K.pack(x, np.full(5, np.nan, np.float32))
+    with pytest.raises(ValueError, match="float32"):
+        K.pack(x.astype(np.float64), np.zeros(5, np.float32))
+    with pytest.raises(ValueError, match="NaN"):
+        K.pack(np.full((1, 5), np.nan, np.float32), np.zeros(5, np.float32))
+
+
 def test_pack_edge_values():
     x = np.array([[0.0, -0.0, 1e-30, -1e-30, np.inf, -np.inf]], np.float32)
     assert K.unpack(K.pack(x), 6).tolist() == [[1, 1, 1, -1, 1, -1]]

@@ -34,6 +34,31 @@ def test_round_trip(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name != "m.kws"]     # no temp files left
 
 
+def test_format_1_files_load_as_binary_memory_with_zero_thresholds(tmp_path):
+    """kws <= 0.1 wrote format 1: no memory_input in the arch (binary memory), no sign thresholds.
+    Such a file must load and run exactly as before: sign at 0."""
+    from safetensors.numpy import save_file
+    from kws.fsmn.runtime import BinaryFSMN
+    arch = ArchConfig(backbone=64, hidden=64, n_blocks=2, widths=(1.0,), block_sets=((0, 1),),
+                      memory_input="binary")
+    m = random_model(arch, seed=3)
+    tensors = {k: v for k, v in m.tensors.items() if not k.endswith("_in_thresh")}
+    meta = m.metadata()
+    meta["format_version"] = 1
+    del meta["arch"]["memory_input"]
+    save_file(tensors, str(tmp_path / "v1.kws"), metadata={"kws": json.dumps(meta)})
+    old = load_model(tmp_path / "v1.kws")
+    assert old.arch.memory_input == "binary"
+    zeroed = {k: (np.zeros_like(v) if k.endswith("_in_thresh") else v) for k, v in m.tensors.items()}
+    assert set(old.tensors) == set(zeroed)
+    for k, v in zeroed.items():
+        np.testing.assert_array_equal(old.tensors[k], v)
+    x = np.random.default_rng(0).standard_normal((arch.n_frames, arch.n_features)).astype(np.float32)
+    op = arch.operating_points[0]
+    same = Model(arch=arch, frontend=m.frontend, labels=m.labels, tensors=zeroed)
+    np.testing.assert_array_equal(BinaryFSMN(old).logits(x, op), BinaryFSMN(same).logits(x, op))
+
+
 def test_save_is_atomic(tmp_path, monkeypatch):
     path = tmp_path / "m.kws"
     random_model(seed=1).save(path)

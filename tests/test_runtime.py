@@ -12,9 +12,10 @@ from kws.fsmn.runtime import BinaryFSMN
 
 ARCHS = [
     ArchConfig(),                                                      # the default shape
+    ArchConfig(memory_input="binary"),
     ArchConfig(n_frames=30, n_features=13, stem_kernel=4, stem_stride=3, backbone=40, hidden=72,
                n_blocks=4, back=1, ahead=3, n_classes=5, widths=(1.0, 0.5, 0.25),
-               block_sets=((0, 1, 2, 3), (1, 3), (3,))),
+               block_sets=((0, 1, 2, 3), (1, 3), (3,)), memory_input="binary"),
     ArchConfig(n_frames=20, n_features=8, stem_kernel=1, stem_stride=1, backbone=200, hidden=136,
                n_blocks=3, back=0, ahead=0, n_classes=3, widths=(1.0, 0.5), block_sets=((0, 1, 2), (2,))),
 ]
@@ -52,17 +53,24 @@ def _reference_logits(model, x, op):
     sign = lambda v: np.where(v >= 0, 1, -1)
     for b in op.blocks:
         taps = signs(t[f"block{b}.mem"], bw)                      # [L, Bw]
-        s = sign(h)
-        m = np.zeros_like(s)
         T = len(h)
-        for i in range(-a.back, a.ahead + 1):
-            for f in range(T):
-                if 0 <= f + i < T:
-                    m[f] += s[f + i] * taps[i + a.back]
+        if a.memory_input == "float":       # float h, +-1 taps, summed past -> future
+            m = np.zeros_like(h)
+            for i in range(-a.back, a.ahead + 1):
+                for f in range(T):
+                    v = h[f + i] if 0 <= f + i < T else np.zeros_like(h[0])
+                    m[f] = m[f] + v * taps[i + a.back].astype(np.float32)
+        else:
+            s = np.where(h >= p[f"block{b}.mem_in_thresh"], 1, -1)
+            m = np.zeros_like(s)
+            for i in range(-a.back, a.ahead + 1):
+                for f in range(T):
+                    if 0 <= f + i < T:
+                        m[f] += s[f + i] * taps[i + a.back]
         u = m.astype(np.float32) * p[f"block{b}.mem_scale"] + p[f"block{b}.mem_shift"]
         u = np.where(u < 0, u * p[f"block{b}.mem_prelu"], u).astype(np.float32)
         h = h + u
-        z = sign(h) @ signs(t[f"block{b}.up"], bw)[:hw].T         # [T', Hw] integers
+        z = np.where(h >= p[f"block{b}.up_in_thresh"], 1, -1) @ signs(t[f"block{b}.up"], bw)[:hw].T
         hidden = np.where((z >= p[f"block{b}.up_thresh"]) ^ (p[f"block{b}.up_flip"] == 1), 1, -1)
         y = hidden @ signs(t[f"block{b}.down"], hw)[:bw].T         # [T', Bw] integers
         h = h + (y.astype(np.float32) * p[f"block{b}.down_scale"] + p[f"block{b}.down_shift"])
@@ -123,3 +131,19 @@ def test_scores_are_probabilities():
     net = BinaryFSMN(model)
     s = net.scores(np.zeros((97, 40), np.float32), model.arch.operating_point(0.25, 2))
     assert s.shape == (12,) and abs(float(s.sum()) - 1) < 1e-5 and (s >= 0).all()
+
+
+def test_block_stack_needs_exactly_one_memory_input():
+    model = random_model(ArchConfig(memory_input="binary"), seed=0)
+    net = BinaryFSMN(model)
+    op = model.arch.operating_points[0]
+    blk = dict(net.plan(op).blocks[0])
+    args = ([], model.arch.stem_frames, 128, 256, 2, 2)
+    both = dict(blk, mem_taps=np.ones((5, 128), np.float32))
+    neither = {k: v for k, v in blk.items() if k != "mem_in_thresh"}
+    for bad in (both, neither):
+        with pytest.raises(ValueError, match="exactly one of mem_taps"):
+            K.BlockStack([bad], *args[1:])
+    not_pm1 = dict(neither, mem_taps=np.full((5, 128), 0.5, np.float32))
+    with pytest.raises(ValueError, match="mem_taps must be"):
+        K.BlockStack([not_pm1], *args[1:])

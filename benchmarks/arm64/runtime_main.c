@@ -98,7 +98,10 @@ int main(int argc, char **argv) {
         int32_t *th = malloc(HW * sizeof *th);
         uint8_t *fl = malloc(HW);
         for (size_t j = 0; j < HW; j++) { th[j] = (int32_t)(next() % 23) - 11; fl[j] = (next() % 5) == 0; }
+        float *taps = malloc(L * BW * sizeof *taps);           /* the default float memory input */
+        for (size_t j = 0; j < L * BW; j++) taps[j] = (next() & 1) ? 1.0f : -1.0f;
         blocks[b] = (kws_block){
+            .mem_taps = taps, .up_in = fvec(BW, -0.1f, 0.1f),
             .mem = bits(L * wB), .ldm = wB,
             .mem_scale = fvec(BW, 0.2f, 0.7f), .mem_shift = fvec(BW, -0.1f, 0.1f),
             .mem_prelu = fvec(BW, 0.05f, 0.3f),

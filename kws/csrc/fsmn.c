@@ -1,6 +1,7 @@
 /* Fused binary D-FSMN blocks.  Per block (see kws/fsmn/config.py):
- *   m = memconv(sign h)            h += PReLU(m * mem_scale + mem_shift)
- *   bits = [sign(h) . W_up >= thresh] xor flip      (packed, never leaves bits)
+ *   m = memconv(h)  (float, +-1 taps; or memconv(sign(h - mem_in)) in bits)
+ *   h += PReLU(m * mem_scale + mem_shift)
+ *   bits = [sign(h - up_in) . W_up >= thresh] xor flip      (packed, never leaves bits)
  *   h += (bits . W_down) * down_scale + down_shift
  * The float steps are the same IEEE single-precision operations, in the same order, as the
  * numpy/torch formulation (build flags forbid FMA contraction), so results match bit for bit. */
@@ -18,51 +19,56 @@
 /* h += PReLU(m * scale + shift) for one row.  Explicit SIMD (SSE2 / NEON, the baselines of
  * x86-64 / aarch64): compilers leave this scalar and branchy, and the branch on the sign is a
  * coin flip.  Same IEEE operations in the same order as the scalar tail. */
-static void memory_row(float *restrict h, const int8_t *restrict m, size_t bw,
+static void memory_row(float *restrict h, const float *restrict m, size_t bw,
                        const float *restrict scale, const float *restrict shift,
                        const float *restrict slope) {
     size_t c = 0;
 #if defined(__SSE2__)
-    for (; c + 16 <= bw; c += 16) {
-        const __m128i b = _mm_loadu_si128((const __m128i *)(m + c));
-        const __m128i lo16 = _mm_srai_epi16(_mm_unpacklo_epi8(b, b), 8);   /* int8 -> int16 */
-        const __m128i hi16 = _mm_srai_epi16(_mm_unpackhi_epi8(b, b), 8);
-        const __m128i q[4] = {_mm_srai_epi32(_mm_unpacklo_epi16(lo16, lo16), 16),
-                              _mm_srai_epi32(_mm_unpackhi_epi16(lo16, lo16), 16),
-                              _mm_srai_epi32(_mm_unpacklo_epi16(hi16, hi16), 16),
-                              _mm_srai_epi32(_mm_unpackhi_epi16(hi16, hi16), 16)};
-        for (int j = 0; j < 4; j++) {
-            const size_t o = c + 4 * (size_t)j;
-            __m128 u = _mm_mul_ps(_mm_cvtepi32_ps(q[j]), _mm_loadu_ps(scale + o));
-            u = _mm_add_ps(u, _mm_loadu_ps(shift + o));
-            const __m128 neg = _mm_mul_ps(u, _mm_loadu_ps(slope + o));
-            const __m128 is_neg = _mm_cmplt_ps(u, _mm_setzero_ps());
-            const __m128 sel = _mm_or_ps(_mm_and_ps(is_neg, neg), _mm_andnot_ps(is_neg, u));
-            _mm_storeu_ps(h + o, _mm_add_ps(_mm_loadu_ps(h + o), sel));
-        }
+    for (; c + 4 <= bw; c += 4) {
+        __m128 u = _mm_mul_ps(_mm_loadu_ps(m + c), _mm_loadu_ps(scale + c));
+        u = _mm_add_ps(u, _mm_loadu_ps(shift + c));
+        const __m128 neg = _mm_mul_ps(u, _mm_loadu_ps(slope + c));
+        const __m128 is_neg = _mm_cmplt_ps(u, _mm_setzero_ps());
+        const __m128 sel = _mm_or_ps(_mm_and_ps(is_neg, neg), _mm_andnot_ps(is_neg, u));
+        _mm_storeu_ps(h + c, _mm_add_ps(_mm_loadu_ps(h + c), sel));
     }
 #elif defined(__aarch64__)
-    for (; c + 8 <= bw; c += 8) {
-        const int16x8_t b = vmovl_s8(vld1_s8(m + c));
-        const int32x4_t q[2] = {vmovl_s16(vget_low_s16(b)), vmovl_s16(vget_high_s16(b))};
-        for (int j = 0; j < 2; j++) {
-            const size_t o = c + 4 * (size_t)j;
-            float32x4_t u = vmulq_f32(vcvtq_f32_s32(q[j]), vld1q_f32(scale + o));
-            u = vaddq_f32(u, vld1q_f32(shift + o));
-            const float32x4_t neg = vmulq_f32(u, vld1q_f32(slope + o));
-            const float32x4_t sel = vbslq_f32(vcltzq_f32(u), neg, u);
-            vst1q_f32(h + o, vaddq_f32(vld1q_f32(h + o), sel));
-        }
+    for (; c + 4 <= bw; c += 4) {
+        float32x4_t u = vmulq_f32(vld1q_f32(m + c), vld1q_f32(scale + c));
+        u = vaddq_f32(u, vld1q_f32(shift + c));
+        const float32x4_t neg = vmulq_f32(u, vld1q_f32(slope + c));
+        const float32x4_t sel = vbslq_f32(vcltzq_f32(u), neg, u);
+        vst1q_f32(h + c, vaddq_f32(vld1q_f32(h + c), sel));
     }
 #endif
     for (; c < bw; c++) {
-        const float u = (float)m[c] * scale[c] + shift[c];
+        const float u = m[c] * scale[c] + shift[c];
         const float neg = u * slope[c];
         h[c] = h[c] + (u < 0 ? neg : u);
     }
 }
 
-static void memory_update(float *h, const int8_t *m, size_t t, size_t bw, const float *scale,
+/* m[r, c] = sum over taps i (past -> future) of x[r + i - back, c] * taps[i, c], x = 0 outside
+ * the clip: the products and the sum in the same order as the torch memconv, so the float32
+ * result is the same. */
+static void float_memconv(const float *restrict x, size_t t, size_t bw, const float *restrict taps,
+                          size_t back, size_t ahead, float *restrict m) {
+    for (size_t r = 0; r < t; r++) {
+        float *restrict mr = m + r * bw;
+        for (size_t i = 0; i < back + 1 + ahead; i++) {
+            const float *tap = taps + i * bw;
+            const long src = (long)r + (long)i - (long)back;
+            if (src < 0 || src >= (long)t) {
+                for (size_t c = 0; c < bw; c++) mr[c] = i ? mr[c] + 0.0f * tap[c] : 0.0f * tap[c];
+            } else {
+                const float *xr = x + (size_t)src * bw;
+                for (size_t c = 0; c < bw; c++) mr[c] = i ? mr[c] + xr[c] * tap[c] : xr[c] * tap[c];
+            }
+        }
+    }
+}
+
+static void memory_update(float *h, const float *m, size_t t, size_t bw, const float *scale,
                           const float *shift, const float *slope) {
     for (size_t i = 0; i < t; i++) memory_row(h + i * bw, m + i * bw, bw, scale, shift, slope);
 }
@@ -96,19 +102,25 @@ int kws_fsmn_blocks(float *h, size_t t, size_t bw, size_t hw, size_t back, size_
     const size_t wb = KWS_WORDS(bw), wh = KWS_WORDS(hw);
     uint64_t *hb = malloc(t * wb * sizeof(uint64_t) + 1);
     uint64_t *z = malloc(t * wh * sizeof(uint64_t) + 1);
-    int8_t *m = malloc(t * bw + 1);
+    int8_t *mi = malloc(t * bw + 1);
+    float *m = malloc(t * bw * sizeof(float) + 1);
     float *y = malloc(t * bw * sizeof(float) + 1);
-    int rc = (hb && z && m && y) ? 0 : -1;
+    int rc = (hb && z && mi && m && y) ? 0 : -1;
     for (size_t b = 0; b < n && rc == 0; b++) {
         const kws_block *k = &blocks[b];
-        kws_pack_f32(h, bw, t, bw, hb, wb);
-        kws_bmemconv(hb, wb, t, k->mem, k->ldm, back, ahead, bw, m, bw);
+        if (k->mem_taps) {
+            float_memconv(h, t, bw, k->mem_taps, back, ahead, m);
+        } else {
+            kws_pack_f32(h, bw, t, bw, k->mem_in, hb, wb);
+            kws_bmemconv(hb, wb, t, k->mem, k->ldm, back, ahead, bw, mi, bw);
+            for (size_t i = 0; i < t * bw; i++) m[i] = (float)mi[i];    /* exact */
+        }
         memory_update(h, m, t, bw, k->mem_scale, k->mem_shift, k->mem_prelu);
-        kws_pack_f32(h, bw, t, bw, hb, wb);
+        kws_pack_f32(h, bw, t, bw, k->up_in, hb, wb);
         rc |= kws_bgemm_threshold(hb, wb, k->up, k->ldu, t, hw, bw, k->up_thresh, k->up_flip, z, wh);
         rc |= kws_bgemm_scale(z, wh, k->down, k->ldd, t, bw, hw, k->down_scale, k->down_shift, y, bw);
         add_into(h, y, t * bw);
     }
-    free(hb); free(z); free(m); free(y);
+    free(hb); free(z); free(mi); free(m); free(y);
     return rc;
 }

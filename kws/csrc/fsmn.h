@@ -7,7 +7,9 @@
 #include <stdint.h>
 
 typedef struct {
-    const uint64_t *mem;  size_t ldm;     /* packed memory taps [back+1+ahead, >= words(bw)] */
+    const float *mem_taps;                /* [back+1+ahead, bw] +-1: memconv reads float h; or NULL: */
+    const uint64_t *mem;  size_t ldm;     /* packed taps [back+1+ahead, >= words(bw)] read sign(h-mem_in) */
+    const float *mem_in, *up_in;          /* [bw] thresholds of the signs of h (mem_in: binary only) */
     const float *mem_scale, *mem_shift, *mem_prelu;          /* [bw] */
     const uint64_t *up;   size_t ldu;     /* packed [hw rows, >= words(bw)] */
     const int32_t *up_thresh; const uint8_t *up_flip;        /* [hw] */

@@ -79,8 +79,10 @@ int kws_bgemm_threshold(const uint64_t *a, size_t lda, const uint64_t *w, size_t
                          const uint8_t *flip, uint64_t *out, size_t ldo);
 
 /* ---- pack.c ---- */
-/* Return the number of NaN values seen (packed as -1); the caller rejects NaN input. */
-size_t kws_pack_f32(const float *x, size_t ldx, size_t m, size_t k, uint64_t *out, size_t ldo);
+/* Return the number of NaN values seen (packed as -1); the caller rejects NaN input.
+ * kws_pack_f32 compares column j with thresh[j] instead of 0 when thresh is not NULL. */
+size_t kws_pack_f32(const float *x, size_t ldx, size_t m, size_t k, const float *thresh,
+                    uint64_t *out, size_t ldo);
 size_t kws_pack_f64(const double *x, size_t ldx, size_t m, size_t k, uint64_t *out, size_t ldo);
 void kws_pack_i8(const int8_t *x, size_t ldx, size_t m, size_t k, uint64_t *out, size_t ldo);
 void kws_unpack_i8(const uint64_t *p, size_t ldp, size_t m, size_t k, int8_t *out, size_t ldo);

@@ -1,4 +1,4 @@
-/* Sign packing: bit = !(x >= 0), LSB first (see kernels.h).  NaN packs as -1 and is counted so
+/* Sign packing: bit = !(x >= t), LSB first (see kernels.h); t = 0, or a per-column threshold.  NaN packs as -1 and is counted so
  * the Python layer can reject it.  float32 rows use the baseline SIMD of each architecture
  * (SSE2 movemask on x86-64, NEON on aarch64: both always present) 4 values at a time. */
 #include <string.h>
@@ -10,29 +10,31 @@
 #include <arm_neon.h>
 #endif
 
-/* 4 floats -> 4 sign bits (bit i = !(x[i] >= 0)) and the number of NaNs among them. */
-static inline unsigned signs4(const float *x, size_t *nans) {
+/* 4 floats -> 4 sign bits (bit i = !(x[i] >= t[i])) and the number of NaNs among them. */
+static inline unsigned signs4(const float *x, const float *t, size_t *nans) {
 #if defined(__SSE2__)
     const __m128 v = _mm_loadu_ps(x);
     *nans += __builtin_popcount((unsigned)_mm_movemask_ps(_mm_cmpunord_ps(v, v)));
-    return (unsigned)_mm_movemask_ps(_mm_cmpnge_ps(v, _mm_setzero_ps()));
+    return (unsigned)_mm_movemask_ps(_mm_cmpnge_ps(v, t ? _mm_loadu_ps(t) : _mm_setzero_ps()));
 #elif defined(__aarch64__)
     const float32x4_t v = vld1q_f32(x);
-    const uint32x4_t ge = vcgezq_f32(v), ord = vceqq_f32(v, v);      /* all-ones lanes */
+    const uint32x4_t ge = vcgeq_f32(v, t ? vld1q_f32(t) : vdupq_n_f32(0.0f));  /* all-ones lanes */
+    const uint32x4_t ord = vceqq_f32(v, v);
     const uint32x4_t w = {1, 2, 4, 8};
     *nans += 4 - (vaddvq_u32(vandq_u32(ord, vdupq_n_u32(1))));
-    return vaddvq_u32(vbicq_u32(w, ge));                               /* bits where !(x >= 0) */
+    return vaddvq_u32(vbicq_u32(w, ge));                               /* bits where !(x >= t) */
 #else
     unsigned b = 0;
     for (int i = 0; i < 4; i++) {
-        b |= (unsigned)(!(x[i] >= 0)) << i;
+        b |= (unsigned)(!(x[i] >= (t ? t[i] : 0.0f))) << i;
         *nans += (x[i] != x[i]);
     }
     return b;
 #endif
 }
 
-size_t kws_pack_f32(const float *x, size_t ldx, size_t m, size_t k, uint64_t *out, size_t ldo) {
+size_t kws_pack_f32(const float *x, size_t ldx, size_t m, size_t k, const float *thresh,
+                    uint64_t *out, size_t ldo) {
     size_t nans = 0;
     const size_t kw = KWS_WORDS(k);
     for (size_t i = 0; i < m; i++) {
@@ -42,10 +44,11 @@ size_t kws_pack_f32(const float *x, size_t ldx, size_t m, size_t k, uint64_t *ou
             const size_t base = q * 64, end = (k - base < 64) ? k - base : 64;
             uint64_t word = 0;
             size_t b = 0;
-            for (; b + 4 <= end; b += 4) word |= (uint64_t)signs4(xi + base + b, &nans) << b;
+            for (; b + 4 <= end; b += 4)
+                word |= (uint64_t)signs4(xi + base + b, thresh ? thresh + base + b : NULL, &nans) << b;
             for (; b < end; b++) {
                 const float v = xi[base + b];
-                word |= (uint64_t)(!(v >= 0)) << b;
+                word |= (uint64_t)(!(v >= (thresh ? thresh[base + b] : 0.0f))) << b;
                 nans += (v != v);
             }
             oi[q] = word;

@@ -52,7 +52,7 @@ import torch.nn.functional as F
 
 from kws.distill.bop import Bop
 from kws.distill.hed import HED_WEIGHT, hed_loss, hed_target, logit_kd
-from kws.distill.modules import FSMN, clamp_latent_, op_key, teacher_arch
+from kws.distill.modules import FSMN, clamp_latent_, init_sign_thresholds_, op_key, teacher_arch
 from kws.errors import KwsError
 from kws.fileio import atomic_path, write_text_atomic
 from kws.frontend import FrontendConfig
@@ -80,6 +80,7 @@ class TrainOptions:
     batch_size: int = 96                  # global batch (split across processes)
     widths: tuple = (1.0, 0.5, 0.25)
     block_sets: str = "all,2,4"
+    memory_input: str = "float"           # float | binary (what the memory conv reads)
     resume: bool = False
     seed: int = 0
     workdir: str | None = None
@@ -279,7 +280,8 @@ class Trainer:
         self.arch = ArchConfig(n_frames=self.frontend.frames(16000), n_features=self.frontend.n_features,
                                backbone=o.backbone, hidden=o.hidden, n_blocks=o.n_blocks,
                                n_classes=len(self.labels), widths=parse_widths(o.widths),
-                               block_sets=parse_block_sets(o.block_sets, o.n_blocks))
+                               block_sets=parse_block_sets(o.block_sets, o.n_blocks),
+                               memory_input=o.memory_input)
         out = Path(o.out)
         self.out = out
         self.workdir = Path(o.workdir) if o.workdir else out.with_name(out.stem + ".work")
@@ -380,6 +382,17 @@ class Trainer:
         return [(op, 1.0) for op in sandwich([OperatingPoint(float(w), tuple(s)) for w in ws for s in sets])]
 
     @torch.no_grad()
+    def clean_batches(self, n: int, salt: int = 23) -> list:
+        """n batches of un-augmented training features, the same in every process."""
+        from kws.distill.data import ClipFeatures
+        ds = ClipFeatures(self.plain_train, self.frontend, self.arch.n_frames)
+        order = np.random.default_rng([self.o.seed, salt]).permutation(len(ds))[:n * self.o.batch_size]
+        batches = []
+        for i in range(0, len(order) - self.o.batch_size + 1, self.o.batch_size):
+            items = [ds[int(k)] for k in order[i:i + self.o.batch_size]]
+            batches.append(torch.stack([torch.as_tensor(x) for x, _ in items]))
+        return batches
+
     def calibrate_bn(self, net: FSMN) -> None:
         """Re-estimate every operating point's BatchNorm statistics with its final weights.
 
@@ -388,14 +401,7 @@ class Trainer:
         operating point (cumulative average, as for slimmable networks) fixes that. Every process
         computes the same statistics from the same batches.
         """
-        from kws.distill.data import ClipFeatures
-        n = self.o.bn_calibration
-        ds = ClipFeatures(self.plain_train, self.frontend, self.arch.n_frames)
-        order = np.random.default_rng([self.o.seed, 23]).permutation(len(ds))[:n * self.o.batch_size]
-        batches = []
-        for i in range(0, len(order) - self.o.batch_size + 1, self.o.batch_size):
-            items = [ds[int(k)] for k in order[i:i + self.o.batch_size]]
-            batches.append(torch.stack([torch.as_tensor(x) for x, _ in items]))
+        batches = self.clean_batches(self.o.bn_calibration)
         was = net.training
         net.train()
         for op in net.arch.operating_points:
@@ -605,6 +611,8 @@ class Trainer:
             teacher.load_state_dict(ck["teacher_model"])
         else:
             student.init_from_teacher(teacher, bop=o.optimizer == "bop")
+            # sign thresholds start at the channel means of h (5 batches, same in every process)
+            init_sign_thresholds_(student, torch.cat(self.clean_batches(5, salt=29)))
         self.fit("student", student, o.epochs, self.student_ckpt, ck, teacher=teacher)
         if o.bn_calibration > 0:
             self.calibrated(student)

@@ -4,7 +4,8 @@ Same topology, shapes and weights as kws.fsmn.runtime at an operating point, wit
 step made float: the memory convolution and both pointwise layers run on float activations with
 the model's +-1 weights as float32; the up layer's folded threshold becomes an affine + PReLU
 (z = PReLU((h.W_up - thresh) * s), s = +-1/sqrt(Bw), negative where the bit was flipped), so the
-hidden activations keep a unit scale. Everything else (normalisation, stem, per-point affine/PReLU
+hidden activations keep a unit scale; the per-channel thresholds of the signs of h go with the
+signs. Everything else (normalisation, stem, per-point affine/PReLU
 parameters, pooled head, classifier) is the model's own.
 
 It computes what a user would run without binary kernels; its logits are NOT the binary network's

@@ -14,6 +14,10 @@ kws/csrc/kernels.h):
     classifier.weight                    float32 [C, B]
   per operating point, prefix "op/<width>/<blocks joined by ->/" (e.g. "op/0.5/1-3-5-7/"):
     stem.scale, stem.shift, stem.prelu   float32 [Bw]
+    block{b}.up_in_thresh [, .mem_in_thresh]     float32 [Bw]   thresholds of the signs of h taken
+                                         before the up projection / (arch memory_input "binary")
+                                         the memory conv (format 2; format-1 files, all binary
+                                         memory, load with zeros: plain sign)
     block{b}.mem_scale, .mem_shift, .mem_prelu   float32 [Bw]   (b in the point's block set)
     block{b}.up_thresh  int32 [Hw], block{b}.up_flip uint8 [Hw]  (BN + scale + sign folded)
     block{b}.down_scale, .down_shift     float32 [Bw]
@@ -41,7 +45,7 @@ from kws.fileio import atomic_path
 from kws.fsmn.config import ArchConfig, OperatingPoint
 
 FORMAT = "kws-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2      # 2 added the per-channel sign thresholds (mem_in_thresh, up_in_thresh)
 MAX_FILE_BYTES = 512 * 1024 * 1024
 MAX_HEADER_BYTES = 16 * 1024 * 1024
 
@@ -77,7 +81,8 @@ def expected_tensors(arch: ArchConfig, frontend=None) -> dict[str, tuple[str, tu
             spec[p + name] = ("float32", (bw,))
         spec[p + "classifier.bias"] = ("float32", (C,))
         for b in op.blocks:
-            for name in ("mem_scale", "mem_shift", "mem_prelu", "down_scale", "down_shift"):
+            for name in ("up_in_thresh", "mem_scale", "mem_shift", "mem_prelu", "down_scale",
+                         "down_shift") + (("mem_in_thresh",) if arch.memory_input == "binary" else ()):
                 spec[f"{p}block{b}.{name}"] = ("float32", (bw,))
             spec[f"{p}block{b}.up_thresh"] = ("int32", (hw,))
             spec[f"{p}block{b}.up_flip"] = ("uint8", (hw,))
@@ -203,9 +208,9 @@ def model_from_bytes(data: bytes, source: str = "<bytes>") -> Model:
     if not isinstance(info, dict) or info.get("format") != FORMAT:
         raise KwsError(f"{source}: not a kws model (format {info.get('format') if isinstance(info, dict) else None!r})")
     version = info.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in (1, FORMAT_VERSION):
         raise KwsError(f"{source}: model format version {version!r} is not supported by this kws "
-                       f"(supports {FORMAT_VERSION}); upgrade kws or re-export the model")
+                       f"(supports 1 and {FORMAT_VERSION}); upgrade kws or re-export the model")
     arch = ArchConfig.from_dict(info.get("arch"))
     frontend = FrontendConfig.from_dict(info.get("frontend"))
     labels = info.get("labels")
@@ -215,6 +220,8 @@ def model_from_bytes(data: bytes, source: str = "<bytes>") -> Model:
     # cheap structural checks on the header before any tensor is materialised
     spec = expected_tensors(arch, frontend)
     names = {k for k in header if k != "__metadata__"}
+    added = {k: spec[k] for k in spec if k.endswith("_in_thresh")} if version == 1 else {}
+    names |= set(added)         # format 1 predates the sign thresholds: they are zero
     if names != set(spec):
         missing, extra = sorted(set(spec) - names), sorted(names - set(spec))
         what = f"missing tensor {missing[0]!r}" if missing else f"unexpected tensor {extra[0]!r}"
@@ -224,6 +231,8 @@ def model_from_bytes(data: bytes, source: str = "<bytes>") -> Model:
         tensors = load(data)
     except Exception as e:   # the Rust parser's SafetensorError and friends: corrupt file
         raise KwsError(f"{source}: corrupt tensor data ({type(e).__name__}: {str(e)[:200]})") from None
+    for name, (dtype, shape) in added.items():
+        tensors[name] = np.zeros(shape, _DTYPES[dtype])
     model = Model(arch=arch, frontend=frontend, labels=labels, tensors=tensors,
                   provenance=provenance, path=source)
     return model

@@ -27,7 +27,12 @@ class _Plan:
         self.stem_wt = np.ascontiguousarray(t["stem.weight"][: self.bw].T)     # [stem_inputs, Bw]
         self.blocks = []
         for b in op.blocks:
+            if arch.memory_input == "float":     # the memory conv reads float h: +-1 taps as floats
+                memory = dict(mem_taps=K.unpack(t[f"block{b}.mem"], self.bw).astype(np.float32))
+            else:
+                memory = dict(mem_in_thresh=p[f"block{b}.mem_in_thresh"])
             self.blocks.append(dict(
+                **memory, up_in_thresh=p[f"block{b}.up_in_thresh"],
                 mem=t[f"block{b}.mem"],
                 up=t[f"block{b}.up"][: self.hw],                  # view: first Hw rows
                 down=t[f"block{b}.down"][: self.bw],              # view: first Bw rows
