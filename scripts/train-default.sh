@@ -8,7 +8,7 @@
 #   DATA=/big/disk/v1-12 RUN=/big/disk/run bash scripts/train-default.sh
 #
 # Recorded run (README, "Default model"): 50,000 clips synthesized in ~60 min, teacher 20 epochs
-# (~4.5 min each, 2 processes), student 5 epochs; seed 0.
+# (~4.5 min each, 2 processes), student 8 epochs (~6 min each); seed 0.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-data/v1-12}
@@ -16,7 +16,7 @@ RUN=${RUN:-runs/default}
 NPROC=${NPROC:-2}
 SEED=${SEED:-0}
 TEACHER_EPOCHS=${TEACHER_EPOCHS:-20}
-STUDENT_EPOCHS=${STUDENT_EPOCHS:-5}
+STUDENT_EPOCHS=${STUDENT_EPOCHS:-8}
 REPORT=${REPORT:-docs/default-model}
 mkdir -p "$RUN" "$REPORT"
 
