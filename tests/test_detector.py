@@ -13,7 +13,10 @@ LABELS = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go",
 
 @pytest.fixture(scope="module")
 def model():
-    return random_model(labels=LABELS, seed=11)
+    # a random model; the seed is one whose keywords win on the test audio (4 detections, 2
+    # labels), so detection, timing, refractory and chunking are exercised. Re-pick it when
+    # random_model's draws change (they did with model format 2).
+    return random_model(labels=LABELS, seed=10)
 
 
 @pytest.fixture(scope="module")
