@@ -96,19 +96,16 @@ cdef class BlockStack:
             if float_memory == ("mem_in_thresh" in d):
                 raise ValueError("a block needs exactly one of mem_taps (float memory input) and "
                                  "mem_in_thresh (binary memory input)")
-            names = ["mem_taps" if float_memory else "mem_in_thresh", "up_in_thresh", "mem",
-                     "mem_scale", "mem_shift", "mem_prelu", "up", "up_thresh", "up_flip", "down",
-                     "down_scale", "down_shift"]
-            arrays = {name: d[name] for name in names}
-            arrays["up_thresh"] = _vector(arrays["up_thresh"], np.int32, hw, "up_thresh")
-            flip = np.asarray(arrays["up_flip"])
+            vectors = ["up_in_thresh", "mem_scale", "mem_shift", "mem_prelu", "down_scale",
+                       "down_shift"] + ([] if float_memory else ["mem_in_thresh"])
+            arrays = {name: _vector(d[name], np.float32, bw, name) for name in vectors}
+            arrays.update(mem=d["mem"], up=d["up"], down=d["down"])
+            arrays["up_thresh"] = _vector(d["up_thresh"], np.int32, hw, "up_thresh")
+            flip = np.asarray(d["up_flip"])
             arrays["up_flip"] = _vector(flip.view(np.uint8) if flip.dtype == np.bool_ else flip,
                                         np.uint8, hw, "up_flip")
-            for name in names:
-                if name not in ("mem", "up", "down", "up_thresh", "up_flip", "mem_taps"):
-                    arrays[name] = _vector(arrays[name], np.float32, bw, name)
             if float_memory:
-                taps = np.asarray(arrays["mem_taps"])
+                taps = np.asarray(d["mem_taps"])
                 if taps.dtype != np.float32 or taps.shape != (back + 1 + ahead, bw) \
                         or not np.isin(taps, (-1.0, 1.0)).all():
                     raise ValueError(f"mem_taps must be float32 [{back + 1 + ahead}, {bw}] of +-1")
