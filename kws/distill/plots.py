@@ -43,8 +43,10 @@ def accuracy_vs_cost(results: list[dict], path, model=None) -> None:
             ops = [op for op in arch.operating_points if op.width == w]
             xs = [effective_ops(arch, op) / 1e3 for op in ops]
             ys = [100 * r["accuracy"][op.name] for op in ops]
-            ax.plot(xs, ys, marker=markers[w], color=colour, linewidth=1,
-                    label=f"{series_name(r)}, width {w:g}" if k == 0 or w == max(arch.widths) else None)
+            # the first condition names each width's marker; the others name their colour once
+            label = f"{series_name(r)}, width {w:g}" if k == 0 else \
+                (f"{series_name(r)}, all widths" if w == max(arch.widths) else None)
+            ax.plot(xs, ys, marker=markers[w], color=colour, linewidth=1, label=label)
             if k == 0:
                 for x, y, op in zip(xs, ys, ops):
                     ax.annotate(op.name, (x, y), textcoords="offset points", xytext=(4, -10), fontsize=7)
