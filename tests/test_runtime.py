@@ -138,12 +138,12 @@ def test_block_stack_needs_exactly_one_memory_input():
     net = BinaryFSMN(model)
     op = model.arch.operating_points[0]
     blk = dict(net.plan(op).blocks[0])
-    args = ([], model.arch.stem_frames, 128, 256, 2, 2)
+    args = (model.arch.stem_frames, 128, 256, 2, 2)
     both = dict(blk, mem_taps=np.ones((5, 128), np.float32))
     neither = {k: v for k, v in blk.items() if k != "mem_in_thresh"}
     for bad in (both, neither):
         with pytest.raises(ValueError, match="exactly one of mem_taps"):
-            K.BlockStack([bad], *args[1:])
+            K.BlockStack([bad], *args)
     not_pm1 = dict(neither, mem_taps=np.full((5, 128), 0.5, np.float32))
     with pytest.raises(ValueError, match="mem_taps must be"):
-        K.BlockStack([not_pm1], *args[1:])
+        K.BlockStack([not_pm1], *args)

@@ -1,6 +1,7 @@
-/* Sign packing: bit = !(x >= t), LSB first (see kernels.h); t = 0, or a per-column threshold.  NaN packs as -1 and is counted so
- * the Python layer can reject it.  float32 rows use the baseline SIMD of each architecture
- * (SSE2 movemask on x86-64, NEON on aarch64: both always present) 4 values at a time. */
+/* Sign packing: bit = !(x >= t), LSB first (see kernels.h); t = 0, or a per-column threshold.
+ * NaN packs as -1 and is counted so the Python layer can reject it.  float32 rows use the baseline
+ * SIMD of each architecture (SSE2 movemask on x86-64, NEON on aarch64: both always present) 4
+ * values at a time. */
 #include <string.h>
 #include "kernels.h"
 

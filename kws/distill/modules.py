@@ -238,17 +238,13 @@ class FSMN(nn.Module):
                 if a.memory_input == "float":
                     m = memconv(h, sign_ste(A), a.back, a.ahead)
                 else:
-                    if self._init_thresholds:
-                        Pb.mem_in_thresh.data.copy_(h.detach().mean(dim=(0, 1)))
-                    m = memconv(sign_ste(h - Pb.mem_in_thresh), sign_ste(A), a.back, a.ahead)
+                    m = memconv(sign_ste(self._below(h, Pb.mem_in_thresh)), sign_ste(A), a.back, a.ahead)
                 m = m * A.detach().abs().mean(0)
             else:
                 m = memconv(h, A, a.back, a.ahead)
             h = h + prelu(_apply_bn(m, Pb.mem_bn), Pb.mem_prelu)
             if self.binary:
-                if self._init_thresholds:
-                    Pb.up_in_thresh.data.copy_(h.detach().mean(dim=(0, 1)))
-                z = torch.matmul(sign_ste(h - Pb.up_in_thresh), sign_ste(Wu).t()) \
+                z = torch.matmul(sign_ste(self._below(h, Pb.up_in_thresh)), sign_ste(Wu).t()) \
                     * Wu.detach().abs().mean(1)
                 s = sign_ste(_apply_bn(z, Pb.up_bn))
                 y = torch.matmul(s, sign_ste(Wd).t()) * Wd.detach().abs().mean(1)
@@ -260,6 +256,13 @@ class FSMN(nn.Module):
         g = _apply_bn(h, P.head_bn).mean(dim=1)
         logits = torch.matmul(g, self.cls_weight[:, :bw].t()) + P.cls_bias
         return logits, outs
+
+    def _below(self, h: torch.Tensor, thresh: nn.Parameter) -> torch.Tensor:
+        """h - thresh (what a thresholded sign is taken of); while init_sign_thresholds_ runs,
+        the threshold is first set to this batch's per-channel mean of h."""
+        if self._init_thresholds:
+            thresh.data.copy_(h.detach().mean(dim=(0, 1)))
+        return h - thresh
 
     # ------------------------------------------------------------------ inference (folded)
     @torch.no_grad()
