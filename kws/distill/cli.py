@@ -69,10 +69,18 @@ def register(sub) -> None:
     p.add_argument("--no-augment", action="store_true", help="train without augmentation")
     p.add_argument("--student-lr", type=float,
                    help="learning rate of the student phase (default: --lr)")
-    p.add_argument("--student-plan", default="sandwich", choices=["sandwich", "all"],
+    p.add_argument("--student-plan", default="sandwich", choices=["sandwich", "center", "all"],
                    help="operating points trained per batch: sandwich = the largest, the smallest and "
-                        "one other at random (default, ~2x cheaper); all = every block set of the "
-                        "widest, narrowest and a random width (slower)")
+                        "one other at random (default, ~2x cheaper than all); center = the sandwich "
+                        "plus the central point (0.5x4 by default) in every batch (~1.3x); all = every "
+                        "block set of the widest, narrowest and a random width (slower)")
+    p.add_argument("--init-student", help="start the student from this student checkpoint's weights "
+                   "(fine-tuning with a new optimizer and schedule) instead of from the teacher; "
+                   "needs --teacher")
+    p.add_argument("--noise-prob", type=float, default=0.3,
+                   help="share of training clips mixed with _background_noise_")
+    p.add_argument("--noise-snr", help="LO,HI: mix the noise at an SNR drawn from [LO, HI] dB (e.g. "
+                   "0,20 as in the data recipe) instead of at a scale drawn from U(0, 0.3)")
     p.add_argument("--bn-calibration", type=int, default=40,
                    help="batches per operating point to re-estimate BatchNorm statistics after "
                         "training (0: off)")
@@ -140,7 +148,9 @@ def _train(args) -> int:
         rest_optimizer=args.rest_optimizer, bop_gamma=args.bop_gamma, bop_tau=args.bop_tau,
         weight_decay=args.weight_decay, hed_weight=args.hed_weight, logit_kd=args.logit_kd,
         kd_temperature=args.kd_temperature, backbone=args.backbone, hidden=args.hidden,
-        n_blocks=args.n_blocks, features=args.features, augment=not args.no_augment, unknown_fraction=args.unknown_fraction,
+        n_blocks=args.n_blocks, features=args.features, augment=not args.no_augment,
+        noise_prob=args.noise_prob, noise_snr=_snr_range(args.noise_snr), init_student=args.init_student,
+        unknown_fraction=args.unknown_fraction,
         student_lr=args.student_lr, student_plan=args.student_plan, bn_calibration=args.bn_calibration,
         workers=args.workers, threads=args.threads, checkpoint_minutes=args.checkpoint_minutes,
         stop_after=args.stop_after, progress=not args.no_progress)
@@ -153,6 +163,18 @@ def _train(args) -> int:
     if os.environ.get("RANK", "0") == "0":
         print(_summary_text(summary))
     return 0
+
+
+def _snr_range(spec):
+    if spec is None:
+        return None
+    try:
+        lo, hi = (float(v) for v in spec.split(","))
+    except ValueError:
+        raise KwsError(f"--noise-snr must be LO,HI in dB, e.g. 0,20; got {spec!r}") from None
+    if not lo <= hi:
+        raise KwsError(f"--noise-snr: LO must not exceed HI, got {spec!r}")
+    return (lo, hi)
 
 
 def _summary_text(summary: dict) -> str:

@@ -1,0 +1,104 @@
+"""Student fine-tuning options of `kws train`: --init-student (start from an earlier student),
+--student-plan center (the central operating point in every batch), --noise-prob / --noise-snr."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from kws.cli import main  # noqa: E402
+from kws.distill.toydata import make_toy_dataset  # noqa: E402
+from kws.distill.train import Trainer, TrainOptions, _Dist  # noqa: E402
+
+LR = 1e-3
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    return make_toy_dataset(tmp_path_factory.mktemp("toy") / "data", ["yes", "no", "cat", "dog"],
+                            per_word=12, seed=4)
+
+
+def _args(data, out, *extra):
+    return ["train", "--data", str(data), "--task", "custom", "--words", "yes,no", "--out", str(out),
+            "--epochs", "1", "--teacher-epochs", "1", "--batch-size", "8", "--backbone", "64",
+            "--hidden", "64", "--n-blocks", "4", "--threads", "1", "--seed", "3", "--no-progress",
+            "--optimizer", "adam", "--lr", str(LR), *extra]
+
+
+@pytest.fixture(scope="module")
+def first_run(toy, tmp_path_factory):
+    out = tmp_path_factory.mktemp("first") / "m.kws"
+    assert main(_args(toy, out)) == 0
+    return out.with_name("m.work")
+
+
+def test_center_plan_trains_the_central_point_in_every_batch(toy, tmp_path):
+    opts = TrainOptions(data=str(toy), task="custom", words="yes,no", out=str(tmp_path / "m.kws"),
+                        epochs=1, batch_size=8, backbone=64, hidden=64, n_blocks=8,
+                        student_plan="center", progress=False)
+    tr = Trainer(opts, _Dist())
+    from kws.distill.modules import FSMN
+    net = FSMN(tr.arch, binary=True)
+    center = tr.arch.operating_point(0.5, 4)
+    seen = set()
+    for step in range(40):
+        plan = [op for op, _ in tr.plan("student", net, 0, step)]
+        assert len(plan) == len(set(plan)) == 4
+        assert plan[0] == tr.arch.operating_point(1.0, 8) and plan[-1] == tr.arch.operating_point(0.25, 2)
+        assert plan[2] == center
+        seen.add(plan[1])
+        assert plan == [op for op, _ in tr.plan("student", net, 0, step)]      # seeded
+    assert center not in seen and len(seen) == 6          # the other 6 middle points, at random
+
+
+def test_init_student_starts_from_the_earlier_students_weights(toy, first_run, tmp_path):
+    prev = torch.load(first_run / "student.pt", weights_only=True)["model"]
+    out = tmp_path / "ft.kws"
+    rc = main(_args(toy, out, "--teacher", str(first_run / "student.pt"), "--init-student",
+                    str(first_run / "student.pt"), "--noise-prob", "1", "--noise-snr", "0,20",
+                    "--student-plan", "center", "--stop-after", "1"))
+    assert rc == 3
+    ck = torch.load(out.with_name("ft.work") / "student.pt", weights_only=True)
+    assert ck["step"] == 1
+    moved = 0
+    for k, v in ck["model"].items():
+        if k.split(".")[0] in ("mem", "up", "down", "stem_weight", "cls_weight"):
+            d = (v.float() - prev[k].float()).abs().max().item()
+            assert d <= 1.5 * LR, (k, d)       # one Adam step from the earlier student, not a restart
+            moved += d > 0
+    assert moved > 0
+    # and the fine-tuned run finishes and exports a model
+    assert main(_args(toy, out, "--teacher", str(first_run / "student.pt"), "--init-student",
+                      str(first_run / "student.pt"), "--noise-prob", "1", "--noise-snr", "0,20",
+                      "--student-plan", "center", "--resume")) == 0
+    assert out.exists()
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--init-student", "X"], "--init-student needs --teacher"),
+    (["--noise-snr", "5"], "--noise-snr must be LO,HI"),
+    (["--noise-snr", "20,0"], "LO must not exceed HI"),
+    (["--noise-prob", "1.5"], "--noise-prob must be in [0, 1]"),
+])
+def test_bad_fine_tuning_options(toy, tmp_path, capsys, extra, message):
+    assert main(_args(toy, tmp_path / "m.kws", *extra)) == 1
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_init_student_refuses_a_teacher_checkpoint(toy, first_run, tmp_path, capsys):
+    t = str(first_run / "teacher.pt")
+    assert main(_args(toy, tmp_path / "m.kws", "--teacher", t, "--init-student", t)) == 1
+    assert "is not a student checkpoint of this architecture" in capsys.readouterr().err
+
+
+def test_noise_snr_reaches_the_augmentation(toy, tmp_path):
+    opts = TrainOptions(data=str(toy), task="custom", words="yes,no", out=str(tmp_path / "m.kws"),
+                        epochs=1, batch_size=8, noise_prob=1.0, noise_snr=(0.0, 0.0), progress=False)
+    aug = Trainer(opts, _Dist()).train_clips.augment
+    assert aug.p_noise == 1.0 and aug.snr_db == (0.0, 0.0)
+    x = np.sin(np.arange(16000) / 5.0).astype(np.float32) * 0.3
+    y = aug(x, np.random.default_rng(0))
+    # at 0 dB the added noise has about the power of the (speed/volume-perturbed) clip itself
+    assert 0.5 < float(np.sum(y ** 2)) / float(np.sum(x ** 2)) < 5.0
