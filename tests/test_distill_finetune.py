@@ -102,3 +102,11 @@ def test_noise_snr_reaches_the_augmentation(toy, tmp_path):
     y = aug(x, np.random.default_rng(0))
     # at 0 dB the added noise has about the power of the (speed/volume-perturbed) clip itself
     assert 0.5 < float(np.sum(y ** 2)) / float(np.sum(x ** 2)) < 5.0
+
+
+def test_per_epoch_validation_uses_calibrated_bn_statistics(first_run):
+    # the toy split is smaller than both calibration sizes, so the per-epoch probe (10 batches) and
+    # the final calibration (40) see the same batches: the last epoch's figures must be the final ones
+    import json
+    hist = json.loads((first_run / "history.json").read_text())
+    assert hist["student"][-1]["val_acc"] == hist["student_calibrated"]["val_acc"]
