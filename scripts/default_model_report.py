@@ -1,7 +1,7 @@
 """The default model's report: README table (markdown) and plot from `kws eval --json` results.
 
     python scripts/default_model_report.py --model kws/models/default.kws --report docs/default-model \
-        [--history runs/default/work/history.json]
+        [--history runs/default/work/history.json] [--finetune-history runs/default/finetune/history.json]
 
 Reads <report>/clean.json (needed), snr10.json, snr0.json, 8khz.json (when present); measures the
 latency of every operating point here (median of --runs single-clip inferences, one thread, ratio
@@ -48,7 +48,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="kws/models/default.kws")
     ap.add_argument("--report", default="docs/default-model")
-    ap.add_argument("--history")
+    ap.add_argument("--history", help="history.json of the teacher + student run")
+    ap.add_argument("--finetune-history", help="history.json of a student fine-tuning run (--init-student)")
     ap.add_argument("--runs", type=int, default=300)
     a = ap.parse_args()
     rep = Path(a.report)
@@ -91,13 +92,16 @@ def main() -> None:
         lines += [f"Streaming ({r['stream_hours'] * 60:.1f} min stream of {r['keyword_clips']} keyword clips "
                   f"and the rest of the split in noise at {r['noise_dbfs']:g} dBFS): FRR at <= 1 false alarm "
                   f"per hour per operating point above; threshold = the Detector's."]
-    if a.history:
-        h = json.loads(Path(a.history).read_text())
-        for phase in ("teacher", "student"):
+    for path, names in ((a.history, {"teacher": "teacher", "student": "student"}),
+                        (a.finetune_history, {"student": "student fine-tuning"})):
+        if not path:
+            continue
+        h = json.loads(Path(path).read_text())
+        for phase, name in names.items():
             ep = h.get(phase) or []
             if ep:
                 secs = sum(e["epoch_s"] + e.get("val_s", 0) for e in ep)
-                lines.append(f"{phase}: {len(ep)} epochs, {secs / 3600:.2f} h of training "
+                lines.append(f"{name}: {len(ep)} epochs, {secs / 3600:.2f} h of training "
                              f"({np.median([e['epoch_s'] for e in ep]):.0f} s median per epoch, "
                              f"{ep[-1]['processes']} processes)")
     (rep / "table.md").write_text("\n".join(lines) + "\n")
