@@ -97,11 +97,7 @@ def test_noise_snr_reaches_the_augmentation(toy, tmp_path):
     opts = TrainOptions(data=str(toy), task="custom", words="yes,no", out=str(tmp_path / "m.kws"),
                         epochs=1, batch_size=8, noise_prob=1.0, noise_snr=(0.0, 0.0), progress=False)
     aug = Trainer(opts, _Dist()).train_clips.augment
-    assert aug.p_noise == 1.0 and aug.snr_db == (0.0, 0.0)
-    x = np.sin(np.arange(16000) / 5.0).astype(np.float32) * 0.3
-    y = aug(x, np.random.default_rng(0))
-    # at 0 dB the added noise has about the power of the (speed/volume-perturbed) clip itself
-    assert 0.5 < float(np.sum(y ** 2)) / float(np.sum(x ** 2)) < 5.0
+    assert aug.p_noise == 1.0 and aug.snr_db == (0.0, 0.0)     # the SNR rule itself: test_augment.py
 
 
 def test_per_epoch_validation_uses_calibrated_bn_statistics(first_run):
@@ -110,3 +106,34 @@ def test_per_epoch_validation_uses_calibrated_bn_statistics(first_run):
     import json
     hist = json.loads((first_run / "history.json").read_text())
     assert hist["student"][-1]["val_acc"] == hist["student_calibrated"]["val_acc"]
+
+
+def test_bn_calibration_batches_go_through_the_training_augmentation(toy, tmp_path):
+    opts = TrainOptions(data=str(toy), task="custom", words="yes,no", out=str(tmp_path / "m.kws"),
+                        epochs=1, batch_size=8, noise_prob=1.0, noise_snr=(0.0, 0.0), progress=False)
+    tr = Trainer(opts, _Dist())
+    clean = tr.training_batches(2)
+    aug = tr.training_batches(2, augmented=True)
+    assert len(clean) == len(aug) == 2
+    for c, a in zip(clean, aug):
+        assert not torch.equal(c, a)                       # noisy (0 dB) features, not the clean ones
+    again = tr.training_batches(2, augmented=True)
+    assert all(torch.equal(a, b) for a, b in zip(aug, again))      # one fixed draw
+    tr.train_clips.set_epoch(3)
+    tr.training_batches(1, augmented=True)
+    assert tr.train_clips.epoch == 3                        # the training data's draw is untouched
+
+
+def test_a_checkpoint_calibrated_on_clean_clips_is_recalibrated(toy, first_run, tmp_path, capsys):
+    import shutil
+    from kws.distill.train import load_checkpoint, save_checkpoint
+    work = tmp_path / "m.work"
+    shutil.copytree(first_run, work)
+    ck = load_checkpoint(work / "student.pt")
+    assert ck["bn_calibrated"]["data"] == "augmented training clips"
+    ck["bn_calibrated"] = {"val_acc": {}, "batches": 40, "seconds": 1.0}     # an older record
+    save_checkpoint(work / "student.pt", ck)
+    assert main(_args(toy, tmp_path / "m.kws", "--resume")) == 0
+    assert "student after BN calibration" in capsys.readouterr().err
+    assert load_checkpoint(work / "student.pt")["bn_calibrated"]["data"] == "augmented training clips"
+    assert (tmp_path / "m.kws").exists()

@@ -21,8 +21,9 @@ Thinnable training, per batch (one forward/backward over all of it), `student_pl
             the default architecture, ~2x the time of the sandwich plan for no measured gain on our
             budget;
     every chosen operating point contributes weight * (CE + 0.01 * HED [+ logit KD]).
-After training, every operating point's BatchNorm statistics are re-estimated on clean training
-batches (`bn_calibration`): with the sandwich plan an operating point sees only some batches. The
+After training, every operating point's BatchNorm statistics are re-estimated on training batches
+drawn through the run's augmentation (`bn_calibration`): with the sandwich plan an operating point
+sees only some batches, and the noisy share of the data must be in the statistics. The
 student's per-epoch validation runs on a copy calibrated the same way on fewer batches
 (`PROBE_BATCHES`), so the log shows what an export at that epoch would score.
 
@@ -67,6 +68,8 @@ from kws.fsmn.config import ArchConfig, OperatingPoint
 CKPT_FORMAT = "kws-train-checkpoint"
 CKPT_VERSION = 1
 DEFAULT_LR = {"sgd": 5e-3, "adam": 1e-3}
+# BN calibration data; a checkpoint calibrated otherwise (clean clips, before 2026-11-23) is redone
+CALIBRATION = "augmented training clips"
 PROBE_BATCHES = 10                  # clean batches per operating point for the per-epoch validation
 
 
@@ -317,6 +320,8 @@ class Trainer:
         uf = dict(unknown_fraction=o.unknown_fraction) if o.unknown_fraction is not None else {}
         self.train_clips = SpeechCommands(data, "training", augment=aug, **sc, **uf)
         self.plain_train = SpeechCommands(data, "training", **sc, **uf)
+        # BN calibration draws: the training augmentation, on its own copy (own epoch state)
+        self.calib_train = SpeechCommands(data, "training", augment=aug, **sc, **uf) if aug else None
         self.val_clips = SpeechCommands(data, "validation", **sc)
         if len(self.train_clips) < o.batch_size:
             raise KwsError(f"the training split has {len(self.train_clips)} items, fewer than "
@@ -324,7 +329,7 @@ class Trainer:
         self.history: dict = {"teacher": [], "student": []}
         self.steps_this_run = 0
         self._val = None
-        self._clean: dict = {}                 # n -> clean training batches (BN calibration)
+        self._calib: dict = {}                 # n -> BN calibration batches
 
     # ------------------------------------------------------------------ output
     def log(self, msg: str) -> None:
@@ -407,10 +412,15 @@ class Trainer:
         return [(op, 1.0) for op in sandwich(grid)]
 
     @torch.no_grad()
-    def clean_batches(self, n: int, salt: int = 23) -> list:
-        """n batches of un-augmented training features, the same in every process."""
+    def training_batches(self, n: int, salt: int = 23, augmented: bool = False) -> list:
+        """n batches of training features, un-augmented or through the run's augmentation (one
+        fixed draw per salt), the same in every process."""
         from kws.distill.data import ClipFeatures
-        ds = ClipFeatures(self.plain_train, self.frontend, self.arch.n_frames)
+        clips = self.plain_train
+        if augmented and self.calib_train is not None:
+            clips = self.calib_train
+            clips.set_epoch(1_000_000 + salt)      # a draw no training epoch uses
+        ds = ClipFeatures(clips, self.frontend, self.arch.n_frames)
         order = np.random.default_rng([self.o.seed, salt]).permutation(len(ds))[:n * self.o.batch_size]
         batches = []
         for i in range(0, len(order) - self.o.batch_size + 1, self.o.batch_size):
@@ -419,7 +429,7 @@ class Trainer:
         return batches
 
     def probe(self, net: FSMN) -> FSMN:
-        """A copy of the student with BN statistics re-estimated on `PROBE_BATCHES` clean batches,
+        """A copy of the student with BN statistics re-estimated on `PROBE_BATCHES` batches,
         for the per-epoch validation: the running statistics of a point trained in a fraction of
         the batches lag its weights (validation at 1x8 swung between 4 % and 96 % from epoch to
         epoch with them), the calibrated figures track what the exported model will do."""
@@ -433,14 +443,16 @@ class Trainer:
         """Re-estimate every operating point's BatchNorm statistics with its final weights.
 
         With the sandwich plan an operating point sees a fraction of the batches, so its running
-        statistics lag its weights; a pass over `bn_calibration` clean training batches per
-        operating point (cumulative average, as for slimmable networks) fixes that. Every process
-        computes the same statistics from the same batches.
+        statistics lag its weights; a pass over `bn_calibration` training batches per operating
+        point (cumulative average, as for slimmable networks) fixes that. The batches go through
+        the run's own augmentation (CALIBRATION): statistics of clean clips only cost the default
+        student 13 points at 0 dB SNR (1x8 on 960 validation clips: 67.4 % vs 80.2 %; clean 95.8
+        vs 96.4 %). Every process computes the same statistics from the same batches.
         """
         n = self.o.bn_calibration if n_batches is None else n_batches
-        if n not in self._clean:
-            self._clean[n] = self.clean_batches(n)
-        batches = self._clean[n]
+        if n not in self._calib:
+            self._calib[n] = self.training_batches(n, augmented=True)
+        batches = self._calib[n]
         was = net.training
         net.train()
         for op in net.arch.operating_points:
@@ -658,7 +670,7 @@ class Trainer:
         else:
             student.init_from_teacher(teacher, bop=o.optimizer == "bop")
             # sign thresholds start at the channel means of h (5 batches, same in every process)
-            init_sign_thresholds_(student, torch.cat(self.clean_batches(5, salt=29)))
+            init_sign_thresholds_(student, torch.cat(self.training_batches(5, salt=29)))
         self.fit("student", student, o.epochs, self.student_ckpt, ck, teacher=teacher)
         if o.bn_calibration > 0:
             self.calibrated(student)
@@ -680,14 +692,15 @@ class Trainer:
     def calibrated(self, student: FSMN) -> None:
         """BN calibration once (module doc); the checkpoint then holds the calibrated statistics."""
         ck = load_checkpoint(self.student_ckpt)
-        if ck.get("bn_calibrated"):
+        if (ck.get("bn_calibrated") or {}).get("data") == CALIBRATION:
             student.load_state_dict(ck["model"])
             self.history["student_calibrated"] = ck["bn_calibrated"]
             return
         t0 = time.monotonic()
         self.calibrate_bn(student)
         val = self.validate(student, student.arch.operating_points)
-        rec = {"val_acc": val, "batches": self.o.bn_calibration, "seconds": time.monotonic() - t0}
+        rec = {"val_acc": val, "batches": self.o.bn_calibration, "data": CALIBRATION,
+               "seconds": time.monotonic() - t0}
         self.history["student_calibrated"] = rec
         self.log("student after BN calibration: val " + " ".join(f"{k} {v:.4f}" for k, v in val.items()))
         if self.env.main:
