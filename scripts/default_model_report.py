@@ -3,7 +3,8 @@
     python scripts/default_model_report.py --model kws/models/default.kws --report docs/default-model \
         [--history runs/default/work/history.json] [--finetune-history runs/default/finetune/history.json]
 
-Reads <report>/clean.json (needed), snr10.json, snr0.json, 8khz.json (when present); measures the
+Reads <report>/clean.json (needed), snr10.json, snr0.json, 8khz.json, stream-quiet.json (a
+`kws eval --noise-dbfs -50` run: the streaming metric in a quiet room) when present; measures the
 latency of every operating point here (median of --runs single-clip inferences, one thread, ratio
 to the full network in the same run); writes <report>/table.md and <report>/accuracy.png.
 """
@@ -67,8 +68,12 @@ def main() -> None:
     extra = [lab for k, lab in CONDITIONS[1:] if k in res]
     head += [f"student, {lab}" for lab in extra]
     stream = clean.get("streaming", {})
+    quiet = json.loads((rep / "stream-quiet.json").read_text()).get("streaming", {}) \
+        if (rep / "stream-quiet.json").exists() else {}
     if stream:
         head.append("FRR @ 1 FA/h")
+    if quiet:
+        head.append(f"FRR @ 1 FA/h, quiet ({next(iter(quiet.values()))['noise_dbfs']:g} dBFS noise)")
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     t = clean.get("teacher_accuracy")
     for op in arch.operating_points:
@@ -81,6 +86,9 @@ def main() -> None:
         row += [f"{100 * res[k]['accuracy'][op.name]:.2f} %" for k, _ in CONDITIONS[1:] if k in res]
         if stream:
             r = stream.get(op.name)
+            row.append(f"{100 * r['frr']:.1f} % (thr {r['threshold']:.2f})" if r else "")
+        if quiet:
+            r = quiet.get(op.name)
             row.append(f"{100 * r['frr']:.1f} % (thr {r['threshold']:.2f})" if r else "")
         lines.append("| " + " | ".join(row) + " |")
     teach = [f"{lab}: {100 * res[k]['teacher_accuracy']:.2f} %" for k, lab in CONDITIONS

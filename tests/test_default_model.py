@@ -63,4 +63,5 @@ def test_default_model_recognises_fresh_keywords(fresh_clips, width, blocks, nee
         if pred != y:
             wrong.append((labels[y], labels[pred]))
     assert n >= 50
+    print(f"\n{width}x{blocks}: {ok}/{n} fresh keyword clips right; wrong (true, predicted): {wrong}")
     assert ok / n >= need, (ok, n, wrong)

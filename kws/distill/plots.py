@@ -35,7 +35,7 @@ def accuracy_vs_cost(results: list[dict], path, model=None) -> None:
     from kws.detector import resolve_model
     model = resolve_model(model if model is not None else results[0]["model"])
     arch = model.arch
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    fig, ax = plt.subplots(figsize=(9.5, 4.5), dpi=110)
     markers = {w: m for w, m in zip(sorted(arch.widths, reverse=True), "osD^v")}
     for k, r in enumerate(results):
         colour = f"C{k}"
@@ -59,7 +59,7 @@ def accuracy_vs_cost(results: list[dict], path, model=None) -> None:
     split = results[0].get("split", "")
     ax.set_title(f"kws operating points: accuracy vs cost ({split} split)")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))   # outside: covers no point
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
