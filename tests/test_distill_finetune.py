@@ -1,7 +1,6 @@
 """Student fine-tuning options of `kws train`: --init-student (start from an earlier student),
 --student-plan center (the central operating point in every batch), --noise-prob / --noise-snr."""
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")

@@ -72,7 +72,7 @@ def register(sub) -> None:
     p.add_argument("--student-plan", default="sandwich", choices=["sandwich", "center", "all"],
                    help="operating points trained per batch: sandwich = the largest, the smallest and "
                         "one other at random (default, ~2x cheaper than all); center = the sandwich "
-                        "plus the central point (0.5x4 by default) in every batch (~1.3x); all = every "
+                        "plus the central point (0.5x4 by default) in every batch (~1.2x); all = every "
                         "block set of the widest, narrowest and a random width (slower)")
     p.add_argument("--init-student", help="start the student from this student checkpoint's weights "
                    "(fine-tuning with a new optimizer and schedule) instead of from the teacher; "

@@ -15,7 +15,7 @@ Thinnable training, per batch (one forward/backward over all of it), `student_pl
             (seeded by (seed, epoch, step), the same on every process), each with loss weight 1;
     center: the sandwich plus, in every batch, the central point (median width x median block
             set: 0.5 x 4 blocks by default), which the sandwich trains in only 1 of 7 batches;
-            4 forwards per batch (~1.3x the time);
+            4 forwards per batch (~1.2x the time: 431 vs 359 s median per epoch, measured);
     all:    widths by the sandwich rule (widest, narrowest, one other at random) x every block
             set (TBA) with loss weights 1, 0.5, 0.25 by decreasing depth: 9 forwards per batch with
             the default architecture, ~2x the time of the sandwich plan for no measured gain on our
@@ -70,7 +70,7 @@ CKPT_VERSION = 1
 DEFAULT_LR = {"sgd": 5e-3, "adam": 1e-3}
 # BN calibration data; a checkpoint calibrated otherwise (clean clips, before 2026-11-23) is redone
 CALIBRATION = "augmented training clips"
-PROBE_BATCHES = 10                  # clean batches per operating point for the per-epoch validation
+PROBE_BATCHES = 10                  # calibration batches per operating point, per-epoch validation
 
 
 class Stopped(Exception):
@@ -718,7 +718,8 @@ class Trainer:
             "teacher": o.teacher, "optimizer": o.optimizer, "lr": o.lr, "batch_size": o.batch_size,
             "seed": o.seed, "hed_weight": o.hed_weight, "logit_kd": o.logit_kd,
             "augment": o.augment, "noise_prob": o.noise_prob, "noise_snr": o.noise_snr,
-            "init_student": o.init_student, "student_plan": o.student_plan, "processes": self.env.world, "torch": torch.__version__,
+            "init_student": o.init_student, "student_plan": o.student_plan,
+            "processes": self.env.world, "torch": torch.__version__,
             "val_accuracy": summary["student_val"], "teacher_val_accuracy": summary["teacher_val"]})
 
     def _check_teacher(self, teacher: FSMN, tck: dict, path) -> None:
