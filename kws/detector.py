@@ -32,6 +32,11 @@ from kws.fsmn.runtime import BinaryFSMN
 NON_KEYWORDS = ("_unknown_", "_silence_")
 DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "default.kws"
 MAX_SAMPLE_RATE = 768_000
+# The network fires on a word's rising edge, ~0.2-0.5 s into it, and the word's tail stays in the
+# 1 s window for up to ~1.3 s after that; fragments of it can look like another keyword (the "op" of
+# "stop" read as "up" 1.0 s after "stop" fired, found by the microphone test with default model v2).
+# 1.5 s covers the tail; two keywords spoken less than 1.5 s apart lose the second.
+REFRACTORY_S = 1.5
 
 
 @dataclass(frozen=True)
@@ -75,14 +80,14 @@ class Detector:
             operating point under 0.3 % of a core on a 2020s x86 server core (100 ms: ~0.5 %); a
             spoken keyword stays whole inside the 1 s window for several hops either way.
         smoothing: number of hops the posteriors are averaged over (2 x 200 ms).
-        refractory_s: after a detection, seconds during which nothing else fires.
+        refractory_s: after a detection, seconds during which nothing else fires (REFRACTORY_S).
 
     `width` and `blocks` can be changed at any time; the next hop uses them (no reload).
     """
 
     def __init__(self, model=None, width: float = 1.0, blocks: int | None = None,
                  threshold: float = 0.5, keywords=None, hop_ms: float = 200.0,
-                 smoothing: int = 2, refractory_s: float = 1.0):
+                 smoothing: int = 2, refractory_s: float = REFRACTORY_S):
         self.model = resolve_model(model)
         self.net = BinaryFSMN(self.model)
         self.labels = list(self.model.labels)

@@ -15,7 +15,7 @@ The streaming metric (`streaming_metric`) runs kws.detector.Detector over one lo
     at -35..-15 dBFS) the keyword clips' SNR (clip power / noise power, as `--snr`) has median
     4.4 dB and a quarter of them are at or below 0 dB; `noise_dbfs=-50` (median ~19 dB) is a
     quiet room;
-  * the stream is fed to a Detector with its defaults (200 ms hop, smoothing 2 hops, 1 s
+  * the stream is fed to a Detector with its defaults (200 ms hop, smoothing 2 hops, 1.5 s
     refractory, re-arm below threshold) in hop-sized chunks; after each hop its smoothed posteriors
     (Detector.last_scores) are recorded, and the Detector's own trigger rule (most likely class is a
     keyword, smoothed score >= threshold, refractory period) is replayed for every threshold on
@@ -205,9 +205,10 @@ def _match(dets, events, start_tol=0.25, end_tol=1.0) -> tuple[int, int]:
 
 def streaming_metric(model, clips, noise, width=None, blocks=None, fa_per_hour: float = 1.0,
                      noise_dbfs: float = -35.0, seed: int = 0, max_clips: int | None = None,
-                     hop_ms: float = 200.0, smoothing: int = 2, refractory_s: float = 1.0) -> dict:
+                     hop_ms: float = 200.0, smoothing: int = 2, refractory_s: float | None = None) -> dict:
     """FRR at `fa_per_hour` false alarms per hour over a stream of the split's clips (module doc)."""
-    from kws.detector import Detector
+    from kws.detector import REFRACTORY_S, Detector
+    refractory_s = REFRACTORY_S if refractory_s is None else refractory_s
     labels = list(model.labels)
     stream, events, seconds = make_stream(clips, labels, noise, noise_dbfs, seed, max_clips,
                                           model.frontend.sample_rate)
