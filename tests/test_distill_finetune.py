@@ -6,34 +6,25 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from kws.cli import main  # noqa: E402
-from kws.distill.toydata import make_toy_dataset  # noqa: E402
+from conftest import toy_train_args  # noqa: E402
 from kws.distill.train import Trainer, TrainOptions, _Dist  # noqa: E402
 
-LR = 1e-3
-
-
-@pytest.fixture(scope="module")
-def toy(tmp_path_factory):
-    return make_toy_dataset(tmp_path_factory.mktemp("toy") / "data", ["yes", "no", "cat", "dog"],
-                            per_word=12, seed=4)
+LR = 1e-3                      # Adam's default, what toy_train_args trains with
 
 
 def _args(data, out, *extra):
-    return ["train", "--data", str(data), "--task", "custom", "--words", "yes,no", "--out", str(out),
-            "--epochs", "1", "--teacher-epochs", "1", "--batch-size", "8", "--backbone", "64",
-            "--hidden", "64", "--n-blocks", "4", "--threads", "1", "--seed", "3", "--no-progress",
-            "--optimizer", "adam", "--lr", str(LR), *extra]
+    return toy_train_args(data, out, *extra, epochs=1)
 
 
 @pytest.fixture(scope="module")
-def first_run(toy, tmp_path_factory):
+def first_run(toy_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("first") / "m.kws"
-    assert main(_args(toy, out)) == 0
+    assert main(_args(toy_data, out)) == 0
     return out.with_name("m.work")
 
 
-def test_center_plan_trains_the_central_point_in_every_batch(toy, tmp_path):
-    opts = TrainOptions(data=str(toy), task="custom", words="yes,no", out=str(tmp_path / "m.kws"),
+def test_center_plan_trains_the_central_point_in_every_batch(toy_data, tmp_path):
+    opts = TrainOptions(data=str(toy_data), task="custom", words="yes,no", out=str(tmp_path / "m.kws"),
                         epochs=1, batch_size=8, backbone=64, hidden=64, n_blocks=8,
                         student_plan="center", progress=False)
     tr = Trainer(opts, _Dist())
@@ -51,10 +42,10 @@ def test_center_plan_trains_the_central_point_in_every_batch(toy, tmp_path):
     assert center not in seen and len(seen) == 6          # the other 6 middle points, at random
 
 
-def test_init_student_starts_from_the_earlier_students_weights(toy, first_run, tmp_path):
+def test_init_student_starts_from_the_earlier_students_weights(toy_data, first_run, tmp_path):
     prev = torch.load(first_run / "student.pt", weights_only=True)["model"]
     out = tmp_path / "ft.kws"
-    rc = main(_args(toy, out, "--teacher", str(first_run / "student.pt"), "--init-student",
+    rc = main(_args(toy_data, out, "--teacher", str(first_run / "student.pt"), "--init-student",
                     str(first_run / "student.pt"), "--noise-prob", "1", "--noise-snr", "0,20",
                     "--student-plan", "center", "--stop-after", "1"))
     assert rc == 3
@@ -68,7 +59,7 @@ def test_init_student_starts_from_the_earlier_students_weights(toy, first_run, t
             moved += d > 0
     assert moved > 0
     # and the fine-tuned run finishes and exports a model
-    assert main(_args(toy, out, "--teacher", str(first_run / "student.pt"), "--init-student",
+    assert main(_args(toy_data, out, "--teacher", str(first_run / "student.pt"), "--init-student",
                       str(first_run / "student.pt"), "--noise-prob", "1", "--noise-snr", "0,20",
                       "--student-plan", "center", "--resume")) == 0
     assert out.exists()
@@ -80,35 +71,35 @@ def test_init_student_starts_from_the_earlier_students_weights(toy, first_run, t
     (["--noise-snr", "20,0"], "LO must not exceed HI"),
     (["--noise-prob", "1.5"], "--noise-prob must be in [0, 1]"),
 ])
-def test_bad_fine_tuning_options(toy, tmp_path, capsys, extra, message):
-    assert main(_args(toy, tmp_path / "m.kws", *extra)) == 1
+def test_bad_fine_tuning_options(toy_data, tmp_path, capsys, extra, message):
+    assert main(_args(toy_data, tmp_path / "m.kws", *extra)) == 1
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
 
 
-def test_init_student_refuses_a_teacher_checkpoint(toy, first_run, tmp_path, capsys):
+def test_init_student_refuses_a_teacher_checkpoint(toy_data, first_run, tmp_path, capsys):
     t = str(first_run / "teacher.pt")
-    assert main(_args(toy, tmp_path / "m.kws", "--teacher", t, "--init-student", t)) == 1
+    assert main(_args(toy_data, tmp_path / "m.kws", "--teacher", t, "--init-student", t)) == 1
     assert "is not a student checkpoint of this architecture" in capsys.readouterr().err
 
 
-def test_noise_snr_reaches_the_augmentation(toy, tmp_path):
-    opts = TrainOptions(data=str(toy), task="custom", words="yes,no", out=str(tmp_path / "m.kws"),
+def test_noise_snr_reaches_the_augmentation(toy_data, tmp_path):
+    opts = TrainOptions(data=str(toy_data), task="custom", words="yes,no", out=str(tmp_path / "m.kws"),
                         epochs=1, batch_size=8, noise_prob=1.0, noise_snr=(0.0, 0.0), progress=False)
     aug = Trainer(opts, _Dist()).train_clips.augment
     assert aug.p_noise == 1.0 and aug.snr_db == (0.0, 0.0)     # the SNR rule itself: test_augment.py
 
 
 def test_per_epoch_validation_uses_calibrated_bn_statistics(first_run):
-    # the toy split is smaller than both calibration sizes, so the per-epoch probe (10 batches) and
+    # the toy_data split is smaller than both calibration sizes, so the per-epoch probe (10 batches) and
     # the final calibration (40) see the same batches: the last epoch's figures must be the final ones
     import json
     hist = json.loads((first_run / "history.json").read_text())
     assert hist["student"][-1]["val_acc"] == hist["student_calibrated"]["val_acc"]
 
 
-def test_bn_calibration_batches_go_through_the_training_augmentation(toy, tmp_path):
-    opts = TrainOptions(data=str(toy), task="custom", words="yes,no", out=str(tmp_path / "m.kws"),
+def test_bn_calibration_batches_go_through_the_training_augmentation(toy_data, tmp_path):
+    opts = TrainOptions(data=str(toy_data), task="custom", words="yes,no", out=str(tmp_path / "m.kws"),
                         epochs=1, batch_size=8, noise_prob=1.0, noise_snr=(0.0, 0.0), progress=False)
     tr = Trainer(opts, _Dist())
     clean = tr.training_batches(2)
@@ -123,7 +114,7 @@ def test_bn_calibration_batches_go_through_the_training_augmentation(toy, tmp_pa
     assert tr.train_clips.epoch == 3                        # the training data's draw is untouched
 
 
-def test_a_checkpoint_calibrated_on_clean_clips_is_recalibrated(toy, first_run, tmp_path, capsys):
+def test_a_checkpoint_calibrated_on_clean_clips_is_recalibrated(toy_data, first_run, tmp_path, capsys):
     import shutil
     from kws.distill.train import load_checkpoint, save_checkpoint
     work = tmp_path / "m.work"
@@ -132,7 +123,7 @@ def test_a_checkpoint_calibrated_on_clean_clips_is_recalibrated(toy, first_run, 
     assert ck["bn_calibrated"]["data"] == "augmented training clips"
     ck["bn_calibrated"] = {"val_acc": {}, "batches": 40, "seconds": 1.0}     # an older record
     save_checkpoint(work / "student.pt", ck)
-    assert main(_args(toy, tmp_path / "m.kws", "--resume")) == 0
+    assert main(_args(toy_data, tmp_path / "m.kws", "--resume")) == 0
     assert "student after BN calibration" in capsys.readouterr().err
     assert load_checkpoint(work / "student.pt")["bn_calibrated"]["data"] == "augmented training clips"
     assert (tmp_path / "m.kws").exists()

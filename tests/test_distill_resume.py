@@ -8,22 +8,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from conftest import toy_train_args  # noqa: E402
 from kws.cli import main  # noqa: E402
-from kws.distill.toydata import make_toy_dataset  # noqa: E402
 from kws.fsmn.model import load_model  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def toy(tmp_path_factory):
-    return make_toy_dataset(tmp_path_factory.mktemp("toy") / "data", ["yes", "no", "cat", "dog"],
-                            per_word=12, seed=2)
-
-
-def _args(data, out, *extra):
-    return ["train", "--data", str(data), "--task", "custom", "--words", "yes,no", "--out", str(out),
-            "--epochs", "2", "--teacher-epochs", "2", "--batch-size", "8", "--backbone", "64",
-            "--hidden", "64", "--n-blocks", "4", "--threads", "1", "--seed", "3", "--no-progress",
-            "--optimizer", "adam", *extra]
 
 
 def _assert_same_state(a, b):
@@ -32,20 +19,21 @@ def _assert_same_state(a, b):
         assert torch.equal(a[k], b[k]), k
 
 
-def test_resume_after_kills_equals_uninterrupted_run(toy, tmp_path):
+def test_resume_after_kills_equals_uninterrupted_run(toy_data, tmp_path):
     a, b = tmp_path / "a" / "m.kws", tmp_path / "b" / "m.kws"
-    assert main(_args(toy, a)) == 0
+    assert main(toy_train_args(toy_data, a)) == 0
     # killed in the teacher's first epoch (after 3 steps; 4 steps per epoch) ...
-    assert main(_args(toy, b, "--stop-after", "3")) == 3
+    assert main(toy_train_args(toy_data, b, "--stop-after", "3")) == 3
     ck = torch.load(b.with_name("m.work") / "teacher.pt", weights_only=True)
     assert (ck["phase"], ck["epoch"], ck["step"], ck["done"]) == ("teacher", 0, 3, False)
     # ... resumed, killed again in the student's first epoch (5 teacher + 2 student steps),
     # writing time-based checkpoints after every step on the way ...
-    assert main(_args(toy, b, "--resume", "--stop-after", "7", "--checkpoint-minutes", "0")) == 3
+    assert main(toy_train_args(toy_data, b, "--resume", "--stop-after", "7",
+                               "--checkpoint-minutes", "0")) == 3
     ck = torch.load(b.with_name("m.work") / "student.pt", weights_only=True)
     assert (ck["phase"], ck["epoch"], ck["step"]) == ("student", 0, 2)
     # ... and resumed to the end
-    assert main(_args(toy, b, "--resume")) == 0
+    assert main(toy_train_args(toy_data, b, "--resume")) == 0
     for name in ("teacher.pt", "student.pt"):
         ca = torch.load(a.with_name("m.work") / name, weights_only=True)
         cb = torch.load(b.with_name("m.work") / name, weights_only=True)
@@ -65,8 +53,8 @@ def test_resume_after_kills_equals_uninterrupted_run(toy, tmp_path):
     assert [r["epoch"] for r in hist["teacher"]] == [1, 2] == [r["epoch"] for r in hist["student"]]
 
 
-def test_existing_run_needs_resume(toy, tmp_path, capsys):
+def test_existing_run_needs_resume(toy_data, tmp_path, capsys):
     out = tmp_path / "m.kws"
-    assert main(_args(toy, out, "--stop-after", "1")) == 3
-    assert main(_args(toy, out)) == 1
+    assert main(toy_train_args(toy_data, out, "--stop-after", "1")) == 3
+    assert main(toy_train_args(toy_data, out)) == 1
     assert "pass --resume" in capsys.readouterr().err
