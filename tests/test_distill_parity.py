@@ -141,6 +141,8 @@ def test_eval_json_and_detector_end_to_end(trained):
                                               "0.25x4", "0.25x2", "0.25x1"]
     assert all(0 <= v <= 1 for v in res["accuracy"].values())
     assert 0 <= res["teacher_accuracy"] <= 1
+    t = res["teacher_streaming"]            # the float teacher on the same stream
+    assert 0 <= t["frr"] <= 1 and t["keyword_clips"] == res["streaming"]["1x4"]["keyword_clips"]
     conf = np.array(res["confusion"]["1x4"])
     assert conf.shape == (4, 4) and conf.sum() == res["n"]
     s = res["streaming"]["1x4"]
@@ -182,3 +184,27 @@ def test_eval_robustness_conditions_and_plot(trained, tmp_path):
                           "--data", str(trained["data"]), "--resample", "44100"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0 and "resample" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_window_trace_equals_the_detectors_trace(trained):
+    """The teacher's streaming FRR scores the windows the Detector classifies: with the binary
+    runtime as the classifier, window_trace (whole-stream frontend, a window per hop, smoothing)
+    must reproduce the Detector's recorded posteriors and times -- the teacher and the student
+    are compared on the same hops."""
+    from kws.data.speech_commands import SpeechCommands
+    from kws.detector import Detector
+    from kws.distill.evaluate import detector_trace, make_stream, window_trace
+    from kws.fsmn.runtime import softmax
+    model = load_model(trained["out"])
+    clips = SpeechCommands(trained["data"], "testing", "custom", WORDS)
+    stream, _, _ = make_stream(clips, list(model.labels), clips.noise, max_clips=6)
+    net = BinaryFSMN(model)
+    for width, blocks, smoothing in ((1.0, 4, 2), (0.5, 2, 3)):
+        det = Detector(model, width=width, blocks=blocks, threshold=1.0, smoothing=smoothing)
+        want_s, want_t = detector_trace(det, stream)
+        op = det.operating_point
+        got_s, got_t = window_trace(model, stream, lambda x: softmax(np.stack([net.logits(f, op) for f in x])),
+                                    smoothing=smoothing)
+        assert got_s.shape == want_s.shape and len(want_t) > 10
+        np.testing.assert_array_equal(got_t, want_t)
+        np.testing.assert_allclose(got_s, want_s, rtol=0, atol=1e-6)

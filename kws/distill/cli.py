@@ -118,7 +118,8 @@ def register(sub) -> None:
     p.add_argument("--data", required=True, help="data set folder (Speech Commands layout)")
     p.add_argument("--split", default="testing", choices=["training", "validation", "testing"])
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--teacher", help="a training checkpoint whose float teacher to evaluate too")
+    p.add_argument("--teacher", help="a training checkpoint whose float teacher to evaluate too "
+                   "(clip accuracy, and the streaming FRR of the main stream)")
     p.add_argument("--no-stream", action="store_true", help="skip the streaming metric")
     p.add_argument("--stream-ops", default="main", choices=["main", "all"],
                    help="streaming metric for the widest/deepest point only, or all of them")
@@ -240,4 +241,8 @@ def _eval(args) -> int:
               f"{s['fa_per_hour_target']:g}, threshold {s['threshold']:.3f}; Detector check: FRR "
               f"{s['detector_check']['frr']:.4f}, {s['detector_check']['fa_per_hour']:.2f} FA/h; "
               f"{s['keyword_clips']} keyword clips in {s['stream_hours'] * 60:.1f} min)")
+    if "teacher_streaming" in r:
+        s = r["teacher_streaming"]
+        print(f"streaming, float teacher: FRR {s['frr']:.4f} at {s['fa_per_hour']:.2f} FA/h "
+              f"(threshold {s['threshold']:.3f})")
     return 0

@@ -25,7 +25,9 @@ The streaming metric (`streaming_metric`) runs kws.detector.Detector over one lo
     start + 0.25 s <= detection time <= end + 1.0 s (the detection time is the end of the 1 s
     window), each clip matched at most once; every other detection is a false alarm.
   * reported: FRR at the lowest threshold giving at most `fa_per_hour` false alarms per hour of
-    stream, plus the (FA/h, FRR) curve. The resolution is one false alarm per stream length: a
+    stream, plus the (FA/h, FRR) curve; with a teacher checkpoint, the same for the float teacher
+    on the same stream (`teacher_streaming_metric`: the part of the FRR binarization does not
+    explain). The resolution is one false alarm per stream length: a
     test split of N clips gives about N * 2 s of stream.
 """
 
@@ -203,22 +205,11 @@ def _match(dets, events, start_tol=0.25, end_tol=1.0) -> tuple[int, int]:
     return hits, fas
 
 
-def streaming_metric(model, clips, noise, width=None, blocks=None, fa_per_hour: float = 1.0,
-                     noise_dbfs: float = -35.0, seed: int = 0, max_clips: int | None = None,
-                     hop_ms: float = 200.0, smoothing: int = 2, refractory_s: float | None = None) -> dict:
-    """FRR at `fa_per_hour` false alarms per hour over a stream of the split's clips (module doc)."""
-    from kws.detector import REFRACTORY_S, Detector
-    refractory_s = REFRACTORY_S if refractory_s is None else refractory_s
-    labels = list(model.labels)
-    stream, events, seconds = make_stream(clips, labels, noise, noise_dbfs, seed, max_clips,
-                                          model.frontend.sample_rate)
-    kw = dict(width=width if width is not None else max(model.arch.widths), blocks=blocks,
-              hop_ms=hop_ms, smoothing=smoothing, refractory_s=refractory_s)
-    det = Detector(model, threshold=1.0, **kw)
-    keywords = det.keywords
-    kw_idx = np.array([labels.index(k) for k in keywords])
-    fe, arch = model.frontend, model.arch
-    chunk = int(round(hop_ms / 1000 * fe.sample_rate))
+def detector_trace(det, stream) -> tuple[np.ndarray, np.ndarray]:
+    """(smoothed posteriors [hops, classes], window end times [hops] in s) of a Detector fed the
+    stream in hop-sized chunks (its threshold should be 1.0 or above: nothing fires)."""
+    fe, n_frames = det.model.frontend, det.model.arch.n_frames
+    chunk = det.hop_frames * fe.hop_length
     scores, times = [], []
     for i in range(0, stream.size, chunk):
         before = det.inferences
@@ -226,16 +217,39 @@ def streaming_metric(model, clips, noise, width=None, blocks=None, fa_per_hour: 
         if det.inferences != before:
             if det.inferences - before != 1:
                 raise KwsError("streaming metric: more than one hop per chunk")
-            k = det.inferences - 1
-            frames = arch.n_frames + k * det.hop_frames
+            frames = n_frames + (det.inferences - 1) * det.hop_frames
             scores.append(np.array(det.last_scores, np.float64))
             times.append(((frames - 1) * fe.hop_length + fe.n_fft) / fe.sample_rate)
-    scores = np.stack(scores)
-    times = np.asarray(times)
+    return np.stack(scores), np.asarray(times)
+
+
+def window_trace(model, stream, posteriors, hop_ms: float = 200.0,
+                 smoothing: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """What `detector_trace` records, for any classifier: the model's frontend over the whole
+    stream (equal to the streaming frontend), the window the Detector would classify at every hop,
+    `posteriors(x [N, n_frames, n_features]) -> [N, classes]`, averaged over `smoothing` hops."""
+    from kws.frontend import features
+    fe, n_frames = model.frontend, model.arch.n_frames
+    hop = int(round(hop_ms / 1000 * fe.sample_rate / fe.hop_length))
+    feats = features(stream, fe)
+    starts = np.arange(0, feats.shape[0] - n_frames + 1, hop)
+    probs = np.concatenate([posteriors(np.stack([feats[s:s + n_frames] for s in starts[i:i + 512]]))
+                            for i in range(0, len(starts), 512)]).astype(np.float64)
+    csum = np.cumsum(np.vstack([np.zeros((1, probs.shape[1])), probs]), axis=0)
+    k = np.arange(1, len(probs) + 1)
+    lo = np.maximum(k - smoothing, 0)
+    scores = (csum[k] - csum[lo]) / (k - lo)[:, None]
+    times = ((starts + n_frames - 1) * fe.hop_length + fe.n_fft) / fe.sample_rate
+    return scores, times
+
+
+def _sweep(scores, times, events, labels, kw_idx, hours, refractory_s, fa_per_hour):
+    """(threshold, FA/h, FRR, curve) of a score trace: scores [hops, classes] of smoothed
+    posteriors at `times` (end of each window, s); the Detector's trigger rule replayed for every
+    candidate threshold, the lowest one with at most `fa_per_hour` chosen."""
     best = scores.argmax(axis=1)
     best_score = scores[np.arange(len(best)), best]
     is_kw = np.isin(best, kw_idx)
-    hours = seconds / 3600.0
     n_pos = len(events)
 
     def replay(thr):
@@ -264,18 +278,78 @@ def streaming_metric(model, clips, noise, width=None, blocks=None, fa_per_hour: 
         curve.append((float(thr), fas / hours, 1.0 - hits / max(n_pos, 1)))
     ok = [c for c in curve if c[1] <= fa_per_hour]
     thr, fah, frr = min(ok, key=lambda c: c[0]) if ok else (1.0, float("nan"), 1.0)
+    pts = sorted({round(c[1], 3): c for c in curve}.values(), key=lambda c: c[1])
+    return thr, fah, frr, pts
+
+
+def streaming_metric(model, clips, noise, width=None, blocks=None, fa_per_hour: float = 1.0,
+                     noise_dbfs: float = -35.0, seed: int = 0, max_clips: int | None = None,
+                     hop_ms: float = 200.0, smoothing: int = 2, refractory_s: float | None = None) -> dict:
+    """FRR at `fa_per_hour` false alarms per hour over a stream of the split's clips (module doc)."""
+    from kws.detector import REFRACTORY_S, Detector
+    refractory_s = REFRACTORY_S if refractory_s is None else refractory_s
+    labels = list(model.labels)
+    stream, events, seconds = make_stream(clips, labels, noise, noise_dbfs, seed, max_clips,
+                                          model.frontend.sample_rate)
+    kw = dict(width=width if width is not None else max(model.arch.widths), blocks=blocks,
+              hop_ms=hop_ms, smoothing=smoothing, refractory_s=refractory_s)
+    det = Detector(model, threshold=1.0, **kw)
+    kw_idx = np.array([labels.index(k) for k in det.keywords])
+    scores, times = detector_trace(det, stream)
+    chunk = int(round(hop_ms / 1000 * model.frontend.sample_rate))
+    hours, n_pos = seconds / 3600.0, len(events)
+    thr, fah, frr, pts = _sweep(scores, times, events, labels, kw_idx, hours, refractory_s,
+                                fa_per_hour)
     # the chosen threshold through the Detector itself
     check = Detector(model, threshold=float(thr), **kw)
     dets = []
     for i in range(0, stream.size, chunk):
         dets += [(d.label, d.time_s) for d in check.feed(stream[i:i + chunk])]
     hits, fas = _match(dets, events)
-    pts = sorted({round(c[1], 3): c for c in curve}.values(), key=lambda c: c[1])
     return {"operating_point": det.operating_point.name, "fa_per_hour_target": fa_per_hour,
             "threshold": thr, "frr": frr, "fa_per_hour": fah,
             "detector_check": {"hits": hits, "false_alarms": fas, "frr": 1.0 - hits / max(n_pos, 1),
                                "fa_per_hour": fas / hours},
             "keyword_clips": n_pos, "stream_hours": hours, "noise_dbfs": noise_dbfs,
+            "curve": [{"threshold": c[0], "fa_per_hour": c[1], "frr": c[2]} for c in pts[:50]]}
+
+
+def teacher_streaming_metric(path, model, clips, noise, fa_per_hour: float = 1.0,
+                             noise_dbfs: float = -35.0, seed: int = 0, max_clips: int | None = None,
+                             hop_ms: float = 200.0, smoothing: int = 2,
+                             refractory_s: float | None = None) -> dict:
+    """The same stream and trigger rule as `streaming_metric`, scored by a training checkpoint's
+    float teacher (torch) instead of the binary model: how much of the FRR binarization costs.
+    The teacher sees the windows the Detector would classify (the model's frontend over the whole
+    stream, which equals the streaming frontend, a window every hop, posteriors averaged over
+    `smoothing` hops)."""
+    try:
+        import torch
+    except ModuleNotFoundError:
+        raise KwsError("--teacher needs PyTorch: pip install 'kws[train]'") from None
+    from kws.detector import NON_KEYWORDS, REFRACTORY_S
+    from kws.distill.train import load_checkpoint, net_from_checkpoint
+    refractory_s = REFRACTORY_S if refractory_s is None else refractory_s
+    labels = list(model.labels)
+    net, ck = net_from_checkpoint(load_checkpoint(path), "teacher")
+    if list(ck["labels"]) != labels:
+        raise KwsError(f"--teacher {path} has other labels than the model: {ck['labels']}")
+    stream, events, seconds = make_stream(clips, labels, noise, noise_dbfs, seed, max_clips,
+                                          model.frontend.sample_rate)
+    net.eval()
+
+    def posteriors(x):
+        with torch.no_grad():
+            logits, _ = net(torch.from_numpy(x))
+        return torch.softmax(logits.double(), dim=1).numpy()
+
+    scores, times = window_trace(model, stream, posteriors, hop_ms, smoothing)
+    kw_idx = np.array([i for i, lab in enumerate(labels) if lab not in NON_KEYWORDS])
+    hours = seconds / 3600.0
+    thr, fah, frr, pts = _sweep(scores, times, events, labels, kw_idx, hours, refractory_s,
+                                fa_per_hour)
+    return {"fa_per_hour_target": fa_per_hour, "threshold": thr, "frr": frr, "fa_per_hour": fah,
+            "keyword_clips": len(events), "stream_hours": hours, "noise_dbfs": noise_dbfs,
             "curve": [{"threshold": c[0], "fa_per_hour": c[1], "frr": c[2]} for c in pts[:50]]}
 
 
@@ -320,4 +394,11 @@ def evaluate(model, data, split: str = "testing", teacher=None, stream: bool = T
             if progress:
                 progress(f"{op.name}: FRR {r['frr']:.4f} at {r['fa_per_hour']:.2f} FA/h "
                          f"(threshold {r['threshold']:.3f}, {r['stream_hours'] * 60:.1f} min stream)")
+        if teacher:
+            r = teacher_streaming_metric(teacher, model, clips, clips.noise, fa_per_hour,
+                                         noise_dbfs, seed, stream_clips)
+            out["teacher_streaming"] = r
+            if progress:
+                progress(f"teacher: FRR {r['frr']:.4f} at {r['fa_per_hour']:.2f} FA/h "
+                         f"(threshold {r['threshold']:.3f})")
     return out
