@@ -55,6 +55,6 @@ kws eval --model $M --data "$DATA" --teacher "$RUN/finetune/student.pt" --stream
 kws eval --model $M --data "$DATA" --teacher "$RUN/finetune/student.pt" --no-stream --snr 10 --json > "$REPORT/snr10.json"
 kws eval --model $M --data "$DATA" --teacher "$RUN/finetune/student.pt" --no-stream --snr 0 --json > "$REPORT/snr0.json"
 kws eval --model $M --data "$DATA" --teacher "$RUN/finetune/student.pt" --no-stream --resample 8000 --json > "$REPORT/8khz.json"
-kws eval --model $M --data "$DATA" --stream-ops all --noise-dbfs -50 --json > "$REPORT/stream-quiet.json"
+kws eval --model $M --data "$DATA" --teacher "$RUN/finetune/student.pt" --stream-ops all --noise-dbfs -50 --json > "$REPORT/stream-quiet.json"
 python scripts/default_model_report.py --model $M --report "$REPORT" --history "$RUN/work/history.json" \
     --finetune-history "$RUN/finetune/history.json"
