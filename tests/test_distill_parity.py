@@ -203,7 +203,8 @@ def test_window_trace_equals_the_detectors_trace(trained):
         det = Detector(model, width=width, blocks=blocks, threshold=1.0, smoothing=smoothing)
         want_s, want_t = detector_trace(det, stream)
         op = det.operating_point
-        got_s, got_t = window_trace(model, stream, lambda x: softmax(np.stack([net.logits(f, op) for f in x])),
+        got_s, got_t = window_trace(model, stream, lambda x: softmax(np.stack([net.logits(f, op)
+                                                                               for f in x])),
                                     smoothing=smoothing)
         assert got_s.shape == want_s.shape and len(want_t) > 10
         np.testing.assert_array_equal(got_t, want_t)

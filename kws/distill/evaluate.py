@@ -233,6 +233,8 @@ def window_trace(model, stream, posteriors, hop_ms: float = 200.0,
     hop = int(round(hop_ms / 1000 * fe.sample_rate / fe.hop_length))
     feats = features(stream, fe)
     starts = np.arange(0, feats.shape[0] - n_frames + 1, hop)
+    if not starts.size:
+        raise KwsError(f"the stream is shorter than one {n_frames}-frame window")
     probs = np.concatenate([posteriors(np.stack([feats[s:s + n_frames] for s in starts[i:i + 512]]))
                             for i in range(0, len(starts), 512)]).astype(np.float64)
     csum = np.cumsum(np.vstack([np.zeros((1, probs.shape[1])), probs]), axis=0)
@@ -296,7 +298,7 @@ def streaming_metric(model, clips, noise, width=None, blocks=None, fa_per_hour: 
     det = Detector(model, threshold=1.0, **kw)
     kw_idx = np.array([labels.index(k) for k in det.keywords])
     scores, times = detector_trace(det, stream)
-    chunk = int(round(hop_ms / 1000 * model.frontend.sample_rate))
+    chunk = det.hop_frames * model.frontend.hop_length
     hours, n_pos = seconds / 3600.0, len(events)
     thr, fah, frr, pts = _sweep(scores, times, events, labels, kw_idx, hours, refractory_s,
                                 fa_per_hour)
