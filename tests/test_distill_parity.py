@@ -209,3 +209,19 @@ def test_window_trace_equals_the_detectors_trace(trained):
         assert got_s.shape == want_s.shape and len(want_t) > 10
         np.testing.assert_array_equal(got_t, want_t)
         np.testing.assert_allclose(got_s, want_s, rtol=0, atol=1e-6)
+
+
+def test_eval_refuses_a_bad_teacher_before_the_work(trained, tmp_path):
+    """--teacher is checked up front (one line, non-zero exit, no traceback): not a checkpoint,
+    missing, or a teacher of other labels than the model."""
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint")
+    cases = [(str(trained["out"]), str(junk), "not a readable kws training checkpoint"),
+             (str(trained["out"]), str(tmp_path / "missing.pt"), "checkpoint not found"),
+             ("default", str(trained["work"] / "teacher.pt"), "other labels than the model")]
+    for model, teacher, message in cases:
+        r = subprocess.run([sys.executable, "-m", "kws", "eval", "--model", model, "--data",
+                            str(trained["data"]), "--teacher", teacher],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode != 0 and message in r.stderr, (teacher, r.stderr)
+        assert "Traceback" not in r.stderr and r.stdout == "", r.stderr

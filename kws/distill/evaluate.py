@@ -127,20 +127,27 @@ def confusion(y_true: np.ndarray, y_pred: np.ndarray, n: int) -> np.ndarray:
     return m
 
 
-def teacher_accuracy(path, x: np.ndarray, y: np.ndarray, labels: list[str]) -> float:
-    """Accuracy of a training checkpoint's float teacher (torch) on features x."""
+def load_teacher(path, model):
+    """The float teacher (torch, eval mode) of a training checkpoint, checked against the model:
+    same labels and the same [n_frames, n_features] input."""
     try:
-        import torch
+        import torch  # noqa: F401
     except ModuleNotFoundError:
         raise KwsError("--teacher needs PyTorch: pip install 'kws[train]'") from None
     from kws.distill.train import load_checkpoint, net_from_checkpoint
     net, ck = net_from_checkpoint(load_checkpoint(path), "teacher")
-    if list(ck["labels"]) != list(labels):
+    if list(ck["labels"]) != list(model.labels):
         raise KwsError(f"--teacher {path} has other labels than the model: {ck['labels']}")
-    if tuple(x.shape[1:]) != (net.arch.n_frames, net.arch.n_features):
+    want = (model.arch.n_frames, model.frontend.n_features)
+    if (net.arch.n_frames, net.arch.n_features) != want:
         raise KwsError(f"--teacher {path} expects [{net.arch.n_frames}, {net.arch.n_features}] "
-                       f"features, the model's frontend gives {list(x.shape[1:])}")
-    net.eval()
+                       f"features, the model's frontend gives {list(want)}")
+    return net.eval()
+
+
+def teacher_accuracy(net, x: np.ndarray, y: np.ndarray) -> float:
+    """Accuracy of a float teacher (load_teacher) on features x."""
+    import torch
     correct = 0
     with torch.no_grad():
         for i in range(0, len(x), 256):
@@ -316,29 +323,21 @@ def streaming_metric(model, clips, noise, width=None, blocks=None, fa_per_hour: 
             "curve": [{"threshold": c[0], "fa_per_hour": c[1], "frr": c[2]} for c in pts[:50]]}
 
 
-def teacher_streaming_metric(path, model, clips, noise, fa_per_hour: float = 1.0,
+def teacher_streaming_metric(net, model, clips, noise, fa_per_hour: float = 1.0,
                              noise_dbfs: float = -35.0, seed: int = 0, max_clips: int | None = None,
                              hop_ms: float = 200.0, smoothing: int = 2,
                              refractory_s: float | None = None) -> dict:
-    """The same stream and trigger rule as `streaming_metric`, scored by a training checkpoint's
-    float teacher (torch) instead of the binary model: how much of the FRR binarization costs.
+    """The same stream and trigger rule as `streaming_metric`, scored by a float teacher
+    (load_teacher) instead of the binary model: how much of the FRR binarization costs.
     The teacher sees the windows the Detector would classify (the model's frontend over the whole
     stream, which equals the streaming frontend, a window every hop, posteriors averaged over
     `smoothing` hops)."""
-    try:
-        import torch
-    except ModuleNotFoundError:
-        raise KwsError("--teacher needs PyTorch: pip install 'kws[train]'") from None
+    import torch
     from kws.detector import NON_KEYWORDS, REFRACTORY_S
-    from kws.distill.train import load_checkpoint, net_from_checkpoint
     refractory_s = REFRACTORY_S if refractory_s is None else refractory_s
     labels = list(model.labels)
-    net, ck = net_from_checkpoint(load_checkpoint(path), "teacher")
-    if list(ck["labels"]) != labels:
-        raise KwsError(f"--teacher {path} has other labels than the model: {ck['labels']}")
     stream, events, seconds = make_stream(clips, labels, noise, noise_dbfs, seed, max_clips,
                                           model.frontend.sample_rate)
-    net.eval()
 
     def posteriors(x):
         with torch.no_grad():
@@ -367,6 +366,7 @@ def evaluate(model, data, split: str = "testing", teacher=None, stream: bool = T
 
     model = resolve_model(model)
     labels = list(model.labels)
+    teacher_net = load_teacher(teacher, model) if teacher else None      # fail before the work
     task, words = task_for_labels(labels)
     clips = SpeechCommands(Path(data), split, task, words, seed=seed)
     perturb = Perturbation(snr, resample, clips.noise if snr is not None else None, seed,
@@ -385,7 +385,7 @@ def evaluate(model, data, split: str = "testing", teacher=None, stream: bool = T
            "class_counts": np.bincount(y, minlength=len(labels)).tolist(),
            "perturbation": perturb.describe()}
     if teacher:
-        out["teacher_accuracy"] = teacher_accuracy(teacher, x, y, labels)
+        out["teacher_accuracy"] = teacher_accuracy(teacher_net, x, y)
     if stream:
         ops = model.arch.operating_points if stream_ops == "all" else model.arch.operating_points[:1]
         out["streaming"] = {}
@@ -397,7 +397,7 @@ def evaluate(model, data, split: str = "testing", teacher=None, stream: bool = T
                 progress(f"{op.name}: FRR {r['frr']:.4f} at {r['fa_per_hour']:.2f} FA/h "
                          f"(threshold {r['threshold']:.3f}, {r['stream_hours'] * 60:.1f} min stream)")
         if teacher:
-            r = teacher_streaming_metric(teacher, model, clips, clips.noise, fa_per_hour,
+            r = teacher_streaming_metric(teacher_net, model, clips, clips.noise, fa_per_hour,
                                          noise_dbfs, seed, stream_clips)
             out["teacher_streaming"] = r
             if progress:
