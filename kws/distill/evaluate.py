@@ -253,7 +253,7 @@ def window_trace(model, stream, posteriors, hop_ms: float = 200.0,
 
 
 def _sweep(scores, times, events, labels, kw_idx, hours, refractory_s, fa_per_hour):
-    """(threshold, FA/h, FRR, curve) of a score trace: scores [hops, classes] of smoothed
+    """Threshold, FA/h, FRR (+ the curve) of a score trace: scores [hops, classes] of smoothed
     posteriors at `times` (end of each window, s); the Detector's trigger rule replayed for every
     candidate threshold, the lowest one with at most `fa_per_hour` chosen."""
     best = scores.argmax(axis=1)
@@ -288,7 +288,9 @@ def _sweep(scores, times, events, labels, kw_idx, hours, refractory_s, fa_per_ho
     ok = [c for c in curve if c[1] <= fa_per_hour]
     thr, fah, frr = min(ok, key=lambda c: c[0]) if ok else (1.0, float("nan"), 1.0)
     pts = sorted({round(c[1], 3): c for c in curve}.values(), key=lambda c: c[1])
-    return thr, fah, frr, pts
+    return {"fa_per_hour_target": fa_per_hour, "threshold": thr, "frr": frr, "fa_per_hour": fah,
+            "keyword_clips": n_pos, "stream_hours": hours,
+            "curve": [{"threshold": c[0], "fa_per_hour": c[1], "frr": c[2]} for c in pts[:50]]}
 
 
 def streaming_metric(model, clips, noise, width=None, blocks=None, fa_per_hour: float = 1.0,
@@ -307,20 +309,16 @@ def streaming_metric(model, clips, noise, width=None, blocks=None, fa_per_hour: 
     scores, times = detector_trace(det, stream)
     chunk = det.hop_frames * model.frontend.hop_length
     hours, n_pos = seconds / 3600.0, len(events)
-    thr, fah, frr, pts = _sweep(scores, times, events, labels, kw_idx, hours, refractory_s,
-                                fa_per_hour)
+    res = _sweep(scores, times, events, labels, kw_idx, hours, refractory_s, fa_per_hour)
     # the chosen threshold through the Detector itself
-    check = Detector(model, threshold=float(thr), **kw)
+    check = Detector(model, threshold=float(res["threshold"]), **kw)
     dets = []
     for i in range(0, stream.size, chunk):
         dets += [(d.label, d.time_s) for d in check.feed(stream[i:i + chunk])]
     hits, fas = _match(dets, events)
-    return {"operating_point": det.operating_point.name, "fa_per_hour_target": fa_per_hour,
-            "threshold": thr, "frr": frr, "fa_per_hour": fah,
+    return {"operating_point": det.operating_point.name, **res, "noise_dbfs": noise_dbfs,
             "detector_check": {"hits": hits, "false_alarms": fas, "frr": 1.0 - hits / max(n_pos, 1),
-                               "fa_per_hour": fas / hours},
-            "keyword_clips": n_pos, "stream_hours": hours, "noise_dbfs": noise_dbfs,
-            "curve": [{"threshold": c[0], "fa_per_hour": c[1], "frr": c[2]} for c in pts[:50]]}
+                               "fa_per_hour": fas / hours}}
 
 
 def teacher_streaming_metric(net, model, clips, noise, fa_per_hour: float = 1.0,
@@ -346,12 +344,8 @@ def teacher_streaming_metric(net, model, clips, noise, fa_per_hour: float = 1.0,
 
     scores, times = window_trace(model, stream, posteriors, hop_ms, smoothing)
     kw_idx = np.array([i for i, lab in enumerate(labels) if lab not in NON_KEYWORDS])
-    hours = seconds / 3600.0
-    thr, fah, frr, pts = _sweep(scores, times, events, labels, kw_idx, hours, refractory_s,
-                                fa_per_hour)
-    return {"fa_per_hour_target": fa_per_hour, "threshold": thr, "frr": frr, "fa_per_hour": fah,
-            "keyword_clips": len(events), "stream_hours": hours, "noise_dbfs": noise_dbfs,
-            "curve": [{"threshold": c[0], "fa_per_hour": c[1], "frr": c[2]} for c in pts[:50]]}
+    res = _sweep(scores, times, events, labels, kw_idx, seconds / 3600.0, refractory_s, fa_per_hour)
+    return {**res, "noise_dbfs": noise_dbfs}
 
 
 # ---------------------------------------------------------------------------- the whole evaluation
