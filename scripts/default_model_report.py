@@ -68,8 +68,9 @@ def main() -> None:
     extra = [lab for k, lab in CONDITIONS[1:] if k in res]
     head += [f"student, {lab}" for lab in extra]
     stream = clean.get("streaming", {})
-    quiet = json.loads((rep / "stream-quiet.json").read_text()).get("streaming", {}) \
+    quiet_res = json.loads((rep / "stream-quiet.json").read_text()) \
         if (rep / "stream-quiet.json").exists() else {}
+    quiet = quiet_res.get("streaming", {})
     if stream:
         head.append("FRR @ 1 FA/h")
     if quiet:
@@ -100,9 +101,8 @@ def main() -> None:
         lines += [f"Streaming ({r['stream_hours'] * 60:.1f} min stream of {r['keyword_clips']} keyword clips "
                   f"and the rest of the split in noise at {r['noise_dbfs']:g} dBFS): FRR at <= 1 false alarm "
                   f"per hour per operating point above; threshold = the Detector's."]
-    quiet_all = json.loads((rep / "stream-quiet.json").read_text()) if quiet else {}
     ts = [f"{100 * d['teacher_streaming']['frr']:.1f} % at {d['teacher_streaming']['noise_dbfs']:g} dBFS"
-          for d in (clean, quiet_all) if "teacher_streaming" in d]
+          for d in (clean, quiet_res) if "teacher_streaming" in d]
     if ts:
         lines += [f"The float teacher on the same streams (its windows at the same hops, same trigger "
                   f"rule): FRR at <= 1 false alarm per hour {', '.join(ts)}."]

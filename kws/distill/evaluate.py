@@ -293,15 +293,14 @@ def _sweep(scores, times, events, labels, kw_idx, hours, refractory_s, fa_per_ho
             "curve": [{"threshold": c[0], "fa_per_hour": c[1], "frr": c[2]} for c in pts[:50]]}
 
 
-def streaming_metric(model, clips, noise, width=None, blocks=None, fa_per_hour: float = 1.0,
-                     noise_dbfs: float = -35.0, seed: int = 0, max_clips: int | None = None,
-                     hop_ms: float = 200.0, smoothing: int = 2, refractory_s: float | None = None) -> dict:
-    """FRR at `fa_per_hour` false alarms per hour over a stream of the split's clips (module doc)."""
+def streaming_metric(model, stream, events, seconds: float, width=None, blocks=None,
+                     fa_per_hour: float = 1.0, hop_ms: float = 200.0, smoothing: int = 2,
+                     refractory_s: float | None = None) -> dict:
+    """FRR at `fa_per_hour` false alarms per hour over a stream of the split's clips (make_stream;
+    module doc)."""
     from kws.detector import REFRACTORY_S, Detector
     refractory_s = REFRACTORY_S if refractory_s is None else refractory_s
     labels = list(model.labels)
-    stream, events, seconds = make_stream(clips, labels, noise, noise_dbfs, seed, max_clips,
-                                          model.frontend.sample_rate)
     kw = dict(width=width if width is not None else max(model.arch.widths), blocks=blocks,
               hop_ms=hop_ms, smoothing=smoothing, refractory_s=refractory_s)
     det = Detector(model, threshold=1.0, **kw)
@@ -316,13 +315,12 @@ def streaming_metric(model, clips, noise, width=None, blocks=None, fa_per_hour: 
     for i in range(0, stream.size, chunk):
         dets += [(d.label, d.time_s) for d in check.feed(stream[i:i + chunk])]
     hits, fas = _match(dets, events)
-    return {"operating_point": det.operating_point.name, **res, "noise_dbfs": noise_dbfs,
+    return {"operating_point": det.operating_point.name, **res,
             "detector_check": {"hits": hits, "false_alarms": fas, "frr": 1.0 - hits / max(n_pos, 1),
                                "fa_per_hour": fas / hours}}
 
 
-def teacher_streaming_metric(net, model, clips, noise, fa_per_hour: float = 1.0,
-                             noise_dbfs: float = -35.0, seed: int = 0, max_clips: int | None = None,
+def teacher_streaming_metric(net, model, stream, events, seconds: float, fa_per_hour: float = 1.0,
                              hop_ms: float = 200.0, smoothing: int = 2,
                              refractory_s: float | None = None) -> dict:
     """The same stream and trigger rule as `streaming_metric`, scored by a float teacher
@@ -334,8 +332,6 @@ def teacher_streaming_metric(net, model, clips, noise, fa_per_hour: float = 1.0,
     from kws.detector import NON_KEYWORDS, REFRACTORY_S
     refractory_s = REFRACTORY_S if refractory_s is None else refractory_s
     labels = list(model.labels)
-    stream, events, seconds = make_stream(clips, labels, noise, noise_dbfs, seed, max_clips,
-                                          model.frontend.sample_rate)
 
     def posteriors(x):
         with torch.no_grad():
@@ -344,8 +340,7 @@ def teacher_streaming_metric(net, model, clips, noise, fa_per_hour: float = 1.0,
 
     scores, times = window_trace(model, stream, posteriors, hop_ms, smoothing)
     kw_idx = np.array([i for i, lab in enumerate(labels) if lab not in NON_KEYWORDS])
-    res = _sweep(scores, times, events, labels, kw_idx, seconds / 3600.0, refractory_s, fa_per_hour)
-    return {**res, "noise_dbfs": noise_dbfs}
+    return _sweep(scores, times, events, labels, kw_idx, seconds / 3600.0, refractory_s, fa_per_hour)
 
 
 # ---------------------------------------------------------------------------- the whole evaluation
@@ -383,16 +378,19 @@ def evaluate(model, data, split: str = "testing", teacher=None, stream: bool = T
     if stream:
         ops = model.arch.operating_points if stream_ops == "all" else model.arch.operating_points[:1]
         out["streaming"] = {}
+        # one stream for every operating point and the teacher
+        audio, events, seconds = make_stream(clips, labels, clips.noise, noise_dbfs, seed,
+                                             stream_clips, model.frontend.sample_rate)
         for op in ops:
-            r = streaming_metric(model, clips, clips.noise, op.width, len(op.blocks), fa_per_hour,
-                                 noise_dbfs, seed, stream_clips)
+            r = {**streaming_metric(model, audio, events, seconds, op.width, len(op.blocks),
+                                    fa_per_hour), "noise_dbfs": noise_dbfs}
             out["streaming"][op.name] = r
             if progress:
                 progress(f"{op.name}: FRR {r['frr']:.4f} at {r['fa_per_hour']:.2f} FA/h "
                          f"(threshold {r['threshold']:.3f}, {r['stream_hours'] * 60:.1f} min stream)")
         if teacher:
-            r = teacher_streaming_metric(teacher_net, model, clips, clips.noise, fa_per_hour,
-                                         noise_dbfs, seed, stream_clips)
+            r = {**teacher_streaming_metric(teacher_net, model, audio, events, seconds, fa_per_hour),
+                 "noise_dbfs": noise_dbfs}
             out["teacher_streaming"] = r
             if progress:
                 progress(f"teacher: FRR {r['frr']:.4f} at {r['fa_per_hour']:.2f} FA/h "
