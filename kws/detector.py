@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from kws.errors import KwsError
+from kws.thresholds import resolve_thresholds
 from kws.frontend import Frontend, _check_audio
 from kws.fsmn.model import Model, frontend_matrices, load_model
 from kws.fsmn.runtime import BinaryFSMN
@@ -74,7 +75,10 @@ class Detector:
         model: None or "default" (the model shipped in kws/models/), a .kws path, or a Model.
         width: channel fraction of the operating point (e.g. 1.0, 0.5, 0.25: the model's widths).
         blocks: number of FSMN blocks (e.g. 8, 4, 2: the model's block sets); None = all.
-        threshold: smoothed posterior a keyword needs to fire, in (0, 1].
+        threshold: smoothed posterior a keyword needs to fire, in (0, 1]: one float for every
+            keyword, or a {label: threshold} mapping (keywords it leaves out keep DEFAULT_THRESHOLD),
+            or a string as `kws listen --threshold` takes it ("0.6" or "yes=0.7,no=0.8");
+            None: DEFAULT_THRESHOLD.
         keywords: labels to report (default: every label except _unknown_ and _silence_).
         hop_ms: how often the network runs, in milliseconds of audio. 200 ms keeps the default
             operating point under 0.3 % of a core on a 2020s x86 server core (100 ms: ~0.5 %); a
@@ -86,7 +90,7 @@ class Detector:
     """
 
     def __init__(self, model=None, width: float = 1.0, blocks: int | None = None,
-                 threshold: float = 0.5, keywords=None, hop_ms: float = 200.0,
+                 threshold=None, keywords=None, hop_ms: float = 200.0,
                  smoothing: int = 2, refractory_s: float = REFRACTORY_S):
         self.model = resolve_model(model)
         self.net = BinaryFSMN(self.model)
@@ -94,10 +98,6 @@ class Detector:
         arch, fe = self.model.arch, self.model.frontend
         self.sample_rate = fe.sample_rate
         self._op = arch.operating_point(width, blocks)     # validates both
-        if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) \
-                or not 0 < threshold <= 1:
-            raise ValueError(f"threshold must be in (0, 1], got {threshold!r}")
-        self.threshold = float(threshold)
         allowed = [l for l in self.labels if l not in NON_KEYWORDS]
         if keywords is None:
             keywords = allowed
@@ -110,6 +110,9 @@ class Detector:
                              f"{', '.join(allowed)}")
         self.keywords = keywords
         self._kw_index = np.array([self.labels.index(k) for k in keywords])
+        self.thresholds = resolve_thresholds(threshold, allowed)
+        # per class, so one comparison serves every label (non-keywords never fire)
+        self._thresh = np.array([self.thresholds.get(l, math.inf) for l in self.labels])
         hop_frames = hop_ms / 1000 * fe.sample_rate / fe.hop_length
         if not 1 <= hop_frames <= arch.n_frames or not math.isclose(hop_frames, round(hop_frames)):
             raise ValueError(f"hop_ms={hop_ms} must be a whole number of {1000 * fe.hop_length / fe.sample_rate:g} ms "
@@ -122,6 +125,12 @@ class Detector:
             raise ValueError(f"refractory_s must be >= 0 seconds, got {refractory_s!r}")
         self.refractory_s = float(refractory_s)
         self.reset()
+
+    @property
+    def threshold(self) -> float | dict[str, float]:
+        """The firing threshold: one float if every keyword shares it, else {label: threshold}."""
+        values = {self.thresholds[k] for k in self.keywords}
+        return values.pop() if len(values) == 1 else {k: self.thresholds[k] for k in self.keywords}
 
     # ------------------------------------------------------------------ operating point
     @property
@@ -229,12 +238,12 @@ class Detector:
         self._recent.append(scores)
         smooth = np.mean(self._recent, axis=0)
         self.last_scores = smooth
-        if self._held is not None and smooth[self._held] < self.threshold:
+        if self._held is not None and smooth[self._held] < self._thresh[self._held]:
             self._held = None                                   # re-armed
         if end_s < self._quiet_until:
             return None
         best = int(np.argmax(smooth))
-        if best in self._kw_index and smooth[best] >= self.threshold and best != self._held:
+        if best in self._kw_index and smooth[best] >= self._thresh[best] and best != self._held:
             self._quiet_until = end_s + self.refractory_s
             self._held = best
             return Detection(self.labels[best], float(smooth[best]), round(end_s, 3))

@@ -27,6 +27,7 @@ import sys
 import time
 
 from kws.cli import CliError
+from kws.thresholds import DEFAULT_THRESHOLD
 
 SAMPLE_RATE = 16000
 
@@ -46,7 +47,9 @@ def register(sub) -> None:
     p.add_argument("--model", default=None, help="a .kws model (default: the shipped model)")
     p.add_argument("--width", type=float, default=1.0, help="operating point width: 1.0, 0.5, 0.25")
     p.add_argument("--blocks", type=int, default=None, help="operating point depth: 8, 4, 2 blocks")
-    p.add_argument("--threshold", type=float, default=0.5, help="smoothed posterior to fire (0-1]")
+    p.add_argument("--threshold", default=None,
+                   help="smoothed posterior to fire, (0-1]: one value (0.6) or per keyword "
+                        f"(yes=0.7,no=0.8; others keep {DEFAULT_THRESHOLD})")
     p.add_argument("--keywords", default=None, help="comma-separated subset of the model's keywords")
     p.add_argument("--device", default=None, help="input device index or (part of its) name")
     p.add_argument("--file", nargs="+", metavar="AUDIO", help="WAV/FLAC files instead of a microphone")

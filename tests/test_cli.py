@@ -74,6 +74,8 @@ def test_listen_file_matches_detector(model_path, wavs):
     (["listen", "--width", "0.3", "--file", "{wavs}/mono.wav"], 1, "width 0.3"),
     (["listen", "--blocks", "3", "--file", "{wavs}/mono.wav"], 1, "blocks=3"),
     (["listen", "--threshold", "2", "--file", "{wavs}/mono.wav"], 1, "threshold"),
+    (["listen", "--threshold", "yes=0.7,hello=0.5", "--file", "{wavs}/mono.wav"], 1, "unknown keyword"),
+    (["listen", "--threshold", "yes=", "--file", "{wavs}/mono.wav"], 1, "label=value"),
     (["listen", "--keywords", "yes,hello", "--file", "{wavs}/mono.wav"], 1, "unknown keyword"),
     (["listen", "--duration", "-1", "--file", "{wavs}/mono.wav"], 1, "duration"),
 ])

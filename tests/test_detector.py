@@ -147,6 +147,12 @@ def test_bad_sample_rate(model, rate):
     ({"keywords": []}, "unknown keyword"),
     ({"threshold": 0}, "threshold"),
     ({"threshold": 1.5}, "threshold"),
+    ({"threshold": {"yes": 0.7, "hello": 0.5}}, "unknown keyword"),
+    ({"threshold": {"yes": 0}}, "threshold of 'yes'"),
+    ({"threshold": {"_unknown_": 0.5}}, "unknown keyword"),
+    ({"threshold": "yes=0.7,no"}, "label=value"),
+    ({"threshold": "loud"}, "threshold must be"),
+    ({"threshold": [0.5]}, "threshold"),
     ({"width": 0.7}, "width"),
     ({"blocks": 5}, "blocks"),
     ({"hop_ms": 15}, "hop_ms"),
@@ -200,3 +206,37 @@ def test_a_keyword_fires_again_only_after_its_score_fell_below_threshold(model):
     # hops every 0.2 s: yes at 0; held (no repeat at 0.4, 0.6, 0.8, 1.0); dip at 1.2; yes at 1.4;
     # no at 1.8 (refractory 0.4 s over); yes again at 2.2 (it differs from the held 'no')
     assert got == [("yes", 0.0), ("yes", 1.4), ("no", 1.8), ("yes", 2.2)]
+
+
+def test_per_keyword_thresholds(model):
+    """A {label: threshold} mapping: a score between two keywords' thresholds fires the keyword
+    with the lower one only; labels left out keep the default; a string means the same."""
+    yes, no = LABELS.index("yes"), LABELS.index("no")
+
+    def post(k, p):
+        v = np.full(len(LABELS), (1 - p) / (len(LABELS) - 1), np.float32)
+        v[k] = p
+        return v
+
+    def fired(threshold):
+        det = kws.Detector(model, threshold=threshold, smoothing=1, refractory_s=0, hop_ms=200)
+        seq = iter([post(yes, 0.6), post(no, 0.6), post(yes, 0.3), post(no, 0.3)])
+        det.net.scores = lambda window, op: next(seq)
+        return [d.label for d in det.feed(np.zeros(15872 + 3200 * 3 + 100, np.float32))]
+
+    assert fired({"yes": 0.7}) == ["no"]                 # no keeps the default 0.5
+    assert fired("yes=0.7") == ["no"]
+    assert fired({"yes": 0.5, "no": 0.65}) == ["yes"]
+    assert fired(0.25) == ["yes", "no", "yes", "no"]
+    assert kws.Detector(model, threshold={"yes": 0.7}).threshold["yes"] == 0.7
+    assert kws.Detector(model, threshold=0.6).threshold == 0.6
+    assert kws.Detector(model).threshold == 0.5
+
+
+@pytest.mark.parametrize("text, want", [
+    ("0.6", 0.6), (" 1 ", 1.0), ("yes=0.7,no=0.8", {"yes": 0.7, "no": 0.8}),
+    ("yes = 0.7 , ", {"yes": 0.7}),
+])
+def test_parse_thresholds(text, want):
+    from kws.thresholds import parse_thresholds
+    assert parse_thresholds(text) == want
