@@ -27,7 +27,7 @@ int kws_isa_supported(const char *name) {
         return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt");
     if (!strcmp(name, "avx512"))
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-               __builtin_cpu_supports("avx512vpopcntdq");
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vpopcntdq");
 #endif
 #if defined(__aarch64__)
     if (!strcmp(name, "neon")) {
