@@ -1,4 +1,5 @@
-# Included by _kernels.pyx: the fused D-FSMN block stack (kws/csrc/fsmn.c).
+# Included by _kernels.pyx: the fused D-FSMN network (kws/csrc/fsmn.c): BlockStack (the binary
+# blocks, validated once) and Network (stem, blocks, head and classifier: one C call per window).
 
 from libc.stdlib cimport calloc, free
 
@@ -22,6 +23,24 @@ cdef extern from "fsmn.h" nogil:
         const float *down_shift
     int kws_fsmn_blocks(float *h, size_t t, size_t bw, size_t hw, size_t back, size_t ahead,
                         const kws_block *blocks, size_t n)
+    ctypedef struct kws_fsmn_net:
+        size_t n_frames, n_features, stem_kernel, stem_stride, bw, hw, back, ahead
+        const float *mean
+        const float *std
+        const float *stem_wt
+        const float *stem_scale
+        const float *stem_shift
+        const float *stem_prelu
+        const kws_block *blocks
+        size_t n_blocks
+        const float *head_scale
+        const float *head_shift
+        const float *cls_w
+        size_t ldc
+        const float *cls_b
+        size_t n_classes
+    size_t kws_fsmn_stem_frames(const kws_fsmn_net *net)
+    int kws_fsmn_forward(const kws_fsmn_net *net, const float *features, float *logits, float *trace)
     void kws_affine_prelu(float *h, size_t t, size_t c, const float *scale, const float *shift,
                           const float *slope)
     void kws_affine_mean(const float *h, size_t t, size_t c, const float *scale, const float *shift,
@@ -157,3 +176,95 @@ cdef class BlockStack:
         if rc:
             raise MemoryError("fsmn blocks: out of memory for scratch buffers")
         return self._g if self.head[0] != NULL else h
+
+
+cdef class Network:
+    """A whole operating point of a binary FSMN: one C call per window, GIL released.
+
+    Network(stack, n_frames, n_features, stem_kernel, stem_stride, mean, std, stem_wt, cls_w,
+    cls_b): `stack` is a BlockStack built with stem= and head= (its blocks, widths and folded
+    parameters); mean, std float32 [n_features]; stem_wt float32 [stem_kernel * n_features, bw]
+    (the transposed stem weight); cls_w float32 [n_classes, >= bw] (row stride may exceed bw:
+    width-prefix views); cls_b float32 [n_classes].
+    `logits(features)` -> float32 [n_classes] for features float32 [n_frames, n_features];
+    `trace(features)` -> (logits, h) with h float32 [1 + blocks, T', bw]: the residual stream
+    after the stem and after each block (for tests).
+    """
+    cdef kws_fsmn_net net
+    cdef BlockStack stack
+    cdef list _keep
+    cdef readonly size_t n_classes, stem_frames
+
+    def __init__(self, BlockStack stack, size_t n_frames, size_t n_features, size_t stem_kernel,
+                 size_t stem_stride, mean, std, stem_wt, cls_w, cls_b):
+        if stack.stem[0] == NULL or stack.head[0] == NULL:
+            raise ValueError("Network needs a BlockStack built with stem= and head=")
+        if n_features == 0 or stem_kernel == 0 or stem_stride == 0 or n_frames < stem_kernel:
+            raise ValueError(f"need n_features, stem_kernel, stem_stride > 0 and n_frames >= "
+                             f"stem_kernel, got {n_frames}, {n_features}, {stem_kernel}, {stem_stride}")
+        cdef size_t bw = stack.bw, k = stem_kernel * n_features
+        self.stack = stack
+        self.stem_frames = (n_frames - stem_kernel) // stem_stride + 1
+        if self.stem_frames != stack.t:
+            raise ValueError(f"the stem makes {self.stem_frames} frames, the blocks run on {stack.t}")
+        mean = _vector(mean, np.float32, n_features, "mean")
+        std = _vector(std, np.float32, n_features, "std")
+        stem_wt = np.asarray(stem_wt)
+        if stem_wt.dtype != np.float32 or stem_wt.shape != (k, bw):
+            raise ValueError(f"stem_wt must be float32 [{k}, {bw}], got {stem_wt.dtype} {stem_wt.shape}")
+        stem_wt = np.ascontiguousarray(stem_wt)
+        cls_w = np.asarray(cls_w)
+        if cls_w.dtype != np.float32 or cls_w.ndim != 2 or cls_w.shape[0] == 0 \
+                or <size_t>cls_w.shape[1] < bw:
+            raise ValueError(f"cls_w must be float32 [classes, >= {bw}], got {cls_w.dtype} {cls_w.shape}")
+        cls_w = np.ascontiguousarray(cls_w)
+        self.n_classes = cls_w.shape[0]
+        cls_b = _vector(cls_b, np.float32, self.n_classes, "cls_b")
+        self._keep = [mean, std, stem_wt, cls_w, cls_b]
+        self.net.n_frames, self.net.n_features = n_frames, n_features
+        self.net.stem_kernel, self.net.stem_stride = stem_kernel, stem_stride
+        self.net.bw, self.net.hw, self.net.back, self.net.ahead = bw, stack.hw, stack.back, stack.ahead
+        self.net.mean = _f32_ptr(mean, n_features, "mean")
+        self.net.std = _f32_ptr(std, n_features, "std")
+        self.net.stem_wt = <const float *><size_t>stem_wt.ctypes.data
+        self.net.stem_scale, self.net.stem_shift, self.net.stem_prelu = stack.stem[0], stack.stem[1], stack.stem[2]
+        self.net.blocks, self.net.n_blocks = stack.blocks, stack.n
+        self.net.head_scale, self.net.head_shift = stack.head[0], stack.head[1]
+        self.net.cls_w = <const float *><size_t>cls_w.ctypes.data
+        self.net.ldc = cls_w.shape[1]
+        self.net.cls_b = _f32_ptr(cls_b, self.n_classes, "cls_b")
+        self.net.n_classes = self.n_classes
+
+    cdef const float *_features(self, x) except NULL:
+        if not isinstance(x, np.ndarray) or x.dtype != np.float32 \
+                or x.shape != (self.net.n_frames, self.net.n_features) or not x.flags.c_contiguous:
+            raise ValueError(f"features must be a C-contiguous float32 array of shape "
+                             f"({self.net.n_frames}, {self.net.n_features})")
+        return <const float *><size_t>x.ctypes.data
+
+    def logits(self, features):
+        """Class logits float32 [n_classes] of one window (a new array)."""
+        cdef const float *x = self._features(features)
+        out = np.empty(self.n_classes, np.float32)
+        cdef float[::1] ov = out
+        cdef int rc
+        with nogil:
+            rc = kws_fsmn_forward(&self.net, x, &ov[0], NULL)
+        if rc:
+            raise MemoryError("fsmn network: out of memory for scratch buffers")
+        return out
+
+    def trace(self, features):
+        """(logits, h): h float32 [1 + blocks, T', bw], the residual stream after the stem and
+        after each block."""
+        cdef const float *x = self._features(features)
+        out = np.empty(self.n_classes, np.float32)
+        h = np.empty((1 + self.net.n_blocks, self.stem_frames, self.net.bw), np.float32)
+        cdef float[::1] ov = out
+        cdef float[:, :, ::1] hv = h
+        cdef int rc
+        with nogil:
+            rc = kws_fsmn_forward(&self.net, x, &ov[0], &hv[0, 0, 0])
+        if rc:
+            raise MemoryError("fsmn network: out of memory for scratch buffers")
+        return out, h

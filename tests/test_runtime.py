@@ -29,24 +29,31 @@ def signs(packed, k):
     return K.unpack(packed, k).astype(np.int64)
 
 
+def ordered_matmul(a, b):
+    """a [m, k] @ b [k, n] in float32, each output summed in index order from 0 with separate
+    multiply and add roundings: the order kws/csrc/fsmn.c fixes for its float dot products (BLAS
+    blocks and fuses them differently)."""
+    out = np.zeros((a.shape[0], b.shape[1]), np.float32)
+    for i in range(a.shape[1]):
+        out = out + a[:, i:i + 1] * b[i]
+    return out
+
+
+def stem_rows(model, x):
+    a, t = model.arch, model.tensors
+    x = (x - t["frontend.mean"]) / t["frontend.std"]
+    return np.array([np.concatenate([x[i * a.stem_stride + j] for j in range(a.stem_kernel)])
+                     for i in range(a.stem_frames)], np.float32)
+
+
 def reference_logits(model, x, op):
-    """The network of kws/fsmn/config.py written out with +-1 integer arrays. The float steps use
-    the same numpy operations in the same order as the runtime (and the same single-threaded
-    BLAS: the stem's rounding depends on BLAS blocking), so that the integer steps, which depend
-    on signs of float values, can be compared exactly."""
-    from threadpoolctl import threadpool_limits
-    with threadpool_limits(1, user_api="blas"):
-        return _reference_logits(model, x, op)
-
-
-def _reference_logits(model, x, op):
+    """The network of kws/fsmn/config.py written out with +-1 integer arrays. The float steps are
+    the same IEEE operations in the same order as the runtime, so that the integer steps, which
+    depend on signs of float values, can be compared exactly."""
     a, t = model.arch, model.tensors
     p = model.op_tensors(op)
     bw, hw = a.channels(op.width)
-    x = (x - t["frontend.mean"]) / t["frontend.std"]
-    rows = [np.concatenate([x[i * a.stem_stride + j] for j in range(a.stem_kernel)])
-            for i in range(a.stem_frames)]
-    h = np.array(rows, np.float32) @ np.ascontiguousarray(t["stem.weight"][:bw].T)
+    h = ordered_matmul(stem_rows(model, x), t["stem.weight"][:bw].T)
     h = h * p["stem.scale"] + p["stem.shift"]
     h = np.where(h < 0, h * p["stem.prelu"], h).astype(np.float32)
     trace = []
@@ -75,8 +82,11 @@ def _reference_logits(model, x, op):
         y = hidden @ signs(t[f"block{b}.down"], hw)[:bw].T         # [T', Bw] integers
         h = h + (y.astype(np.float32) * p[f"block{b}.down_scale"] + p[f"block{b}.down_shift"])
         trace.append(h)
-    g = (h * p["head.scale"] + p["head.shift"]).mean(axis=0, dtype=np.float32)
-    return t["classifier.weight"][:, :bw] @ g + p["classifier.bias"], trace
+    g = np.zeros(bw, np.float32)
+    for row in h * p["head.scale"] + p["head.shift"]:          # time order, float32
+        g = g + row
+    g = g / np.float32(len(h))
+    return ordered_matmul(t["classifier.weight"][:, :bw], g[:, None])[:, 0] + p["classifier.bias"], trace
 
 
 @pytest.mark.parametrize("arch_i", range(len(ARCHS)))
@@ -96,8 +106,35 @@ def test_runtime_matches_reference_for_every_operating_point(arch_i, seed):
         for b, (h, ref) in enumerate(zip(trace, ref_trace)):
             # same IEEE float ops in the same order around exact integer parts: bit-identical
             np.testing.assert_array_equal(h, ref, err_msg=f"{op.name} block {op.blocks[b]}")
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5, err_msg=op.name)
-        np.testing.assert_array_equal(net.logits(x, op), got)          # fused == per-block path
+        np.testing.assert_array_equal(got, want, err_msg=op.name)
+        np.testing.assert_array_equal(net.logits(x, op), got)          # with or without trace
+
+
+@pytest.mark.parametrize("arch_i", range(len(ARCHS)))
+def test_fused_network_matches_the_numpy_stem_and_classifier(arch_i):
+    """Against the runtime before the fused call (stem and classifier through numpy's BLAS, blocks
+    in a BlockStack): the stem output within float rounding of BLAS's order; from the same stem
+    output the blocks are bit-identical and the logits within rounding of the classifier's sum."""
+    from threadpoolctl import threadpool_limits
+    arch = ARCHS[arch_i]
+    model = random_model(arch, frontend_for(arch), seed=5)
+    t = model.tensors
+    net = BinaryFSMN(model)
+    x = (np.random.default_rng(5).standard_normal((arch.n_frames, arch.n_features)) * 10 - 40).astype(np.float32)
+    for op in arch.operating_points:
+        pl = net.plan(op)
+        p = model.op_tensors(op)
+        logits, h = pl.net.trace(x)
+        with threadpool_limits(1, user_api="blas"):
+            stem = stem_rows(model, x) @ np.ascontiguousarray(t["stem.weight"][:pl.bw].T)
+        stem = stem * p["stem.scale"] + p["stem.shift"]
+        stem = np.where(stem < 0, stem * p["stem.prelu"], stem).astype(np.float32)
+        np.testing.assert_allclose(h[0], stem, rtol=1e-5, atol=1e-5, err_msg=op.name)
+        blocks_only = K.BlockStack(pl.blocks, arch.stem_frames, pl.bw, pl.hw, arch.back, arch.ahead,
+                                   head=(p["head.scale"], p["head.shift"]))
+        g = blocks_only.run(h[0].copy())
+        np.testing.assert_allclose(logits, t["classifier.weight"][:, :pl.bw] @ g + p["classifier.bias"],
+                                   rtol=1e-5, atol=1e-5, err_msg=op.name)
 
 
 def test_operating_points_share_weights_and_differ():

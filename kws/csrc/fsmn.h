@@ -1,5 +1,5 @@
-/* The binary D-FSMN block stack (math in kws/fsmn/config.py), fused into one call so that a
- * whole sub-network runs without returning to Python between layers. */
+/* The binary D-FSMN network (math in kws/fsmn/config.py), fused so that one inference is one C
+ * call: features in, class logits out, no return to Python between layers. */
 #ifndef KWS_FSMN_H
 #define KWS_FSMN_H
 
@@ -16,6 +16,31 @@ typedef struct {
     const uint64_t *down; size_t ldd;     /* packed [bw rows, >= words(hw)] */
     const float *down_scale, *down_shift;                    /* [bw] */
 } kws_block;
+
+/* One operating point of a network, every pointer valid for the life of the struct. */
+typedef struct {
+    size_t n_frames, n_features;          /* input window [n_frames, n_features] */
+    size_t stem_kernel, stem_stride;      /* stem windows: stem_kernel frames, every stem_stride */
+    size_t bw, hw, back, ahead;           /* channels at this width; memory taps */
+    const float *mean, *std;              /* [n_features]: x = (features - mean) / std */
+    const float *stem_wt;                 /* [stem_kernel * n_features, bw] (transposed weight) */
+    const float *stem_scale, *stem_shift, *stem_prelu;       /* [bw] */
+    const kws_block *blocks; size_t n_blocks;
+    const float *head_scale, *head_shift;                    /* [bw] */
+    const float *cls_w; size_t ldc;       /* [n_classes rows, >= bw] */
+    const float *cls_b; size_t n_classes;
+} kws_fsmn_net;
+
+/* T' = stem frames of a window. */
+size_t kws_fsmn_stem_frames(const kws_fsmn_net *net);
+
+/* logits[n_classes] of one window of features [n_frames, n_features] (contiguous float32).
+ * trace: NULL, or [(1 + n_blocks) * T' * bw] floats receiving the residual stream h after the
+ * stem and after each block (for tests).  Returns 0, or -1 when scratch memory cannot be
+ * allocated.  Denormal floats are flushed to zero during the call (they cost ~100x per operation
+ * on x86, and a few of a trained model's folded parameters are denormal); the caller's
+ * floating-point mode is restored before it returns. */
+int kws_fsmn_forward(const kws_fsmn_net *net, const float *features, float *logits, float *trace);
 
 /* Run n blocks in order on the residual stream h [t, bw] (contiguous float32, updated in place).
  * Returns 0, or -1 when scratch memory cannot be allocated (h is then unspecified). */
