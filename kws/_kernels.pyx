@@ -28,6 +28,7 @@ cdef extern from "kernels.h" nogil:
     int kws_isa_supported(const char *name)
     int kws_select(const char *name)
     const char *kws_best_isa()
+    double kws_isa_probe_ns(const char *name)
     ctypedef struct kws_isa:
         const char *name
     const kws_isa *kws_current()
@@ -71,9 +72,22 @@ def set_isa(name):
 
 
 def info():
-    """{'isa': in use, 'available': [...], 'best': auto choice, 'forced': KWS_KERNEL or None}."""
-    return {"isa": isa(), "available": available(), "best": kws_best_isa().decode(),
-            "forced": os.environ.get("KWS_KERNEL") or None}
+    """Which kernel runs and why: {'isa': in use, 'available': [...], 'best': the automatic
+    choice, 'forced': KWS_KERNEL or None, 'probe_us': {isa: microseconds of the dispatch
+    measurement} (empty when only one SIMD kernel could run), 'reason': one sentence}."""
+    best = kws_best_isa().decode()
+    probe = {n: kws_isa_probe_ns(n.encode()) / 1e3 for n in available() if kws_isa_probe_ns(n.encode()) > 0}
+    forced = os.environ.get("KWS_KERNEL") or None
+    if forced:
+        reason = f"forced by KWS_KERNEL={forced}"
+    elif probe:
+        reason = (f"fastest of {', '.join(sorted(probe))} on this CPU, measured at import on the "
+                  f"BiFSMN layer shapes: " + ", ".join(f"{n} {us:.1f} us" for n, us in sorted(probe.items(), key=lambda kv: kv[1])))
+    else:
+        reason = (f"the only SIMD kernel this CPU supports" if best != "scalar"
+                  else "no SIMD kernel is supported on this CPU/build")
+    return {"isa": isa(), "available": available(), "best": best, "forced": forced,
+            "probe_us": probe, "reason": reason}
 
 
 def words(k):
@@ -397,6 +411,7 @@ def bmemconv(h, taps, c, back, ahead, out=None):
 def _select_from_env():
     forced = os.environ.get("KWS_KERNEL")
     if not forced:
+        kws_current()        # measure and select now, under the GIL (not in a released call)
         return
     if forced not in ISAS:
         raise ImportError(f"KWS_KERNEL={forced!r} is not a kernel: choose one of {', '.join(ISAS)}")

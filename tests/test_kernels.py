@@ -311,11 +311,27 @@ def test_kws_kernel_env_forces_and_rejects():
         assert r.returncode != 0 and "not supported on this CPU" in r.stderr
 
 
-def test_info_reports_isa():
+def test_info_reports_isa_and_why():
     info = K.info()
     assert info["isa"] in info["available"] and "scalar" in info["available"]
-    if not os.environ.get("KWS_KERNEL"):
-        assert info["isa"] == info["best"] == info["available"][-1]
+    simd = [n for n in info["available"] if n != "scalar"]
+    if len(simd) > 1:      # measured: every SIMD kernel timed, the fastest chosen
+        assert sorted(info["probe_us"]) == sorted(simd) and all(v > 0 for v in info["probe_us"].values())
+        assert info["best"] == min(info["probe_us"], key=info["probe_us"].get)
+        assert "measured" in info["reason"]
+    else:                  # nothing to choose from: no measurement
+        assert info["probe_us"] == {} and info["best"] == (simd or ["scalar"])[0]
+    if os.environ.get("KWS_KERNEL"):
+        assert "forced" in info["reason"]
+    else:
+        assert info["isa"] == info["best"]
+
+
+def test_forced_kernel_says_so():
+    r = run_python("import kws._kernels as K, json; print(json.dumps(K.info()))", KWS_KERNEL="scalar")
+    assert r.returncode == 0, r.stderr
+    info = __import__("json").loads(r.stdout)
+    assert info["isa"] == info["forced"] == "scalar" and info["reason"] == "forced by KWS_KERNEL=scalar"
 
 
 def test_gil_is_released_during_kernels():

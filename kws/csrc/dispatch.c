@@ -1,6 +1,19 @@
-/* Run-time ISA selection and the drivers shared by every ISA (dot products and epilogues). */
+/* Run-time ISA selection and the drivers shared by every ISA (dot products and epilogues).
+ *
+ * Which kernel runs is decided by a measurement, not by the newest instruction set: the CPUs this
+ * runs on disagree (AVX-512 is the faster kernel on Intel Xeon and AMD Zen 4 since it keeps
+ * outputs in lanes, but a core that splits 512-bit ops or throttles its clock under them could
+ * lose to AVX2).  On first use every SIMD kernel the CPU supports runs the two BiFSMN layer
+ * shapes (up: 48 x 128 -> 256 bits with the threshold epilogue, down: 48 x 256 -> 128 with the
+ * float epilogue) in alternation, best of 9 rounds each in thread CPU time (immune to being
+ * descheduled on a shared machine), and the fastest total wins: about 1 ms, once per process.
+ * With a single SIMD kernel (AVX2-only x86, NEON) nothing is measured.  The portable scalar
+ * kernel is the reference and never chosen when a SIMD kernel exists.  KWS_KERNEL (in the
+ * Python layer) overrides the choice. */
+#define _POSIX_C_SOURCE 199309L
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "kernels.h"
 
 #if defined(__aarch64__) && defined(__linux__)
@@ -41,11 +54,80 @@ int kws_isa_supported(const char *name) {
     return 0;
 }
 
+static const char *const candidates[] = {"avx512", "avx2", "neon"};
+#define N_CAND (sizeof candidates / sizeof *candidates)
+static double timing_ns[N_CAND];       /* measured cost of the probe per candidate; 0 = not run */
+static const char *best = NULL;
+
+static double thread_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return t.tv_sec * 1e9 + t.tv_nsec;
+}
+
+/* ns of the probe (both layer shapes) on one ISA. */
+static double probe(const kws_isa *isa, const uint64_t *a, const uint64_t *w, void *out,
+                    const int32_t *thresh, const uint8_t *flip, const float *scale) {
+    enum { M = 48, K1 = 128, N1 = 256, K2 = 256, N2 = 128 };
+    const kws_epilogue up = {KWS_EPI_THRESH, out, KWS_WORDS(N1), NULL, NULL, thresh, flip};
+    const kws_epilogue down = {KWS_EPI_SCALE, out, N2, scale, scale, NULL, NULL};
+    const double t0 = thread_ns();
+    if (!isa->gemm) {                                       /* popcount-only ISA: its raw kernel */
+        isa->popcnt(a, KWS_WORDS(K1), w, KWS_WORDS(K1), M, N1, K1, out, N1);
+        isa->popcnt(a, KWS_WORDS(K2), w, KWS_WORDS(K2), M, N2, K2, out, N2);
+    } else if (isa->gemm(a, KWS_WORDS(K1), w, KWS_WORDS(K1), M, N1, K1, &up) ||
+               isa->gemm(a, KWS_WORDS(K2), w, KWS_WORDS(K2), M, N2, K2, &down)) {
+        return 1e30;                                        /* out of memory: never chosen */
+    }
+    return thread_ns() - t0;
+}
+
+static const char *measure_best(void) {
+    const char *only = NULL;
+    size_t n = 0;
+    for (size_t c = 0; c < N_CAND; c++)
+        if (kws_isa_supported(candidates[c])) { only = candidates[c]; n++; }
+    if (n == 0) return "scalar";
+    if (n == 1) return only;
+    enum { ROUNDS = 9, WORDS = 48 * 4 + 256 * 4 };
+    uint64_t *bits = malloc(WORDS * sizeof *bits);
+    float *fout = malloc(48 * 256 * sizeof *fout);          /* also int32 for popcnt */
+    int32_t thresh[256];
+    uint8_t flip[256];
+    float scale[256];
+    if (!bits || !fout) { free(bits); free(fout); return only; }
+    uint64_t x = 0x9E3779B97F4A7C15u;                       /* xorshift: fixed random bits */
+    for (size_t i = 0; i < WORDS; i++) { x ^= x << 13; x ^= x >> 7; x ^= x << 17; bits[i] = x; }
+    for (int j = 0; j < 256; j++) { thresh[j] = (j % 9) - 4; flip[j] = j % 5 == 0; scale[j] = 0.01f * j; }
+    double t[N_CAND];
+    for (size_t c = 0; c < N_CAND; c++) t[c] = 1e30;
+    for (int r = 0; r < ROUNDS; r++)
+        for (size_t c = 0; c < N_CAND; c++) {
+            if (!kws_isa_supported(candidates[c])) continue;
+            const double ns = probe(lookup(candidates[c]), bits, bits + 48 * 4, fout, thresh, flip, scale);
+            if (ns < t[c]) t[c] = ns;
+        }
+    free(bits);
+    free(fout);
+    size_t win = N_CAND;
+    for (size_t c = 0; c < N_CAND; c++)
+        if (t[c] < 1e30) {
+            timing_ns[c] = t[c];
+            if (win == N_CAND || t[c] < t[win]) win = c;
+        }
+    return win == N_CAND ? only : candidates[win];
+}
+
 const char *kws_best_isa(void) {
-    static const char *order[] = {"avx512", "avx2", "neon", "scalar"};
-    for (size_t i = 0; i < sizeof order / sizeof *order; i++)
-        if (kws_isa_supported(order[i])) return order[i];
-    return "scalar";
+    if (!best) best = measure_best();
+    return best;
+}
+
+double kws_isa_probe_ns(const char *name) {
+    kws_best_isa();
+    for (size_t c = 0; c < N_CAND; c++)
+        if (!strcmp(name, candidates[c])) return timing_ns[c];
+    return 0;
 }
 
 int kws_select(const char *name) {

@@ -60,8 +60,12 @@ const kws_isa *kws_isa_neon(void);      /* NULL off aarch64 */
 int kws_isa_supported(const char *name);
 /* Select by name; returns 0 on success, -1 if unknown/unsupported. */
 int kws_select(const char *name);
-/* Best ISA this CPU supports (neon > scalar; avx512 > avx2 > scalar). */
+/* The fastest ISA on this CPU: measured once on first use when more than one SIMD kernel is
+ * supported (see dispatch.c), else the only one; scalar only without any.  Not thread-safe on
+ * the very first call (the Python layer calls it at import). */
 const char *kws_best_isa(void);
+/* ns the dispatch measurement took on that ISA (best of its rounds); 0 if it was not measured. */
+double kws_isa_probe_ns(const char *name);
 const kws_isa *kws_current(void);
 
 /* ---- drivers (dispatch.c): everything the Python layer calls ---- */
