@@ -179,3 +179,54 @@ def test_resolve_operating_point(model, spec, want):
 def test_bad_confirm_point(model, spec, match):
     with pytest.raises(ValueError, match=match):
         kws.Detector(model, confirm=spec)
+
+
+def test_bench_reports_the_cascade_beside_its_listening_point():
+    from kws.bench import bench_cascade
+    from kws.detector import resolve_model
+    m = resolve_model(None)
+    ops = [m.arch.operating_point(1.0, 8), m.arch.operating_point(0.5, 4)]
+    c = bench_cascade(m, ops, seconds=3.0, say=lambda s: None, rounds=1)
+    assert c["confirm"] == "1x8" and [r["point"] for r in c["rows"]] == ["0.5x4>1x8"]
+    r = c["rows"][0]
+    assert r["confirm_per_hop_keyword_free"] == 0.0          # noise: the listener never fires
+    assert r["confirm_per_hop_dense_keywords"] > 0           # keywords: 1x8 confirms them
+    for key in ("keyword_free", "dense_keywords"):
+        assert r[f"cpu_per_audio_s_{key}"] > 0 and r[f"listening_point_cpu_{key}"] > 0
+        assert r[f"cpu_ratio_{key}"] == r[f"cpu_per_audio_s_{key}"] / r[f"listening_point_cpu_{key}"]
+
+
+def test_pi_cascade_estimate_adds_the_confirm_point_per_hop():
+    import sys
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from pi_estimate import cascade_estimate
+    listen = {"point": "0.5x4", "instructions": 1_000_000}
+    confirm = {"point": "1x8", "instructions": 3_000_000}
+    e = cascade_estimate(listen, confirm, 0.1, hop_s=0.2, ipc=1.0, clock_hz=1.2e9)
+    assert e["instructions_per_audio_s"] == 6_500_000              # (1 M + 0.1 x 3 M) x 5 hops/s
+    assert e["ms_per_audio_s"] == pytest.approx(6.5e6 / 1.2e9 * 1e3, abs=1e-3)
+    assert cascade_estimate(listen, None, 0.0)["instructions_per_audio_s"] == 5_000_000
+
+
+def listen(*args):
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, "-m", "kws", "listen", "--file", str(EXAMPLE), "--json", *args],
+                       capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    import json
+    return r, [json.loads(line) for line in r.stdout.splitlines()] if r.returncode == 0 else None
+
+
+def test_listen_confirm_flag():
+    point = ["--width", "0.25", "--blocks", "4", "--threshold", "0.3"]
+    r, auto = listen(*point)                               # default: narrower points confirm with 1x8
+    assert r.returncode == 0 and "operating point 0.25x4 confirmed by 1x8" in r.stderr
+    assert [(d["label"], d["confirmed_by"]) for d in auto] == [("yes", "1x8"), ("stop", "1x8"), ("no", "1x8")]
+    r, explicit = listen(*point, "--confirm", "1x8")
+    assert explicit == auto
+    r, off = listen(*point, "--confirm", "none")
+    assert [d["label"] for d in off] == ["yes", "stop", "no", "no"] and "confirmed_by" not in off[0]
+    r, full = listen()                                     # the widest point listens alone
+    assert "confirmed by" not in r.stderr and len(full) == 5 and "confirmed_by" not in full[0]
+    r, _ = listen(*point, "--confirm", "3x3")
+    assert r.returncode == 1 and r.stderr.strip().splitlines()[-1].startswith("kws: error: operating point '3x3'")
