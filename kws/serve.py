@@ -131,7 +131,7 @@ class Service:
         if refractory_s is not None:
             self.settings["refractory_s"] = refractory_s
         self.timeout, self.max_clients = timeout, max_clients
-        self.clients = 0
+        self.live: set = set()                      # open Connections
         probe = self.new_detector(None)            # bad width/blocks/threshold fail here, at start
         self.keywords = list(probe.keywords)
         self.operating_point = probe.operating_point.name
@@ -156,8 +156,11 @@ class Service:
 
 async def serve(service: Service, host: str, port: int, zeroconf_name: str | None = None) -> None:
     """Serve until SIGINT/SIGTERM; logs "serving ... on tcp://HOST:PORT" once listening."""
-    server = await asyncio.start_server(lambda r, w: Connection(service, r, w).run(),
-                                        host, port, limit=MAX_LINE)
+    try:
+        server = await asyncio.start_server(lambda r, w: Connection(service, r, w).run(),
+                                            host, port, limit=MAX_LINE)
+    except OSError as e:                           # port in use, no such address, ...
+        raise CliError(f"cannot listen on tcp://{host}:{port}: {e.strerror or e}") from None
     bound = server.sockets[0].getsockname()[1]
     zc = None
     if zeroconf_name is not None:
@@ -175,8 +178,15 @@ async def serve(service: Service, host: str, port: int, zeroconf_name: str | Non
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with server:
-        await stop.wait()
+    await stop.wait()
+    server.close()
+    # Close the clients' sockets and let their handlers end (cancelling them instead makes
+    # asyncio log a traceback per connection; server.wait_closed() waits for clients to leave).
+    live = list(service.live)
+    for conn in live:
+        conn.writer.close()
+    if live:
+        await asyncio.wait([c.task for c in live], timeout=5)
     log.info("stopped")
 
 
@@ -299,15 +309,14 @@ class Connection:
     async def run(self) -> None:
         from wyoming.error import Error
         svc = self.service
-        counted = False
+        self.task = asyncio.current_task()
         try:
-            if svc.clients >= svc.max_clients:
+            if len(svc.live) >= svc.max_clients:
                 await self.send(Error(text=f"server busy: {svc.max_clients} clients already "
                                            f"connected", code="busy").event())
                 return
-            svc.clients += 1
-            counted = True
-            log.debug("%s connected (%d clients)", self.peer, svc.clients)
+            svc.live.add(self)
+            log.debug("%s connected (%d clients)", self.peer, len(svc.live))
             while True:
                 try:
                     event = await asyncio.wait_for(read_event(self.reader), svc.timeout)
@@ -324,8 +333,7 @@ class Connection:
             log.exception("%s: internal error", self.peer)
             await self._try_send(Error(text=f"internal error: {e}", code="internal").event())
         finally:
-            if counted:
-                svc.clients -= 1
+            svc.live.discard(self)
             log.debug("%s disconnected", self.peer)
             self.writer.close()
 

@@ -387,6 +387,27 @@ def test_bad_options_are_one_error_line(args, message):
     assert len(r.stderr.strip().splitlines()) == 1
 
 
+def test_port_in_use_is_one_error_line(server):
+    r = subprocess.run([sys.executable, "-m", "kws", "serve", "--uri", f"tcp://127.0.0.1:{server.port}"],
+                       capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith(f"kws: error: cannot listen on tcp://127.0.0.1:{server.port}")
+    assert "Traceback" not in r.stderr
+
+
+def test_sigterm_with_clients_connected_exits_cleanly():
+    s = Server()
+    async def go():
+        held = [await asyncio.open_connection("127.0.0.1", s.port) for _ in range(3)]
+        await asyncio.sleep(0.3)
+        t = time.monotonic()
+        code = await asyncio.to_thread(s.stop)
+        return code, time.monotonic() - t, held
+    code, took, _ = run(go())
+    assert code == 0 and took < 5
+    assert "Traceback" not in "".join(s.lines)
+
+
 def test_threshold_and_refractory_options_reach_the_detector(recording):
     """Per-keyword threshold and refractory period are server options: the served detections
     equal the Detector's with the same settings (and differ from the defaults')."""
