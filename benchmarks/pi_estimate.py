@@ -102,6 +102,21 @@ def pi_estimate(arch=None, points=None, cpu="cortex-a53", ipc=IPC, clock_hz=CLOC
             "clock_hz": clock_hz, "points": rows, "paper_check": check}
 
 
+def cascade_estimate(listen: dict, confirm: dict | None, confirm_per_hop: float, hop_s: float = 0.2,
+                     ipc: float = IPC, clock_hz: float = CLOCK_HZ) -> dict:
+    """Pi time per second of audio of a Detector cascade (kws.Detector(confirm=...)): the listening
+    point every hop plus the confirm point `confirm_per_hop` times per hop on average (measured:
+    Detector.confirm_inferences / Detector.inferences on the audio in question). `listen` and
+    `confirm` are rows of pi_estimate()["points"]; confirm None = the listening point alone."""
+    per_hop = listen["instructions"] + (confirm["instructions"] * confirm_per_hop if confirm else 0.0)
+    per_s = per_hop / hop_s
+    return {"listen": listen["point"], "confirm": confirm["point"] if confirm else None,
+            "confirm_per_hop": confirm_per_hop, "hop_s": hop_s,
+            "instructions_per_audio_s": round(per_s),
+            "ms_per_audio_s": round(per_s / (ipc * clock_hz) * 1e3, 3),
+            "ms_per_audio_s_band": [round(per_s / (hi * clock_hz) * 1e3, 3) for hi in IPC_BAND[::-1]]}
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--json", action="store_true")

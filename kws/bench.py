@@ -138,17 +138,98 @@ def median_ms(fn, runs: int = 200, warmup: int = 20) -> float:
 def detector_cpu(model, op, seconds: float = 20.0, chunk: int = 1600) -> float:
     """CPU seconds the Detector spends per second of audio at `op` (default hop), fed `chunk`-sample
     blocks of seeded noise; includes the frontend. x100 = % of one core."""
+    return detector_run(model, op, noise_audio(seconds))[0]
+
+
+def noise_audio(seconds: float, sr: int = 16000):
+    """Seeded noise at -26 dBFS: keyword-free audio."""
     import numpy as np
+    return (0.05 * np.random.default_rng(0).standard_normal(int(seconds * sr))).astype(np.float32)
+
+
+def keyword_audio(seconds: float, sr: int = 16000):
+    """Dense keyword audio: examples/audio/keywords.flac (5 keywords in 10.8 s) repeated to
+    `seconds`; None outside a source checkout."""
+    import numpy as np
+    path = ROOT / "examples" / "audio" / "keywords.flac"
+    if not path.exists():
+        return None
+    import soundfile as sf
+    x, rate = sf.read(path, dtype="float32")
+    if rate != sr:
+        raise ValueError(f"{path}: expected {sr} Hz, got {rate}")
+    return np.tile(x, -(-int(seconds * sr) // len(x)))[:int(seconds * sr)]
+
+
+def detector_run(model, op, audio, chunk: int = 1600, confirm=None) -> tuple[float, float]:
+    """(CPU seconds per second of audio, confirm-point inferences per hop) of a Detector at `op`
+    (default hop and threshold; `confirm`: a cascade) fed `audio` in `chunk`-sample blocks;
+    includes the frontend."""
     from kws.detector import Detector
-    det = Detector(model, width=op.width, blocks=len(op.blocks))
+    det = Detector(model, width=op.width, blocks=len(op.blocks), confirm=confirm)
     sr = det.sample_rate
-    audio = (0.05 * np.random.default_rng(0).standard_normal(int(seconds * sr))).astype(np.float32)
     det.feed(audio[:sr])                       # warm-up: first window, plans
+    if confirm is not None:                    # and the confirm point's plan
+        det.net.scores(det._window, det.confirm)
     det.reset()
     t0 = time.process_time()
     for i in range(0, len(audio), chunk):
         det.feed(audio[i:i + chunk])
-    return (time.process_time() - t0) / seconds
+    return (time.process_time() - t0) / (len(audio) / sr), det.confirm_inferences / max(1, det.inferences)
+
+
+def bench_cascade(model, ops, seconds, say, rounds: int = 3) -> dict:
+    """CPU per second of audio of every cascade (each point of `ops` but the widest listens, the
+    widest confirms) beside its listening point alone, on keyword-free noise and on dense keyword
+    audio; the two alternate round by round (medians), so the ratio is a same-run ratio."""
+    import numpy as np
+    confirm = model.arch.operating_points[0]
+    audios = {"keyword_free": noise_audio(seconds), "dense_keywords": keyword_audio(seconds)}
+    rows = []
+    for op in ops:
+        if op == confirm:
+            continue
+        say(f"cascade {op.name}>{confirm.name}: Detector CPU per second of audio ({seconds:g} s)")
+        row = {"point": f"{op.name}>{confirm.name}", "listen": op.name, "confirm": confirm.name}
+        for key, audio in audios.items():
+            if audio is None:
+                row[f"cpu_per_audio_s_{key}"] = row[f"listening_point_cpu_{key}"] = None
+                row[f"cpu_ratio_{key}"] = row[f"confirm_per_hop_{key}"] = None
+                continue
+            got = [(detector_run(model, op, audio)[0], detector_run(model, op, audio, confirm=confirm))
+                   for _ in range(rounds)]
+            alone = float(np.median([a for a, _ in got]))
+            both = float(np.median([c for _, (c, _) in got]))
+            row[f"cpu_per_audio_s_{key}"], row[f"listening_point_cpu_{key}"] = both, alone
+            row[f"cpu_ratio_{key}"] = both / alone
+            row[f"confirm_per_hop_{key}"] = got[0][1][1]
+        rows.append(row)
+    return {"confirm": confirm.name, "keyword_free_audio": "seeded noise at -26 dBFS",
+            "dense_keywords_audio": ("examples/audio/keywords.flac repeated (5 keywords per 10.8 s)"
+                                     if audios["dense_keywords"] is not None else
+                                     "n/a (examples/audio/keywords.flac is in the source checkout)"),
+            "rows": rows}
+
+
+def pi_cascade(pi_r: dict, cascade: dict) -> list[dict]:
+    """The Pi estimate of each cascade from the instruction counts and the measured confirm rate."""
+    script = ROOT / "benchmarks" / "pi_estimate.py"
+    if pi_r.get("status") != "ok" or not script.exists():
+        return []
+    sys.path.insert(0, str(script.parent))
+    try:
+        import pi_estimate
+    finally:
+        sys.path.remove(str(script.parent))
+    counts = {p["point"]: p for p in pi_r["points"]}
+    out = []
+    for row in cascade["rows"]:
+        if row["listen"] in counts and row["confirm"] in counts:
+            for key in ("keyword_free", "dense_keywords"):
+                if row[f"confirm_per_hop_{key}"] is not None:
+                    out.append({"point": row["point"], "audio": key, **pi_estimate.cascade_estimate(
+                        counts[row["listen"]], counts[row["confirm"]], row[f"confirm_per_hop_{key}"])})
+    return out
 
 
 # ----------------------------------------------------------------------------- the model
@@ -464,6 +545,10 @@ def _x(v, fmt=".1f") -> str:
     return "-" if v is None else format(v, fmt) + "x"
 
 
+def _pc(v):
+    return None if v is None else 100 * v
+
+
 def print_report(r: dict) -> None:
     e = r["environment"]
     print(f"kws bench | CPU: {e['cpu']} (lscpu) | kernel {e['kernel_isa']} | {e['threads']} thread(s), "
@@ -481,6 +566,21 @@ def print_report(r: dict) -> None:
               f"{_x(p['numpy_over_binary']):>9} {_x(p['ort_over_binary']):>8} "
               f"{p['binary_gmacs']:>7.0f} {100 * p['detector_cpu_per_audio_s']:>6.2f} "
               f"{'n/a' if a is None else f'{100 * a:.2f}%':>8}")
+    c = r["cascade"]
+    print(f"\nCascade: each point listens, {c['confirm']} confirms (kws.Detector(confirm=...)); "
+          f"Detector CPU per second of audio, % of one core; x = vs the listening point alone, same run")
+    print(f"  keyword-free: {c['keyword_free_audio']}; dense keywords: {c['dense_keywords_audio']}")
+    print(f"{'cascade':>12} {'free %':>7} {'alone %':>7} {'x':>6} {'dense %':>7} {'alone %':>7} {'x':>6} "
+          f"{'confirms/hop free, dense':>25}")
+    for x in c["rows"]:
+        print(f"{x['point']:>12} {_f(_pc(x['cpu_per_audio_s_keyword_free']), '7.3f'):>7} "
+              f"{_f(_pc(x['listening_point_cpu_keyword_free']), '7.3f'):>7} {_x(x['cpu_ratio_keyword_free'], '.2f'):>6} "
+              f"{_f(_pc(x['cpu_per_audio_s_dense_keywords']), '7.3f'):>7} "
+              f"{_f(_pc(x['listening_point_cpu_dense_keywords']), '7.3f'):>7} {_x(x['cpu_ratio_dense_keywords'], '.2f'):>6} "
+              f"{_f(x['confirm_per_hop_keyword_free'], '.3f'):>12}, {_f(x['confirm_per_hop_dense_keywords'], '.3f')}")
+    for x in c.get("pi_estimate") or []:
+        print(f"  Pi estimate {x['point']} ({x['audio']}): {x['ms_per_audio_s']:.2f} ms per second of audio "
+              f"({x['ms_per_audio_s_band'][0]:.2f}-{x['ms_per_audio_s_band'][1]:.2f})")
     print(f"ONNX Runtime: {r['peers']['onnxruntime']['status']}"
           + (f" ({r['peers']['onnxruntime']['version']})" if r['peers']['onnxruntime'].get('version') else ""))
     lce = r["peers"]["lce"]
@@ -658,16 +758,18 @@ def run_bench(model_path=None, threads=1, runs=200, warmup=20, points=None, seco
     env.update(threads=threads, pinned_cpus=pinned, loadavg=" ".join(f"{v:.1f}" for v in os.getloadavg()),
                date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
     pts, ort_info = bench_points(model, ops, runs, warmup, threads, seconds, say)
+    cascade = bench_cascade(model, ops, seconds, say)
     gemm, lce_info = bench_gemm(model.arch, runs, warmup, threads, peers, say)
     default_op = model.arch.operating_point()
     oww = bench_openwakeword(model, default_op, threads, seconds, peers, say)
     pi_r = run_pi(model.arch, ops, say) if pi else {
         "status": "not run (add --pi: aarch64 instruction counts under qemu, a few minutes; "
                   "needs the source checkout and ../shared/tools/arm64)"}
+    cascade["pi_estimate"] = pi_cascade(pi_r, cascade)
     return {"environment": env,
             "model": {"name": name, "random": is_random, "points": [op.name for op in model.arch.operating_points]},
             "settings": {"runs": runs, "warmup": warmup, "seconds": seconds, "quick": quick, "peers": peers},
-            "accuracy": acc, "points": pts, "gemm": gemm,
+            "accuracy": acc, "points": pts, "cascade": cascade, "gemm": gemm,
             "peers": {"onnxruntime": ort_info, "lce": lce_info, "openwakeword": oww},
             "pi_estimate": pi_r, "targets": targets(pts, gemm, oww), "notices": notices}
 

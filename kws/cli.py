@@ -26,7 +26,30 @@ SUBCOMMAND_MODULES = [
     "kws.data.cli",        # data synth / data info
     "kws.distill.cli",     # train, eval, export
     "kws.bench",           # bench
+    "kws.serve",           # serve (Wyoming protocol)
 ]
+
+# the docs/ page that explains each subcommand, named at the end of its --help (and of its
+# sub-subcommands': kws data synth); tests/test_docs.py checks every registered one has an existing page
+DOCS_PAGES = {
+    "listen": "microphone.md",
+    "devices": "microphone.md",
+    "data": "data.md",
+    "train": "training.md",
+    "eval": "training.md",
+    "export": "training.md",
+    "bench": "performance.md",
+    "serve": "serve.md",
+}
+
+
+def _point_to_docs(parser: argparse.ArgumentParser, page: str) -> None:
+    # a pip-installed user has no docs/ folder: name the repository it lives in
+    parser.epilog = f"Documentation: docs/{page} in the kws repository."
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _point_to_docs(child, page)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,6 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue                # subcommand not built yet in this checkout
         module.register(sub)
+    pages: dict[str, list[str]] = {}
+    for name, subparser in sub.choices.items():
+        if name in DOCS_PAGES:
+            _point_to_docs(subparser, DOCS_PAGES[name])
+            pages.setdefault(DOCS_PAGES[name], []).append(name)
+    parser.epilog = ("Documentation: README.md and docs/ in the kws repository: "
+                     + "; ".join(f"{', '.join(names)}: docs/{page}" for page, names in pages.items())
+                     + ".")
     return parser
 
 

@@ -13,6 +13,15 @@ most likely class, then nothing fires for `refractory_s`, and the same keyword f
 after its smoothed posterior has dropped below `threshold` (a word's tail still in the next 1 s
 window must not count twice): one detection per spoken keyword.
 Results depend only on the audio, never on how it was cut into chunks.
+
+Cascade (`confirm="1x8"`): the operating point (`width` x `blocks`) listens; when it would fire,
+the same windows (the last `smoothing` hops, from frames already computed: no second frontend) are
+scored at the confirm point and smoothed the same way, and the detection is reported only if the
+confirm point would fire the same label too (most likely class, at or above its threshold). A
+rejected firing changes nothing (no refractory period, not held), so the next hop may try again.
+Confirm scores are kept per hop, so a hop is scored at the confirm point at most once, and never
+while the listening point stays quiet: the cost stays close to the listening point's. The two
+points err on different audio (docs/cascade.md: agreement removed most false alarms of 0.5x4).
 """
 
 from __future__ import annotations
@@ -48,6 +57,29 @@ class Detection:
     label: str
     score: float
     time_s: float
+    confirmed_by: str | None = None     # cascade: the confirm point's name ("1x8"), else None
+    confirm_score: float | None = None  # its smoothed posterior of `label`
+
+
+def resolve_operating_point(arch, point):
+    """An OperatingPoint of `arch` from "1x8" / "0.5x4" (width x number of blocks) or an
+    OperatingPoint; a clear ValueError for anything the model does not declare."""
+    from kws.fsmn.config import OperatingPoint
+    names = ", ".join(op.name for op in arch.operating_points)
+    if isinstance(point, OperatingPoint):
+        if point not in arch.operating_points:
+            raise ValueError(f"operating point {point.name} is not one this model declares: {names}")
+        return point
+    if not isinstance(point, str):
+        raise ValueError(f"an operating point is a string like '1x8' (width x blocks), "
+                         f"got {type(point).__name__}")
+    width, x, blocks = point.strip().partition("x")
+    try:
+        if not x:
+            raise ValueError
+        return arch.operating_point(float(width), int(blocks))
+    except ValueError:
+        raise ValueError(f"operating point {point!r}: expected width x blocks, one of {names}") from None
 
 
 def default_model_path() -> Path:
@@ -85,13 +117,15 @@ class Detector:
             spoken keyword stays whole inside the 1 s window for several hops either way.
         smoothing: number of hops the posteriors are averaged over (2 x 200 ms).
         refractory_s: after a detection, seconds during which nothing else fires (REFRACTORY_S).
+        confirm: None, or an operating point the model declares ("1x8", or an OperatingPoint)
+            that must agree before a detection is reported (cascade: see the module doc).
 
     `width` and `blocks` can be changed at any time; the next hop uses them (no reload).
     """
 
     def __init__(self, model=None, width: float = 1.0, blocks: int | None = None,
                  threshold=None, keywords=None, hop_ms: float = 200.0,
-                 smoothing: int = 2, refractory_s: float = REFRACTORY_S):
+                 smoothing: int = 2, refractory_s: float = REFRACTORY_S, confirm=None):
         self.model = resolve_model(model)
         self.net = BinaryFSMN(self.model)
         self.labels = list(self.model.labels)
@@ -124,6 +158,7 @@ class Detector:
         if not isinstance(refractory_s, (int, float)) or refractory_s < 0:
             raise ValueError(f"refractory_s must be >= 0 seconds, got {refractory_s!r}")
         self.refractory_s = float(refractory_s)
+        self._confirm = None if confirm is None else resolve_operating_point(arch, confirm)
         self.reset()
 
     @property
@@ -153,12 +188,21 @@ class Detector:
     def operating_point(self):
         return self._op
 
+    @property
+    def confirm(self):
+        """The confirm point (an OperatingPoint) of a cascade, or None."""
+        return self._confirm
+
     # ------------------------------------------------------------------ streaming
     def reset(self) -> None:
         """Forget all audio: times restart at 0."""
         arch = self.model.arch
         self._frontend = Frontend(self.model.frontend, frontend_matrices(self.model))
-        self._window = np.zeros((arch.n_frames, arch.n_features), np.float32)
+        # the last frames: one window, plus (smoothing - 1) hops of history when a confirm point
+        # re-scores past windows; the network's window is a view of its end
+        history = 0 if self._confirm is None else (self.smoothing - 1) * self.hop_frames
+        self._ring = np.zeros((arch.n_frames + history, arch.n_features), np.float32)
+        self._window = self._ring[history:]
         self._frames = 0                  # frames produced since reset
         self._next_run = arch.n_frames    # frame count at which the network runs next
         self._recent = deque(maxlen=self.smoothing)
@@ -169,6 +213,8 @@ class Detector:
         self._in_rate = self.sample_rate
         self.last_scores = None           # smoothed posteriors of the last hop (for UIs)
         self.inferences = 0
+        self._confirmed = {}              # hop index -> scores at the confirm point
+        self.confirm_inferences = 0
 
     def feed(self, audio, sample_rate: int = 16000) -> list[Detection]:
         """Feed mono audio (int16, float32 or float64; any length) and return new detections.
@@ -210,18 +256,19 @@ class Detector:
 
     def _consume(self, frames: np.ndarray) -> list[Detection]:
         out = []
-        n_win = self._window.shape[0]
+        ring = self._ring
+        n_ring = ring.shape[0]
         fe = self.model.frontend
         i = 0
         while i < len(frames):
-            # copy frames up to the next scheduled run into the sliding window
+            # copy frames up to the next scheduled run into the sliding ring
             take = min(len(frames) - i, self._next_run - self._frames)
             chunk = frames[i:i + take]
-            if take >= n_win:
-                self._window[:] = chunk[-n_win:]
+            if take >= n_ring:
+                ring[:] = chunk[-n_ring:]
             else:    # slide left by `take` frames (numpy copes with the overlap)
-                self._window[:-take] = self._window[take:]
-                self._window[-take:] = chunk
+                ring[:-take] = ring[take:]
+                ring[-take:] = chunk
             self._frames += take
             i += take
             if self._frames == self._next_run:
@@ -244,7 +291,29 @@ class Detector:
             return None
         best = int(np.argmax(smooth))
         if best in self._kw_index and smooth[best] >= self._thresh[best] and best != self._held:
+            confirm = None
+            if self._confirm is not None:
+                confirm = self._confirm_scores()
+                if int(np.argmax(confirm)) != best or confirm[best] < self._thresh[best]:
+                    return None                                 # the confirm point disagrees
             self._quiet_until = end_s + self.refractory_s
             self._held = best
-            return Detection(self.labels[best], float(smooth[best]), round(end_s, 3))
+            if confirm is None:
+                return Detection(self.labels[best], float(smooth[best]), round(end_s, 3))
+            return Detection(self.labels[best], float(smooth[best]), round(end_s, 3),
+                             self._confirm.name, float(confirm[best]))
         return None
+
+    def _confirm_scores(self) -> np.ndarray:
+        """Confirm-point posteriors averaged over the windows the listening point's smoothing
+        covered (the last len(self._recent) hops), each hop scored at most once."""
+        hop = self.inferences - 1
+        wanted = range(hop - len(self._recent) + 1, hop + 1)
+        self._confirmed = {h: self._confirmed[h] for h in wanted if h in self._confirmed}
+        n_win, n_ring = self._window.shape[0], self._ring.shape[0]
+        for h in wanted:
+            if h not in self._confirmed:
+                end = n_ring - (hop - h) * self.hop_frames
+                self._confirmed[h] = self.net.scores(self._ring[end - n_win:end], self._confirm)
+                self.confirm_inferences += 1
+        return np.mean([self._confirmed[h] for h in wanted], axis=0)

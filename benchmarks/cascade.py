@@ -1,0 +1,325 @@
+"""The cascade (kws.Detector(confirm=...)) beside the plain operating points: false alarms on
+keyword-free audio, keywords found, CPU per second of audio, and the Raspberry Pi estimate.
+
+    python benchmarks/cascade.py [--work /tmp/kws-cascade] [--json docs/cascade.json]
+                                 [--listen 0.5x4,...] [--confirm 1x8] [--threshold 0.5]
+
+Everything is made here, seeded, in a few CPU minutes (kept in --work; a re-run reuses it):
+  * keywords: `kws data synth` of a small V1-12 stand-in (10 keywords x 50 clips, 40 unknown words
+    x 4, seed 21); its testing split (speakers never in the default model's training; 50 keyword
+    and 16 unknown-word clips) joined by kws.distill.evaluate.make_stream (0.5-1.5 s gaps) under
+    the data set's background noise at -50 dBFS ("quiet") and at a level 10 dB under the median
+    keyword clip's power ("10 dB SNR", same clip order);
+  * synthetic speech: running word salad without the keywords (kws.data.noise.babble_text) spoken
+    by the testing split's TTS voices (espeak-ng, MBROLA, flite, festival, pico, RHVoice), 0.3-1 s
+    pauses, -50 dBFS background noise;
+  * music: real instrument recordings of Debian's sonic-pi-samples (apt install sonic-pi-samples;
+    allowed as music by the project's data rule): 8 s segments of a drum/instrument loop with one
+    or two ambient, guitar or bass samples over it, seeded. Real speech recordings are reserved for
+    independent evaluation and are not used.
+Every configuration is a real kws.Detector (default model, 200 ms hop, smoothing 2, threshold
+0.5) fed the stream: each listening point alone, the confirm point alone, and the cascade
+(listening point confirmed by the confirm point). On the keyword streams a detection is a hit when
+kws.distill.evaluate's rule matches it to a keyword clip, anything else a false alarm; on the
+keyword-free streams every detection is a false alarm.
+CPU: process time of the Detector per second of audio fed in 100 ms chunks (frontend included),
+the configurations interleaved round by round, medians; on the keyword-free speech and on dense
+keyword audio (the quiet keyword stream: a keyword every ~2.6 s). The Pi estimate combines the
+instruction counts of docs/bench.json (`kws bench --pi`) with the measured number of confirm
+inferences per hop (benchmarks/pi_estimate.py: cascade_estimate).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+KEYWORDS = "yes,no,up,down,left,right,on,off,stop,go"
+SYNTH = ["--per-word", "50", "--unknown-per-word", "4", "--noise-seconds", "30", "--seed", "21"]
+SR = 16000
+MUSIC_DIR = Path("/usr/share/sonic-pi/samples")
+
+
+# ----------------------------------------------------------------------------- audio
+def synth_data(work: Path) -> Path:
+    data = work / "data"
+    if not (data / "synth_report.json").exists():
+        subprocess.run([sys.executable, "-m", "kws", "data", "synth", "--out", str(data), "--words",
+                        KEYWORDS, *SYNTH, "--jobs", "1", "--no-progress"], check=True)
+    return data
+
+
+def keyword_streams(data: Path, model):
+    """{"quiet": ..., "snr10": ...}: (stream, events, seconds) of the testing split."""
+    from kws.data.speech_commands import SpeechCommands
+    from kws.distill.evaluate import NON_KEYWORDS, make_stream
+    labels = list(model.labels)
+    clips = SpeechCommands(data, "testing", "v1-12", None, seed=0)
+    power = [10 * math.log10(float(np.mean(np.square(a, dtype=np.float64))) + 1e-20)
+             for a, y in (clips[i] for i in range(len(clips))) if labels[y] not in NON_KEYWORDS]
+    snr10 = float(np.median(power)) - 10.0
+    return {"quiet": (*make_stream(clips, labels, clips.noise, -50.0, seed=0), -50.0),
+            "snr10": (*make_stream(clips, labels, clips.noise, snr10, seed=0), snr10)}
+
+
+def speech_stream(work: Path, data: Path, minutes: float) -> np.ndarray:
+    """Keyword-free running speech from the testing split's voices (cached in --work)."""
+    cache = work / f"speech-{minutes:g}min.npy"
+    if cache.exists():
+        return np.load(cache)
+    from kws.data.engines import Renderer, RenderError
+    from kws.data.layout import split_of_speaker
+    from kws.data.noise import babble_text
+    from kws.data.voices import all_voices
+    rng = np.random.default_rng(21)
+    voices = [v for v in all_voices() if split_of_speaker(v.speaker_id) == "testing"]
+    voices = [voices[i] for i in rng.permutation(len(voices))]
+    exclude = set(KEYWORDS.split(","))
+    renderer, parts, n, k = Renderer.for_thread(), [], 0, 0
+    while n < minutes * 60 * SR:
+        v = voices[k % len(voices)]
+        k += 1
+        try:
+            x, _ = renderer.render(v, babble_text(rng, exclude, words=60))
+        except RenderError:
+            continue
+        rms = math.sqrt(float(np.mean(np.square(x, dtype=np.float64)))) or 1.0
+        x = x * (10 ** (rng.uniform(-30, -20) / 20) / rms)
+        gap = np.zeros(int(rng.uniform(0.3, 1.0) * SR), np.float32)
+        parts += [gap, x.astype(np.float32)]
+        n += gap.size + x.size
+    Renderer.close_all()
+    x = np.concatenate(parts)[: int(minutes * 60 * SR)]
+    np.save(cache, x)
+    return x
+
+
+def music_stream(minutes: float) -> np.ndarray | None:
+    """8 s segments: a loop with one or two tonal samples over it (sonic-pi-samples), seeded."""
+    import soundfile as sf
+    import soxr
+    if not MUSIC_DIR.is_dir():
+        return None
+
+    def load(p):
+        x, sr = sf.read(p, dtype="float32", always_2d=True)
+        x = x.mean(axis=1)
+        return soxr.resample(x, sr, SR) if sr != SR else x
+
+    loops = [load(p) for p in sorted(MUSIC_DIR.glob("loop_*.flac"))]
+    tonal = [load(p) for p in sorted(MUSIC_DIR.glob("*.flac"))
+             if p.name.split("_")[0] in ("ambi", "guit", "bass")]
+    rng = np.random.default_rng(21)
+    seg, out = 8 * SR, []
+    for _ in range(int(math.ceil(minutes * 60 / 8))):
+        x = np.tile(loops[rng.integers(len(loops))], 1 + seg // 4000)[:seg].astype(np.float64)
+        x /= math.sqrt(float(np.mean(x ** 2))) or 1.0
+        for _ in range(int(rng.integers(1, 3))):
+            t = tonal[rng.integers(len(tonal))][:seg]
+            at = int(rng.integers(0, seg - t.size + 1))
+            x[at:at + t.size] += t / (math.sqrt(float(np.mean(t.astype(np.float64) ** 2))) or 1.0)
+        out.append(x * 10 ** (rng.uniform(-30, -18) / 20) / math.sqrt(float(np.mean(x ** 2))))
+    return np.clip(np.concatenate(out), -1, 1).astype(np.float32)
+
+
+def with_bed(x: np.ndarray, noise, dbfs: float = -50.0) -> np.ndarray:
+    bed = np.tile(np.concatenate(noise), 1 + x.size // sum(len(n) for n in noise))[:x.size]
+    bed = bed / (math.sqrt(float(np.mean(np.square(bed, dtype=np.float64)))) or 1.0)
+    return (x + bed * 10 ** (dbfs / 20)).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------- measuring
+def detect(model, listen, confirm, threshold, audio):
+    """Detections [(label, time_s)] and (inferences, confirm inferences) of one Detector run."""
+    from kws.detector import Detector
+    det = Detector(model, width=listen.width, blocks=len(listen.blocks), threshold=threshold,
+                   confirm=confirm)
+    dets = []
+    for i in range(0, audio.size, 10 * SR):
+        dets += [(d.label, d.time_s) for d in det.feed(audio[i:i + 10 * SR])]
+    return dets, det.inferences, det.confirm_inferences
+
+
+def cpu_per_audio_s(model, configs, audio, rounds: int) -> list[float]:
+    """Median CPU seconds per second of audio of each (listen, confirm) Detector, fed 100 ms
+    chunks; configurations interleaved round by round (same load for each)."""
+    from kws.detector import Detector
+    times = [[] for _ in configs]
+    for _ in range(rounds):
+        for j, (listen, confirm) in enumerate(configs):
+            det = Detector(model, width=listen.width, blocks=len(listen.blocks), confirm=confirm)
+            det.feed(audio[:SR])                  # warm-up: plans of both points
+            det.reset()
+            t0 = time.process_time()
+            for i in range(0, audio.size, SR // 10):
+                det.feed(audio[i:i + SR // 10])
+            times[j].append((time.process_time() - t0) / (audio.size / SR))
+    return [float(np.median(t)) for t in times]
+
+
+def pi_counts() -> dict:
+    path = ROOT / "docs" / "bench.json"
+    try:
+        pi = json.loads(path.read_text())["pi_estimate"]
+        return {p["point"]: p for p in pi["points"]} if pi.get("status") == "ok" else {}
+    except (OSError, KeyError, json.JSONDecodeError):
+        return {}
+
+
+def run(args) -> dict:
+    from kws.bench import cpu_model
+    from kws.detector import resolve_model, resolve_operating_point
+    from kws.distill.evaluate import _match
+    from kws import _kernels
+    import pi_estimate
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    model = resolve_model(args.model)
+    arch = model.arch
+    confirm = resolve_operating_point(arch, args.confirm)
+    listens = ([resolve_operating_point(arch, s) for s in args.listen.split(",")] if args.listen
+               else [op for op in arch.operating_points if op != confirm])
+    say = lambda s: print(f"# {s}", file=sys.stderr, flush=True)   # noqa: E731
+    say("data: kws data synth (small V1-12 stand-in)")
+    data = synth_data(work)
+    kw = keyword_streams(data, model)
+    from kws.data.speech_commands import SpeechCommands
+    noise = SpeechCommands(data, "testing", "v1-12", None, seed=0).noise
+    say(f"synthetic speech: {args.speech_minutes:g} min")
+    free = {"speech": with_bed(speech_stream(work, data, args.speech_minutes), noise)}
+    music = music_stream(args.music_minutes)
+    if music is not None:
+        free["music"] = music
+    streams = {}
+    for name, x in free.items():
+        streams[name] = {"kind": "keyword-free", "minutes": x.size / SR / 60}
+    for name, (x, events, seconds, dbfs) in kw.items():
+        streams[f"keywords_{name}"] = {"kind": "keywords", "minutes": seconds / 60,
+                                       "keywords": len(events), "noise_dbfs": round(dbfs, 1)}
+    configs = [(op, None) for op in listens] + [(confirm, None)] + [(op, confirm) for op in listens]
+    rows = []
+    for listen, conf in configs:
+        name = listen.name if conf is None else f"{listen.name}>{conf.name}"
+        say(f"{name}: detections on {len(streams)} streams")
+        row = {"config": name, "listen": listen.name, "confirm": None if conf is None else conf.name}
+        for s, x in free.items():
+            dets, inf, cinf = detect(model, listen, conf, args.threshold, x)
+            row[f"false_alarms_{s}"] = len(dets)
+            row[f"fa_per_hour_{s}"] = len(dets) / (x.size / SR / 3600)
+            row[f"confirm_per_hop_{s}"] = cinf / inf
+        for s, (x, events, seconds, _) in kw.items():
+            dets, inf, cinf = detect(model, listen, conf, args.threshold, x)
+            hits, fas = _match(dets, events)
+            row[f"hits_keywords_{s}"] = hits
+            row[f"false_alarms_keywords_{s}"] = fas
+            row[f"frr_keywords_{s}"] = 1 - hits / len(events)
+            row[f"confirm_per_hop_keywords_{s}"] = cinf / inf
+        row["false_alarms_keyword_free"] = sum(row[f"false_alarms_{s}"] for s in free)
+        rows.append(row)
+    # CPU, interleaved: each listening point, the confirm point, each cascade
+    say(f"CPU per second of audio ({args.cpu_seconds:g} s x {args.rounds} rounds per configuration)")
+    n = int(args.cpu_seconds * SR)
+    for key, audio in (("keyword_free", free["speech"][:n]), ("dense_keywords", kw["quiet"][0][:n])):
+        cpu = cpu_per_audio_s(model, configs, audio, args.rounds)
+        for row, c in zip(rows, cpu):
+            row[f"cpu_per_audio_s_{key}"] = c
+    by = {r["config"]: r for r in rows}
+    counts = pi_counts()
+    for r in rows:
+        alone = by[r["listen"]]
+        for key in ("keyword_free", "dense_keywords"):
+            r[f"cpu_vs_listening_point_{key}"] = r[f"cpu_per_audio_s_{key}"] / alone[f"cpu_per_audio_s_{key}"]
+        if counts and r["listen"] in counts:
+            hop_s = 0.2
+            for key, per_hop in (("keyword_free", r.get("confirm_per_hop_speech", 0.0)),
+                                 ("dense_keywords", r.get("confirm_per_hop_keywords_quiet", 0.0))):
+                est = pi_estimate.cascade_estimate(counts[r["listen"]], counts.get(r["confirm"] or ""),
+                                                   per_hop if r["confirm"] else 0.0, hop_s)
+                r[f"pi_{key}"] = est
+        if r["confirm"]:
+            r["fa_ratio_vs_listening_point"] = (r["false_alarms_keyword_free"]
+                                                / max(1, alone["false_alarms_keyword_free"]))
+    targets = []
+    for r in rows:
+        if not r["confirm"]:
+            continue
+        alone = by[r["listen"]]
+        fa_all = lambda x: x["false_alarms_keyword_free"] + sum(x[f"false_alarms_keywords_{s}"] for s in kw)  # noqa: E731
+        targets.append({
+            "config": r["config"],
+            "false_alarms": fa_all(r), "listening_point_false_alarms": fa_all(alone),
+            "false_alarms_met": fa_all(r) <= fa_all(alone) / 4,
+            "hits": {s: [r[f"hits_keywords_{s}"], alone[f"hits_keywords_{s}"]] for s in kw},
+            "hits_met": all(r[f"hits_keywords_{s}"] >= alone[f"hits_keywords_{s}"] - len(kw[s][1]) / 30
+                            for s in kw),                  # at most 1 in 30 keywords lost
+            "cpu_ratio_keyword_free": r["cpu_vs_listening_point_keyword_free"],
+            "cpu_met": r["cpu_vs_listening_point_keyword_free"] <= 1.3})
+    return {"cpu": cpu_model(), "kernel_isa": _kernels.isa(),
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "loadavg": " ".join(f"{v:.1f}" for v in __import__("os").getloadavg()),
+            "command": "python benchmarks/cascade.py " + " ".join(sys.argv[1:]),
+            "model": str(getattr(model, "path", None) or "default"), "threshold": args.threshold,
+            "streams": streams, "rows": rows, "targets": targets,
+            "pi_counts_from": "docs/bench.json (kws bench --pi)" if counts else None}
+
+
+def print_table(r: dict) -> None:
+    s = r["streams"]
+    print(f"cascade | CPU: {r['cpu']} (lscpu) | kernel {r['kernel_isa']} | {r['date']} | load {r['loadavg']}")
+    print(f"threshold {r['threshold']} | " + " | ".join(
+        f"{k}: {v['minutes']:.1f} min" + (f", {v['keywords']} keywords" if "keywords" in v else "")
+        for k, v in s.items()))
+    free = [k for k, v in s.items() if v["kind"] == "keyword-free"]
+    kws_ = [k.split("_", 1)[1] for k, v in s.items() if v["kind"] == "keywords"]
+    head = ([f"FA {k}" for k in free] + [f"FA kw {k}" for k in kws_] + [f"hits {k}" for k in kws_]
+            + ["CPU % free", "CPU % dense", "x listen free", "x listen dense", "Pi ms/s free"])
+    print(f"{'config':>12} " + " ".join(f"{h:>13}" for h in head))
+    for x in r["rows"]:
+        vals = ([x[f"false_alarms_{k}"] for k in free] + [x[f"false_alarms_keywords_{k}"] for k in kws_]
+                + [f"{x[f'hits_keywords_{k}']}/{s['keywords_' + k]['keywords']}" for k in kws_]
+                + [f"{100 * x['cpu_per_audio_s_keyword_free']:.3f}", f"{100 * x['cpu_per_audio_s_dense_keywords']:.3f}",
+                   f"{x['cpu_vs_listening_point_keyword_free']:.2f}", f"{x['cpu_vs_listening_point_dense_keywords']:.2f}",
+                   f"{x['pi_keyword_free']['ms_per_audio_s']:.2f}" if "pi_keyword_free" in x else "-"])
+        print(f"{x['config']:>12} " + " ".join(f"{str(v):>13}" for v in vals))
+    print("\nTargets (cascade vs its listening point alone): FA <= 1/4, hits >= listening - 1 per 30, CPU <= 1.3x")
+    for t in r["targets"]:
+        print(f"  {t['config']:>12}: FA {t['false_alarms']} vs {t['listening_point_false_alarms']} "
+              f"({'met' if t['false_alarms_met'] else 'NOT met'}); hits "
+              + ", ".join(f"{k} {a}/{b}" for k, (a, b) in t["hits"].items())
+              + f" ({'met' if t['hits_met'] else 'NOT met'}); CPU {t['cpu_ratio_keyword_free']:.2f}x "
+              f"({'met' if t['cpu_met'] else 'NOT met'})")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--work", default="/tmp/kws-cascade", help="where the data and renders are kept")
+    p.add_argument("--json", default=None, help="write the results here (e.g. docs/cascade.json)")
+    p.add_argument("--model", default=None)
+    p.add_argument("--listen", default=None, help="listening points (default: every other point)")
+    p.add_argument("--confirm", default="1x8")
+    p.add_argument("--threshold", type=float, default=0.5)
+    p.add_argument("--speech-minutes", type=float, default=10.0)
+    p.add_argument("--music-minutes", type=float, default=10.0)
+    p.add_argument("--cpu-seconds", type=float, default=60.0)
+    p.add_argument("--rounds", type=int, default=3)
+    args = p.parse_args(argv)
+    r = run(args)
+    if args.json:
+        from kws.fileio import atomic_path
+        with atomic_path(args.json) as tmp:
+            Path(tmp).write_text(json.dumps(r, indent=1) + "\n")
+    print_table(r)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
