@@ -33,7 +33,6 @@ typedef float vf __attribute__((vector_size(VL * sizeof(float))));
 typedef int32_t vi __attribute__((vector_size(VL * sizeof(int32_t))));
 static inline vf ld(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
 static inline void st(float *p, vf v) { memcpy(p, &v, sizeof v); }
-static inline vf splat(float x) { return (vf){0} + x; }
 /* u < 0 ? u * slope : u  (the product is computed either way, as in the reference) */
 static inline vf prelu_v(vf u, vf slope) {
     const vi neg = u < 0;
@@ -81,36 +80,43 @@ CLONES static void stem_input(const float *restrict x, size_t rows, size_t f, si
         }
 }
 
-/* h[r, c] = sum over i (in order) of s[r, i] * wt[i, c]: 64 outputs of a row in registers. */
+/* h[r, c] = sum over i (in order) of s[r, i] * wt[i, c].  Tiles of 4 rows x 32 outputs keep 8
+ * independent accumulators in registers: enough to hide the add latency (one chain per row
+ * would wait on it), few enough for 16 registers in the 8-wide AVX2 build. */
 CLONES static void stem_matmul(const float *restrict s, size_t rows, size_t k,
                                const float *restrict wt, size_t bw, float *restrict h) {
-    for (size_t r = 0; r < rows; r++) {
-        const float *sr = s + r * k;
-        float *hr = h + r * bw;
+    size_t r = 0;
+    for (; r + 4 <= rows; r += 4) {
+        const float *s0 = s + r * k, *s1 = s0 + k, *s2 = s1 + k, *s3 = s2 + k;
         size_t c = 0;
-        for (; c + 4 * VL <= bw; c += 4 * VL) {
-            vf a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+        for (; c + 2 * VL <= bw; c += 2 * VL) {
+            vf a00 = {0}, a01 = {0}, a10 = {0}, a11 = {0}, a20 = {0}, a21 = {0}, a30 = {0}, a31 = {0};
             for (size_t i = 0; i < k; i++) {
-                const float *w = wt + i * bw + c;
-                const vf x = splat(sr[i]);
-                a0 = a0 + x * ld(w);
-                a1 = a1 + x * ld(w + VL);
-                a2 = a2 + x * ld(w + 2 * VL);
-                a3 = a3 + x * ld(w + 3 * VL);
+                const vf w0 = ld(wt + i * bw + c), w1 = ld(wt + i * bw + c + VL);
+                a00 = a00 + s0[i] * w0; a01 = a01 + s0[i] * w1;
+                a10 = a10 + s1[i] * w0; a11 = a11 + s1[i] * w1;
+                a20 = a20 + s2[i] * w0; a21 = a21 + s2[i] * w1;
+                a30 = a30 + s3[i] * w0; a31 = a31 + s3[i] * w1;
             }
-            st(hr + c, a0); st(hr + c + VL, a1); st(hr + c + 2 * VL, a2); st(hr + c + 3 * VL, a3);
+            float *hr = h + r * bw + c;
+            st(hr, a00); st(hr + VL, a01); hr += bw;
+            st(hr, a10); st(hr + VL, a11); hr += bw;
+            st(hr, a20); st(hr + VL, a21); hr += bw;
+            st(hr, a30); st(hr + VL, a31);
         }
-        for (; c + VL <= bw; c += VL) {
-            vf a = {0};
-            for (size_t i = 0; i < k; i++) a = a + splat(sr[i]) * ld(wt + i * bw + c);
-            st(hr + c, a);
-        }
-        for (; c < bw; c++) {
-            float a = 0;
-            for (size_t i = 0; i < k; i++) a = a + sr[i] * wt[i * bw + c];
-            hr[c] = a;
-        }
+        for (; c < bw; c++)
+            for (size_t q = 0; q < 4; q++) {
+                float a = 0;
+                for (size_t i = 0; i < k; i++) a = a + s[(r + q) * k + i] * wt[i * bw + c];
+                h[(r + q) * bw + c] = a;
+            }
     }
+    for (; r < rows; r++)
+        for (size_t c = 0; c < bw; c++) {
+            float a = 0;
+            for (size_t i = 0; i < k; i++) a = a + s[r * k + i] * wt[i * bw + c];
+            h[r * bw + c] = a;
+        }
 }
 
 CLONES void kws_affine_prelu(float *restrict h, size_t t, size_t c, const float *restrict scale,
@@ -131,7 +137,7 @@ CLONES void kws_affine_mean(const float *restrict h, size_t t, size_t c, const f
         const vf s = ld(scale + j), b = ld(shift + j);
         vf a = {0};
         for (size_t i = 0; i < t; i++) a = a + (ld(h + i * c + j) * s + b);
-        st(g + j, a / splat((float)t));
+        st(g + j, a / (float)t);
     }
     for (; j < c; j++) {
         float a = 0;
@@ -142,27 +148,41 @@ CLONES void kws_affine_mean(const float *restrict h, size_t t, size_t c, const f
 
 /* m[r, c] = sum over taps i (past -> future) of x[r + i - back, c] * taps[i, c], x = 0 outside
  * the clip: the products and the sum in the same order as the torch memconv, so the float32
- * result is the same. */
+ * result is the same.  4 vectors of a row at a time: independent sums hide the add latency. */
+static inline vf tap_v(const float *x, long src, size_t t, size_t bw, size_t c, const float *tap) {
+    const vf v = (src < 0 || src >= (long)t) ? (vf){0} : ld(x + (size_t)src * bw + c);
+    return v * ld(tap + c);
+}
+
 CLONES static void float_memconv(const float *restrict x, size_t t, size_t bw,
                                  const float *restrict taps, size_t back, size_t ahead,
                                  float *restrict m) {
     const size_t L = back + 1 + ahead;
     for (size_t r = 0; r < t; r++) {
         float *restrict mr = m + r * bw;
+        const long src0 = (long)r - (long)back;
         size_t c = 0;
-        for (; c + VL <= bw; c += VL) {
-            vf a = {0};
-            for (size_t i = 0; i < L; i++) {
-                const long src = (long)r + (long)i - (long)back;
-                const vf v = (src < 0 || src >= (long)t) ? (vf){0} : ld(x + (size_t)src * bw + c);
-                a = i ? a + v * ld(taps + i * bw + c) : v * ld(taps + i * bw + c);
+        for (; c + 4 * VL <= bw; c += 4 * VL) {
+            vf a0 = tap_v(x, src0, t, bw, c, taps), a1 = tap_v(x, src0, t, bw, c + VL, taps);
+            vf a2 = tap_v(x, src0, t, bw, c + 2 * VL, taps), a3 = tap_v(x, src0, t, bw, c + 3 * VL, taps);
+            for (size_t i = 1; i < L; i++) {
+                const float *tap = taps + i * bw;
+                a0 = a0 + tap_v(x, src0 + (long)i, t, bw, c, tap);
+                a1 = a1 + tap_v(x, src0 + (long)i, t, bw, c + VL, tap);
+                a2 = a2 + tap_v(x, src0 + (long)i, t, bw, c + 2 * VL, tap);
+                a3 = a3 + tap_v(x, src0 + (long)i, t, bw, c + 3 * VL, tap);
             }
+            st(mr + c, a0); st(mr + c + VL, a1); st(mr + c + 2 * VL, a2); st(mr + c + 3 * VL, a3);
+        }
+        for (; c + VL <= bw; c += VL) {
+            vf a = tap_v(x, src0, t, bw, c, taps);
+            for (size_t i = 1; i < L; i++) a = a + tap_v(x, src0 + (long)i, t, bw, c, taps + i * bw);
             st(mr + c, a);
         }
         for (; c < bw; c++) {
             float a = 0;
             for (size_t i = 0; i < L; i++) {
-                const long src = (long)r + (long)i - (long)back;
+                const long src = src0 + (long)i;
                 const float v = (src < 0 || src >= (long)t) ? 0.0f : x[(size_t)src * bw + c];
                 a = i ? a + v * taps[i * bw + c] : v * taps[i * bw + c];
             }
