@@ -3,20 +3,20 @@
 
     python benchmarks/pi_estimate.py [--json] [--points 1x8,0.5x4] [--ipc 1.0]
 
-How: benchmarks/arm64/runtime_main.c does exactly the work of BinaryFSMN.logits at an operating
-point (normalise + stack the stem windows, the stem sgemm as a 4x16 NEON FMLA tile loop standing in
-for OpenBLAS, the fused C block stack of kws/csrc/fsmn.c with the NEON kernels, pooled head,
-classifier) on random weights of the model's shapes; it is cross-compiled with the project's
-kws/csrc/*.c (same flags as setup.py on aarch64) and counted with ../shared/tools/arm64/icount.sh:
-whole program with 1 inference minus with 0 (set-up cancels), and inside popcnt_neon (the binary
-GEMM micro-kernel) and stem_sgemm alone.  Counts are exact and identical for every -cpu;
+How: benchmarks/arm64/runtime_main.c calls kws_fsmn_forward, the one C call of
+BinaryFSMN.logits (normalise + stack the stem windows, the stem matmul, the blocks with the NEON
+kernels, pooled head, classifier: kws/csrc/fsmn.c), on random weights of the model's shapes; it
+is cross-compiled with the project's kws/csrc/*.c (same flags as setup.py on aarch64) and counted
+with ../shared/tools/arm64/icount.sh: whole program with 1 inference minus with 0 (set-up
+cancels), and inside popcnt_neon (the binary GEMM micro-kernel) and stem_matmul alone.  Counts are exact and identical for every -cpu;
 cycles are not: latency = instructions / (IPC x 1.2 GHz) with a STATED IPC (default 1.0: the A53
 is an in-order dual-issue core, but its NEON unit is 64 bits wide, so the 128-bit EOR/CNT/UADALP
 of the FBCK loop and the FMLAs issue about once per cycle, and the scalar epilogues and packing
 loops are load/branch bound; 0.7-1.3 is given as the band).  Not included: the Python glue around
 the C calls (numpy normalisation is counted here in C; the interpreter's per-call overhead is not),
 and cache misses (1x8 holds 66 KB of packed weights and a 61 KB float stem: they fit the Pi 3's
-512 KB L2, not its L1 data cache).
+512 KB L2, not its L1 data cache).  The stem is plain multiply-then-add in index order (no FMA:
+the same bits on every CPU), i.e. two NEON instructions per 4 MACs.
 
 Check against the paper: BiFSMN reports on a Raspberry Pi 3B+ (Cortex-A53, 1.2 GHz) speed-ups
 over full precision of 10.9x (8 blocks), 15.5x (4 blocks) and 22.3x (2 blocks), i.e. the 4- and
@@ -61,7 +61,7 @@ def count_point(binary, arch, op, cpu="cortex-a53", tools=None, ipc=IPC, clock_h
     one = icount(binary, driver_args(arch, op, 1), None, cpu, tools, twice=False)
     zero = icount(binary, driver_args(arch, op, 0), None, cpu, tools, twice=False)
     kernel = icount(binary, driver_args(arch, op, 1), "popcnt_neon", cpu, tools, twice=False)
-    stem = icount(binary, driver_args(arch, op, 1), "stem_sgemm", cpu, tools, twice=False)
+    stem = icount(binary, driver_args(arch, op, 1), "stem_matmul", cpu, tools, twice=False)
     total = one - zero
     costs = arch.costs(op)
     gemm_macs = len(op.blocks) * arch.stem_frames * 2 * (arch.channels(op.width)[0] * arch.channels(op.width)[1])

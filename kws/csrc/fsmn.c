@@ -83,7 +83,8 @@ CLONES static void stem_input(const float *restrict x, size_t rows, size_t f, si
 /* h[r, c] = sum over i (in order) of s[r, i] * wt[i, c].  Tiles of 4 rows x 32 outputs keep 8
  * independent accumulators in registers: enough to hide the add latency (one chain per row
  * would wait on it), few enough for 16 registers in the 8-wide AVX2 build. */
-CLONES static void stem_matmul(const float *restrict s, size_t rows, size_t k,
+/* noinline: benchmarks/pi_estimate.py counts its instructions by name */
+CLONES __attribute__((noinline)) static void stem_matmul(const float *restrict s, size_t rows, size_t k,
                                const float *restrict wt, size_t bw, float *restrict h) {
     size_t r = 0;
     for (; r + 4 <= rows; r += 4) {
