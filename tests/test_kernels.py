@@ -51,7 +51,7 @@ shapes = st.tuples(st.integers(1, 9), st.integers(1, 19),
 # ------------------------------------------------------------------ packing
 @given(st.integers(0, 7), st.integers(0, 200), st.sampled_from(["float32", "float64", "int8"]),
        st.integers(0, 2**32 - 1))
-def test_pack_matches_reference(m, k, dtype, seed):
+def test_pack_matches_reference(isa, m, k, dtype, seed):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((m, k)) * 3
     x[rng.random((m, k)) < 0.1] = 0.0           # exact zeros pack as +1
@@ -64,7 +64,7 @@ def test_pack_matches_reference(m, k, dtype, seed):
 
 
 @given(st.integers(0, 7), st.integers(0, 200), st.integers(0, 2**32 - 1))
-def test_pack_with_thresholds_matches_reference(m, k, seed):
+def test_pack_with_thresholds_matches_reference(isa, m, k, seed):
     rng = np.random.default_rng(seed)
     x = (rng.standard_normal((m, k)) * 3).astype(np.float32)
     t = (rng.standard_normal(k) * 2).astype(np.float32)
@@ -88,11 +88,16 @@ def test_pack_threshold_errors():
         K.pack(np.full((1, 5), np.nan, np.float32), np.zeros(5, np.float32))
 
 
-def test_pack_edge_values():
+def test_pack_edge_values(isa):
     x = np.array([[0.0, -0.0, 1e-30, -1e-30, np.inf, -np.inf]], np.float32)
     assert K.unpack(K.pack(x), 6).tolist() == [[1, 1, 1, -1, 1, -1]]
     with pytest.raises(ValueError, match="NaN"):
         K.pack(np.array([[1.0, np.nan]], np.float32))
+    for k in (17, 64, 65, 130):               # a NaN in the last, partial vector of a row is counted
+        x = np.ones((2, k), np.float32)
+        x[1, -1] = np.nan
+        with pytest.raises(ValueError, match="1 NaN"):
+            K.pack(x, np.zeros(k, np.float32))
 
 
 # ------------------------------------------------------------------ bgemm and epilogues
