@@ -11,7 +11,9 @@
 #      kws/*.pyx|pxi|pxd and kws/csrc/*.
 #   5. per cpu in $ARM64_CPUS (default "cortex-a53 cortex-a72"): print `isa=...` as reported by
 #      kws._kernels.info() under qemu (must be neon), then
-#      pytest -q tests/test_kernels.py tests/test_arm64_dispatch.py (HYPOTHESIS_PROFILE=arm64)
+#      pytest -q tests/test_kernels.py tests/test_runtime.py tests/test_arm64_dispatch.py
+#      (HYPOTHESIS_PROFILE=arm64): the kernels, and the whole fused network (kws/csrc/fsmn.c)
+#      bit-exact against its numpy reference
 # Exit status non-zero on any failure.
 #   KWS_ARM64_PY     rootfs dir   (default ~/.cache/kws-arm64-py)
 #   KWS_ARM64_BUILD  build dir    (default ~/.cache/kws-arm64-build)
@@ -26,7 +28,7 @@ T=../shared/tools/arm64
 R=${KWS_ARM64_PY:-$HOME/.cache/kws-arm64-py}
 B=${KWS_ARM64_BUILD:-$HOME/.cache/kws-arm64-build}
 CPUS=${ARM64_CPUS:-cortex-a53 cortex-a72}
-DEPS=('cython>=3,<4' 'hypothesis>=6,<7')
+DEPS=('cython>=3,<4' 'hypothesis>=6,<7' 'librosa>=0.10,<0.12')   # librosa: random_model's frontend matrices
 SECONDS=0
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
@@ -87,7 +89,7 @@ for cpu in $CPUS; do
   echo "isa=$isa"
   [ "$isa" = neon ] || { echo "test-arm64: $cpu: expected isa=neon" >&2; fail=1; }
   rc=0
-  "$T/py.sh" "$R" -m pytest -q -p no:cacheprovider tests/test_kernels.py tests/test_arm64_dispatch.py \
+  "$T/py.sh" "$R" -m pytest -q -p no:cacheprovider tests/test_kernels.py tests/test_runtime.py tests/test_arm64_dispatch.py \
     >"$log" 2>&1 || rc=$?
   if [ "$rc" != 0 ]; then cat "$log"; fail=1; fi
   summary=$(grep -E '(passed|failed|error|skipped)' "$log" | tail -n 1 || true)

@@ -115,7 +115,6 @@ def test_fused_network_matches_the_numpy_stem_and_classifier(arch_i):
     """Against the runtime before the fused call (stem and classifier through numpy's BLAS, blocks
     in a BlockStack): the stem output within float rounding of BLAS's order; from the same stem
     output the blocks are bit-identical and the logits within rounding of the classifier's sum."""
-    from threadpoolctl import threadpool_limits
     arch = ARCHS[arch_i]
     model = random_model(arch, frontend_for(arch), seed=5)
     t = model.tensors
@@ -125,8 +124,7 @@ def test_fused_network_matches_the_numpy_stem_and_classifier(arch_i):
         pl = net.plan(op)
         p = model.op_tensors(op)
         logits, h = pl.net.trace(x)
-        with threadpool_limits(1, user_api="blas"):
-            stem = stem_rows(model, x) @ np.ascontiguousarray(t["stem.weight"][:pl.bw].T)
+        stem = stem_rows(model, x) @ np.ascontiguousarray(t["stem.weight"][:pl.bw].T)
         stem = stem * p["stem.scale"] + p["stem.shift"]
         stem = np.where(stem < 0, stem * p["stem.prelu"], stem).astype(np.float32)
         np.testing.assert_allclose(h[0], stem, rtol=1e-5, atol=1e-5, err_msg=op.name)
