@@ -25,7 +25,7 @@ ext = Extension(
     sources=sources,
     include_dirs=["kws/csrc"],
     extra_compile_args=cflags,
-    depends=["kws/csrc/kernels.h", "kws/csrc/fsmn.h", "kws/_fsmn_blocks.pxi"],
+    depends=["kws/csrc/kernels.h", "kws/csrc/fsmn.h", "kws/csrc/fsmn_float.h", "kws/_fsmn_blocks.pxi"],
 )
 
 setup(

@@ -61,7 +61,7 @@ def count_point(binary, arch, op, cpu="cortex-a53", tools=None, ipc=IPC, clock_h
     one = icount(binary, driver_args(arch, op, 1), None, cpu, tools, twice=False)
     zero = icount(binary, driver_args(arch, op, 0), None, cpu, tools, twice=False)
     kernel = icount(binary, driver_args(arch, op, 1), "popcnt_neon", cpu, tools, twice=False)
-    stem = icount(binary, driver_args(arch, op, 1), "stem_matmul", cpu, tools, twice=False)
+    stem = icount(binary, driver_args(arch, op, 1), "stem_matmul_base", cpu, tools, twice=False)
     total = one - zero
     costs = arch.costs(op)
     gemm_macs = len(op.blocks) * arch.stem_frames * 2 * (arch.channels(op.width)[0] * arch.channels(op.width)[1])

@@ -1,0 +1,188 @@
+/* The float kernels of fsmn.c, written once for a vector width VL and compiled once per target
+ * (fsmn.c includes this file with VL = that target's native float vector: 16 for AVX-512, 8 for
+ * AVX2, 4 for SSE2 and NEON; GCC vectors wider than the hardware's spill to the stack: 4x the
+ * instructions on NEON).  Every function is a fixed sequence of IEEE single-precision
+ * operations whatever VL is (elementwise vector ops, sums in index order, no FMA), so every
+ * build gives the same bits.  Names get the suffix SUFFIX; float_ops_SUFFIX collects them.
+ * Needs: VL, SUFFIX; and NAME(x) to paste the suffix. */
+
+typedef float NAME(vf) __attribute__((vector_size(VL * sizeof(float))));
+typedef int32_t NAME(vi) __attribute__((vector_size(VL * sizeof(int32_t))));
+#define vf NAME(vf)
+#define vi NAME(vi)
+#define ld NAME(ld)
+#define st NAME(st)
+#define prelu_v NAME(prelu_v)
+#define tap_v NAME(tap_v)
+
+static inline vf ld(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
+static inline void st(float *p, vf v) { memcpy(p, &v, sizeof v); }
+/* u < 0 ? u * slope : u  (the product is computed either way, as in the reference) */
+static inline vf prelu_v(vf u, vf slope) {
+    const vi neg = u < 0;
+    return (vf)(((vi)(u * slope) & neg) | ((vi)u & ~neg));
+}
+
+/* S[r, j*F + f] = (x[r*stride + j, f] - mean[f]) / std[f] */
+static void NAME(stem_input)(const float *restrict x, size_t rows, size_t f, size_t kernel,
+                              size_t stride, const float *restrict mean, const float *restrict std,
+                              float *restrict s) {
+    for (size_t r = 0; r < rows; r++)
+        for (size_t j = 0; j < kernel; j++) {
+            const float *xr = x + (r * stride + j) * f;
+            float *sr = s + (r * kernel + j) * f;
+            for (size_t c = 0; c < f; c++) sr[c] = (xr[c] - mean[c]) / std[c];
+        }
+}
+
+/* h[r, c] = sum over i (in order) of s[r, i] * wt[i, c].  Tiles of 4 rows x TV vectors: 4 * TV
+ * independent accumulators hide the add latency and stay in registers (TV = 4 on NEON's 32
+ * registers, 2 elsewhere); each weight vector loaded serves 4 rows. */
+#ifndef TV
+#define TV 2
+#endif
+/* noinline: benchmarks/pi_estimate.py counts its instructions by name */
+__attribute__((noinline)) static void NAME(stem_matmul)(const float *restrict s, size_t rows, size_t k,
+                                                        const float *restrict wt, size_t bw,
+                                                        float *restrict h) {
+    size_t r = 0;
+    for (; r + 4 <= rows; r += 4) {
+        size_t c = 0;
+        for (; c + TV * VL <= bw; c += TV * VL) {
+            vf acc[4][TV];
+#pragma GCC unroll 16
+            for (int q = 0; q < 4; q++)
+#pragma GCC unroll 16
+                for (int v = 0; v < TV; v++) acc[q][v] = (vf){0};
+            for (size_t i = 0; i < k; i++) {
+                vf w[TV];
+#pragma GCC unroll 16
+                for (int v = 0; v < TV; v++) w[v] = ld(wt + i * bw + c + v * VL);
+#pragma GCC unroll 16
+                for (int q = 0; q < 4; q++) {
+                    const float x = s[(r + q) * k + i];
+#pragma GCC unroll 16
+                    for (int v = 0; v < TV; v++) acc[q][v] = acc[q][v] + x * w[v];
+                }
+            }
+#pragma GCC unroll 16
+            for (int q = 0; q < 4; q++)
+#pragma GCC unroll 16
+                for (int v = 0; v < TV; v++) st(h + (r + q) * bw + c + v * VL, acc[q][v]);
+        }
+        for (; c < bw; c++)
+            for (size_t q = 0; q < 4; q++) {
+                float a = 0;
+                for (size_t i = 0; i < k; i++) a = a + s[(r + q) * k + i] * wt[i * bw + c];
+                h[(r + q) * bw + c] = a;
+            }
+    }
+    for (; r < rows; r++)
+        for (size_t c = 0; c < bw; c++) {
+            float a = 0;
+            for (size_t i = 0; i < k; i++) a = a + s[r * k + i] * wt[i * bw + c];
+            h[r * bw + c] = a;
+        }
+}
+
+static void NAME(affine_prelu)(float *restrict h, size_t t, size_t c, const float *restrict scale,
+                             const float *restrict shift, const float *restrict slope) {
+    for (size_t i = 0; i < t; i++) {
+        float *restrict hi = h + i * c;
+        size_t j = 0;
+        for (; j + VL <= c; j += VL)
+            st(hi + j, prelu_v(ld(hi + j) * ld(scale + j) + ld(shift + j), ld(slope + j)));
+        for (; j < c; j++) hi[j] = prelu_s(hi[j] * scale[j] + shift[j], slope[j]);
+    }
+}
+
+static void NAME(affine_mean)(const float *restrict h, size_t t, size_t c, const float *restrict scale,
+                            const float *restrict shift, float *restrict g) {
+    size_t j = 0;
+    for (; j + VL <= c; j += VL) {
+        const vf s = ld(scale + j), b = ld(shift + j);
+        vf a = {0};
+        for (size_t i = 0; i < t; i++) a = a + (ld(h + i * c + j) * s + b);
+        st(g + j, a / (float)t);
+    }
+    for (; j < c; j++) {
+        float a = 0;
+        for (size_t i = 0; i < t; i++) a = a + (h[i * c + j] * scale[j] + shift[j]);
+        g[j] = a / (float)t;
+    }
+}
+
+/* m[r, c] = sum over taps i (past -> future) of x[r + i - back, c] * taps[i, c], x = 0 outside
+ * the clip: the products and the sum in the same order as the torch memconv, so the float32
+ * result is the same.  4 vectors of a row at a time: independent sums hide the add latency. */
+static inline vf tap_v(const float *x, long src, size_t t, size_t bw, size_t c, const float *tap) {
+    const vf v = (src < 0 || src >= (long)t) ? (vf){0} : ld(x + (size_t)src * bw + c);
+    return v * ld(tap + c);
+}
+
+static void NAME(float_memconv)(const float *restrict x, size_t t, size_t bw,
+                                 const float *restrict taps, size_t back, size_t ahead,
+                                 float *restrict m) {
+    const size_t L = back + 1 + ahead;
+    for (size_t r = 0; r < t; r++) {
+        float *restrict mr = m + r * bw;
+        const long src0 = (long)r - (long)back;
+        size_t c = 0;
+        for (; c + 4 * VL <= bw; c += 4 * VL) {
+            vf a0 = tap_v(x, src0, t, bw, c, taps), a1 = tap_v(x, src0, t, bw, c + VL, taps);
+            vf a2 = tap_v(x, src0, t, bw, c + 2 * VL, taps), a3 = tap_v(x, src0, t, bw, c + 3 * VL, taps);
+            for (size_t i = 1; i < L; i++) {
+                const float *tap = taps + i * bw;
+                a0 = a0 + tap_v(x, src0 + (long)i, t, bw, c, tap);
+                a1 = a1 + tap_v(x, src0 + (long)i, t, bw, c + VL, tap);
+                a2 = a2 + tap_v(x, src0 + (long)i, t, bw, c + 2 * VL, tap);
+                a3 = a3 + tap_v(x, src0 + (long)i, t, bw, c + 3 * VL, tap);
+            }
+            st(mr + c, a0); st(mr + c + VL, a1); st(mr + c + 2 * VL, a2); st(mr + c + 3 * VL, a3);
+        }
+        for (; c + VL <= bw; c += VL) {
+            vf a = tap_v(x, src0, t, bw, c, taps);
+            for (size_t i = 1; i < L; i++) a = a + tap_v(x, src0 + (long)i, t, bw, c, taps + i * bw);
+            st(mr + c, a);
+        }
+        for (; c < bw; c++) {
+            float a = 0;
+            for (size_t i = 0; i < L; i++) {
+                const long src = src0 + (long)i;
+                const float v = (src < 0 || src >= (long)t) ? 0.0f : x[(size_t)src * bw + c];
+                a = i ? a + v * taps[i * bw + c] : v * taps[i * bw + c];
+            }
+            mr[c] = a;
+        }
+    }
+}
+
+/* h += PReLU(m * scale + shift) */
+static void NAME(memory_update)(float *restrict h, const float *restrict m, size_t t, size_t bw,
+                                 const float *restrict scale, const float *restrict shift,
+                                 const float *restrict slope) {
+    for (size_t r = 0; r < t; r++) {
+        float *restrict hr = h + r * bw;
+        const float *restrict mr = m + r * bw;
+        size_t c = 0;
+        for (; c + VL <= bw; c += VL)
+            st(hr + c, ld(hr + c) + prelu_v(ld(mr + c) * ld(scale + c) + ld(shift + c), ld(slope + c)));
+        for (; c < bw; c++) hr[c] = hr[c] + prelu_s(mr[c] * scale[c] + shift[c], slope[c]);
+    }
+}
+
+static void NAME(add_into)(float *restrict h, const float *restrict y, size_t n) {
+    for (size_t i = 0; i < n; i++) h[i] = h[i] + y[i];
+}
+
+static const kws_float_ops NAME(float_ops) = {
+    NAME(stem_input), NAME(stem_matmul), NAME(affine_prelu), NAME(affine_mean),
+    NAME(float_memconv), NAME(memory_update), NAME(add_into)};
+
+#undef TV
+#undef vf
+#undef vi
+#undef ld
+#undef st
+#undef prelu_v
+#undef tap_v
