@@ -31,8 +31,8 @@ def signs(packed, k):
 
 def ordered_matmul(a, b):
     """a [m, k] @ b [k, n] in float32, each output summed in index order from 0 with separate
-    multiply and add roundings: the order kws/csrc/fsmn.c fixes for its float dot products (BLAS
-    blocks and fuses them differently)."""
+    multiply and add roundings: the order kws/csrc/fsmn.c fixes for the classifier (BLAS blocks
+    and fuses it differently)."""
     out = np.zeros((a.shape[0], b.shape[1]), np.float32)
     for i in range(a.shape[1]):
         out = out + a[:, i:i + 1] * b[i]
@@ -46,16 +46,24 @@ def stem_rows(model, x):
                      for i in range(a.stem_frames)], np.float32)
 
 
-def reference_logits(model, x, op):
-    """The network of kws/fsmn/config.py written out with +-1 integer arrays. The float steps are
-    the same IEEE operations in the same order as the runtime, so that the integer steps, which
-    depend on signs of float values, can be compared exactly."""
+def reference_stem(model, x, op):
+    """The stem's output h [T', Bw] with the matmul summed exactly (float64), then rounded."""
+    t, p = model.tensors, model.op_tensors(op)
+    bw = model.arch.channels(op.width)[0]
+    h = (stem_rows(model, x).astype(np.float64) @ t["stem.weight"][:bw].T.astype(np.float64)).astype(np.float32)
+    h = h * p["stem.scale"] + p["stem.shift"]
+    return np.where(h < 0, h * p["stem.prelu"], h).astype(np.float32)
+
+
+def reference_logits(model, h, op):
+    """The network of kws/fsmn/config.py after the stem, from the stem's output h, written out with
+    +-1 integer arrays. The float steps are the same IEEE operations in the same order as the
+    runtime, so that the integer steps, which depend on signs of float values, can be compared
+    exactly. (The stem's matmul uses fused multiply-adds where the CPU has them, so its rounding
+    depends on the CPU, like BLAS's: reference_stem checks it to float tolerance.)"""
     a, t = model.arch, model.tensors
     p = model.op_tensors(op)
     bw, hw = a.channels(op.width)
-    h = ordered_matmul(stem_rows(model, x), t["stem.weight"][:bw].T)
-    h = h * p["stem.scale"] + p["stem.shift"]
-    h = np.where(h < 0, h * p["stem.prelu"], h).astype(np.float32)
     trace = []
     sign = lambda v: np.where(v >= 0, 1, -1)
     for b in op.blocks:
@@ -101,7 +109,9 @@ def test_runtime_matches_reference_for_every_operating_point(arch_i, seed):
         bw, hw = arch.channels(op.width)
         trace = []
         got = net.logits(x, op, trace=trace)
-        want, ref_trace = reference_logits(model, x, op)
+        stem = net.plan(op).net.trace(x)[1][0]
+        np.testing.assert_allclose(stem, reference_stem(model, x, op), rtol=1e-5, atol=1e-5)
+        want, ref_trace = reference_logits(model, stem, op)
         assert len(trace) == len(ref_trace) == len(op.blocks)
         for b, (h, ref) in enumerate(zip(trace, ref_trace)):
             # same IEEE float ops in the same order around exact integer parts: bit-identical
