@@ -54,7 +54,7 @@ typedef struct {
     void (*stem_matmul)(const float *, size_t, size_t, const float *, size_t, float *);
     void (*affine_prelu)(float *, size_t, size_t, const float *, const float *, const float *);
     void (*affine_mean)(const float *, size_t, size_t, const float *, const float *, float *);
-    void (*memconv)(const float *, size_t, size_t, const float *, size_t, size_t, float *);
+    void (*memconv)(const float *, size_t, size_t, const float *, size_t, size_t, const float *, float *);
     void (*memory_update)(float *, const float *, size_t, size_t, const float *, const float *, const float *);
     void (*add_into)(float *, const float *, size_t);
 } kws_float_ops;
@@ -122,11 +122,11 @@ void kws_affine_mean(const float *h, size_t t, size_t c, const float *scale, con
 typedef struct {
     uint64_t *hb, *z;
     int8_t *mi;
-    float *m, *y;
+    float *m, *y, *zero;         /* zero: bw zeros, the memory conv's rows outside the clip */
 } block_scratch;
 
 static size_t block_scratch_bytes(size_t t, size_t bw, size_t hw) {
-    return t * (KWS_WORDS(bw) + KWS_WORDS(hw)) * sizeof(uint64_t) + 2 * t * bw * sizeof(float) + t * bw;
+    return t * (KWS_WORDS(bw) + KWS_WORDS(hw)) * sizeof(uint64_t) + (2 * t + 1) * bw * sizeof(float) + t * bw;
 }
 
 static block_scratch block_scratch_at(void *p, size_t t, size_t bw, size_t hw) {
@@ -135,7 +135,9 @@ static block_scratch block_scratch_at(void *p, size_t t, size_t bw, size_t hw) {
     s.z = s.hb + t * KWS_WORDS(bw);
     s.m = (float *)(s.z + t * KWS_WORDS(hw));
     s.y = s.m + t * bw;
-    s.mi = (int8_t *)(s.y + t * bw);
+    s.zero = s.y + t * bw;
+    s.mi = (int8_t *)(s.zero + bw);
+    memset(s.zero, 0, bw * sizeof(float));
     return s;
 }
 
@@ -147,7 +149,7 @@ static int run_blocks(float *h, size_t t, size_t bw, size_t hw, size_t back, siz
     for (size_t b = 0; b < n && rc == 0; b++) {
         const kws_block *k = &blocks[b];
         if (k->mem_taps) {
-            ops->memconv(h, t, bw, k->mem_taps, back, ahead, s->m);
+            ops->memconv(h, t, bw, k->mem_taps, back, ahead, s->zero, s->m);
         } else {
             kws_pack_f32(h, bw, t, bw, k->mem_in, s->hb, wb);
             kws_bmemconv(s->hb, wb, t, k->mem, k->ldm, back, ahead, bw, s->mi, bw);

@@ -13,7 +13,6 @@ typedef int32_t NAME(vi) __attribute__((vector_size(VL * sizeof(int32_t))));
 #define ld NAME(ld)
 #define st NAME(st)
 #define prelu_v NAME(prelu_v)
-#define tap_v NAME(tap_v)
 
 static inline vf ld(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
 static inline void st(float *p, vf v) { memcpy(p, &v, sizeof v); }
@@ -116,45 +115,43 @@ static void NAME(affine_mean)(const float *restrict h, size_t t, size_t c, const
 }
 
 /* m[r, c] = sum over taps i (past -> future) of x[r + i - back, c] * taps[i, c], x = 0 outside
- * the clip: the products and the sum in the same order as the torch memconv, so the float32
- * result is the same.  4 vectors of a row at a time: independent sums hide the add latency. */
-static inline vf tap_v(const float *x, long src, size_t t, size_t bw, size_t c, const float *tap) {
-    const vf v = (src < 0 || src >= (long)t) ? (vf){0} : ld(x + (size_t)src * bw + c);
-    return v * ld(tap + c);
-}
-
+ * the clip (rows there read `zero`, bw zeros): the products and the sum in the same order as the
+ * torch memconv, so the float32 result is the same.  Row pointers are resolved once per row (no
+ * branch in the vector loops); 4 vectors at a time: independent sums hide the add latency. */
 static void NAME(float_memconv)(const float *restrict x, size_t t, size_t bw,
                                  const float *restrict taps, size_t back, size_t ahead,
-                                 float *restrict m) {
+                                 const float *restrict zero, float *restrict m) {
+    enum { MAX_TAPS = 127 };
     const size_t L = back + 1 + ahead;
+    const float *row[MAX_TAPS];
     for (size_t r = 0; r < t; r++) {
         float *restrict mr = m + r * bw;
-        const long src0 = (long)r - (long)back;
+        for (size_t i = 0; i < L; i++) {
+            const long src = (long)r + (long)i - (long)back;
+            row[i] = (src < 0 || src >= (long)t) ? zero : x + (size_t)src * bw;
+        }
         size_t c = 0;
         for (; c + 4 * VL <= bw; c += 4 * VL) {
-            vf a0 = tap_v(x, src0, t, bw, c, taps), a1 = tap_v(x, src0, t, bw, c + VL, taps);
-            vf a2 = tap_v(x, src0, t, bw, c + 2 * VL, taps), a3 = tap_v(x, src0, t, bw, c + 3 * VL, taps);
+            vf a0 = ld(row[0] + c) * ld(taps + c), a1 = ld(row[0] + c + VL) * ld(taps + c + VL);
+            vf a2 = ld(row[0] + c + 2 * VL) * ld(taps + c + 2 * VL);
+            vf a3 = ld(row[0] + c + 3 * VL) * ld(taps + c + 3 * VL);
             for (size_t i = 1; i < L; i++) {
-                const float *tap = taps + i * bw;
-                a0 = a0 + tap_v(x, src0 + (long)i, t, bw, c, tap);
-                a1 = a1 + tap_v(x, src0 + (long)i, t, bw, c + VL, tap);
-                a2 = a2 + tap_v(x, src0 + (long)i, t, bw, c + 2 * VL, tap);
-                a3 = a3 + tap_v(x, src0 + (long)i, t, bw, c + 3 * VL, tap);
+                const float *tap = taps + i * bw + c, *xr = row[i] + c;
+                a0 = a0 + ld(xr) * ld(tap);
+                a1 = a1 + ld(xr + VL) * ld(tap + VL);
+                a2 = a2 + ld(xr + 2 * VL) * ld(tap + 2 * VL);
+                a3 = a3 + ld(xr + 3 * VL) * ld(tap + 3 * VL);
             }
             st(mr + c, a0); st(mr + c + VL, a1); st(mr + c + 2 * VL, a2); st(mr + c + 3 * VL, a3);
         }
         for (; c + VL <= bw; c += VL) {
-            vf a = tap_v(x, src0, t, bw, c, taps);
-            for (size_t i = 1; i < L; i++) a = a + tap_v(x, src0 + (long)i, t, bw, c, taps + i * bw);
+            vf a = ld(row[0] + c) * ld(taps + c);
+            for (size_t i = 1; i < L; i++) a = a + ld(row[i] + c) * ld(taps + i * bw + c);
             st(mr + c, a);
         }
         for (; c < bw; c++) {
-            float a = 0;
-            for (size_t i = 0; i < L; i++) {
-                const long src = src0 + (long)i;
-                const float v = (src < 0 || src >= (long)t) ? 0.0f : x[(size_t)src * bw + c];
-                a = i ? a + v * taps[i * bw + c] : v * taps[i * bw + c];
-            }
+            float a = row[0][c] * taps[c];
+            for (size_t i = 1; i < L; i++) a = a + row[i][c] * taps[i * bw + c];
             mr[c] = a;
         }
     }
@@ -188,4 +185,3 @@ static const kws_float_ops NAME(float_ops) = {
 #undef ld
 #undef st
 #undef prelu_v
-#undef tap_v
