@@ -78,6 +78,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def add_detector_options(p: argparse.ArgumentParser) -> None:
+    """The options every subcommand that runs a kws.Detector takes: model, operating point,
+    thresholds (listen, serve)."""
+    from kws.thresholds import DEFAULT_THRESHOLD
+    p.add_argument("--model", default=None, help="a .kws model (default: the shipped model)")
+    p.add_argument("--width", type=float, default=1.0, help="operating point width: 1.0, 0.5, 0.25")
+    p.add_argument("--blocks", type=int, default=None, help="operating point depth: 8, 4, 2 blocks")
+    p.add_argument("--threshold", default=None,
+                   help="smoothed posterior to fire, (0-1]: one value (0.6) or per keyword "
+                        f"(yes=0.7,no=0.8; others keep {DEFAULT_THRESHOLD})")
+
+
 class CliError(Exception):
     """An error with its own exit code (e.g. 2 for a missing audio device)."""
 

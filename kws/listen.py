@@ -26,8 +26,7 @@ import signal
 import sys
 import time
 
-from kws.cli import CliError
-from kws.thresholds import DEFAULT_THRESHOLD
+from kws.cli import CliError, add_detector_options
 
 SAMPLE_RATE = 16000
 AUTO_CONFIRM_HELP = "every point but the widest confirms with the widest (e.g. 0.5x4 with 1x8)"
@@ -45,12 +44,7 @@ def register(sub) -> None:
     p = sub.add_parser("listen", help="detect keywords on the microphone (or in audio files)",
                        description="Listen to the microphone (or --file) and print one line per "
                                    "detected keyword.")
-    p.add_argument("--model", default=None, help="a .kws model (default: the shipped model)")
-    p.add_argument("--width", type=float, default=1.0, help="operating point width: 1.0, 0.5, 0.25")
-    p.add_argument("--blocks", type=int, default=None, help="operating point depth: 8, 4, 2 blocks")
-    p.add_argument("--threshold", default=None,
-                   help="smoothed posterior to fire, (0-1]: one value (0.6) or per keyword "
-                        f"(yes=0.7,no=0.8; others keep {DEFAULT_THRESHOLD})")
+    add_detector_options(p)
     p.add_argument("--keywords", default=None, help="comma-separated subset of the model's keywords")
     p.add_argument("--device", default=None, help="input device index or (part of its) name")
     p.add_argument("--file", nargs="+", metavar="AUDIO", help="WAV/FLAC files instead of a microphone")

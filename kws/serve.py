@@ -39,8 +39,7 @@ import signal
 import sys
 from urllib.parse import urlparse
 
-from kws.cli import CliError
-from kws.thresholds import DEFAULT_THRESHOLD
+from kws.cli import CliError, add_detector_options
 
 DEFAULT_URI = "tcp://0.0.0.0:10400"      # the port wyoming-openwakeword uses
 MAX_LINE = 64 * 1024       # JSON header line (also asyncio's default StreamReader limit)
@@ -61,12 +60,7 @@ def register(sub) -> None:
                        description="Serve the model's keywords as a Wyoming wake word service, for "
                                    "Home Assistant and Wyoming satellites (docs/serve.md).")
     p.add_argument("--uri", default=DEFAULT_URI, help=f"tcp://HOST:PORT to listen on (default {DEFAULT_URI})")
-    p.add_argument("--model", default=None, help="a .kws model (default: the shipped model)")
-    p.add_argument("--width", type=float, default=1.0, help="operating point width: 1.0, 0.5, 0.25")
-    p.add_argument("--blocks", type=int, default=None, help="operating point depth: 8, 4, 2 blocks")
-    p.add_argument("--threshold", default=None,
-                   help="smoothed posterior to fire, (0-1]: one value (0.6) or per keyword "
-                        f"(yes=0.7,no=0.8; others keep {DEFAULT_THRESHOLD})")
+    add_detector_options(p)
     p.add_argument("--refractory-s", type=float, default=None,
                    help="seconds after a detection during which nothing else fires (default: the "
                         "Detector's, 1.5)")

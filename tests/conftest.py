@@ -2,6 +2,7 @@
 
 import os
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
@@ -29,3 +30,13 @@ def toy_train_args(data, out, *extra, epochs: int = 2) -> list:
             "--epochs", str(epochs), "--teacher-epochs", str(epochs), "--batch-size", "8",
             "--backbone", "64", "--hidden", "64", "--n-blocks", "4", "--threads", "1", "--seed", "3",
             "--no-progress", "--optimizer", "adam", *extra]
+
+
+# ------------------------------------------------------------------ Detector tests
+@pytest.fixture(scope="module")
+def tone_bursts():
+    """3 s of noise with 300 Hz bursts (float32, 16 kHz): random models fire on it."""
+    rng = np.random.default_rng(0)
+    t = np.arange(3 * 16000) / 16000
+    x = 0.05 * rng.standard_normal(t.size) + 0.3 * np.sin(2 * np.pi * 300 * t) * (np.sin(2 * np.pi * 0.7 * t) > 0)
+    return x.astype(np.float32)
