@@ -40,7 +40,9 @@ cdef extern from "fsmn.h" nogil:
         const float *cls_b
         size_t n_classes
     size_t kws_fsmn_stem_frames(const kws_fsmn_net *net)
-    int kws_fsmn_forward(const kws_fsmn_net *net, const float *features, float *logits, float *trace)
+    size_t kws_fsmn_scratch_bytes(const kws_fsmn_net *net)
+    int kws_fsmn_forward(const kws_fsmn_net *net, const float *features, float *logits, float *trace,
+                         void *scratch)
     void kws_affine_prelu(float *h, size_t t, size_t c, const float *scale, const float *shift,
                           const float *slope)
     void kws_affine_mean(const float *h, size_t t, size_t c, const float *scale, const float *shift,
@@ -193,6 +195,8 @@ cdef class Network:
     cdef kws_fsmn_net net
     cdef BlockStack stack
     cdef list _keep
+    cdef object _scratch      # one call's scratch, reused (uint64 array: 8-byte aligned)
+    cdef bint _busy           # a call is using _scratch (another thread then allocates its own)
     cdef readonly size_t n_classes, stem_frames
 
     def __init__(self, BlockStack stack, size_t n_frames, size_t n_features, size_t stem_kernel,
@@ -234,6 +238,8 @@ cdef class Network:
         self.net.ldc = cls_w.shape[1]
         self.net.cls_b = _f32_ptr(cls_b, self.n_classes, "cls_b")
         self.net.n_classes = self.n_classes
+        self._scratch = np.empty((kws_fsmn_scratch_bytes(&self.net) + 7) // 8, np.uint64)
+        self._busy = False
 
     cdef const float *_features(self, x) except NULL:
         if not isinstance(x, np.ndarray) or x.dtype != np.float32 \
@@ -242,16 +248,32 @@ cdef class Network:
                              f"({self.net.n_frames}, {self.net.n_features})")
         return <const float *><size_t>x.ctypes.data
 
+    cdef int _forward(self, const float *x, float *out, float *trace):
+        """One forward on this object's scratch, or on its own allocation if another thread
+        is using it (the check and the claim happen under the GIL)."""
+        cdef uint64_t[::1] sv = self._scratch
+        cdef void *scratch = NULL
+        cdef int rc
+        cdef bint mine = not self._busy
+        if mine:
+            self._busy = True
+            scratch = &sv[0]
+        try:
+            with nogil:
+                rc = kws_fsmn_forward(&self.net, x, out, trace, scratch)
+        finally:
+            if mine:
+                self._busy = False
+        if rc:
+            raise MemoryError("fsmn network: out of memory for scratch buffers")
+        return rc
+
     def logits(self, features):
         """Class logits float32 [n_classes] of one window (a new array)."""
         cdef const float *x = self._features(features)
         out = np.empty(self.n_classes, np.float32)
         cdef float[::1] ov = out
-        cdef int rc
-        with nogil:
-            rc = kws_fsmn_forward(&self.net, x, &ov[0], NULL)
-        if rc:
-            raise MemoryError("fsmn network: out of memory for scratch buffers")
+        self._forward(x, &ov[0], NULL)
         return out
 
     def trace(self, features):
@@ -262,9 +284,5 @@ cdef class Network:
         h = np.empty((1 + self.net.n_blocks, self.stem_frames, self.net.bw), np.float32)
         cdef float[::1] ov = out
         cdef float[:, :, ::1] hv = h
-        cdef int rc
-        with nogil:
-            rc = kws_fsmn_forward(&self.net, x, &ov[0], &hv[0, 0, 0])
-        if rc:
-            raise MemoryError("fsmn network: out of memory for scratch buffers")
+        self._forward(x, &ov[0], &hv[0, 0, 0])
         return out, h

@@ -192,3 +192,31 @@ def test_block_stack_needs_exactly_one_memory_input():
     not_pm1 = dict(neither, mem_taps=np.full((5, 128), 0.5, np.float32))
     with pytest.raises(ValueError, match="mem_taps must be"):
         K.BlockStack([not_pm1], *args)
+
+
+def test_concurrent_calls_on_one_network_agree_with_serial_calls():
+    """The network reuses one scratch buffer per operating point; a call made while another
+    thread's call is in flight (GIL released) must use its own memory, not corrupt that one."""
+    import threading
+    model = random_model(seed=4)
+    net = BinaryFSMN(model)
+    op = model.arch.operating_point(1.0, 8)
+    rng = np.random.default_rng(4)
+    xs = [(rng.standard_normal((97, 40)) * 10 - 40).astype(np.float32) for _ in range(8)]
+    want = [net.logits(x, op) for x in xs]
+    got = [[None] * len(xs) for _ in range(4)]
+
+    def work(t):
+        for _ in range(25):
+            for i, x in enumerate(xs):
+                got[t][i] = net.logits(x, op)
+                np.testing.assert_array_equal(got[t][i], want[i])
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    for t in range(4):
+        for i in range(len(xs)):
+            np.testing.assert_array_equal(got[t][i], want[i])

@@ -72,11 +72,12 @@ int main(int argc, char **argv) {
         .stem_wt = stem_wt, .stem_scale = stem_s, .stem_shift = stem_b, .stem_prelu = stem_p,
         .blocks = blocks, .n_blocks = NB, .head_scale = head_s, .head_shift = head_b,
         .cls_w = cls, .ldc = BW, .cls_b = cls_b, .n_classes = C};
+    void *scratch = malloc(kws_fsmn_scratch_bytes(&net));   /* reused, as K.Network does */
     double checksum = 0;
 
     for (size_t r = 0; r < reps; r++) {
         feat[r % (T * F)] += 0.5f;                                   /* each inference differs */
-        if (kws_fsmn_forward(&net, feat, logits, NULL)) return 1;
+        if (kws_fsmn_forward(&net, feat, logits, NULL, scratch)) return 1;
         checksum += logits[r % C];
     }
     printf("isa=%s T'=%zu BW=%zu HW=%zu blocks=%zu reps=%zu checksum=%.6g\n", kws_current()->name,

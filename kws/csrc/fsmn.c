@@ -181,11 +181,21 @@ size_t kws_fsmn_stem_frames(const kws_fsmn_net *net) {
     return (net->n_frames - net->stem_kernel) / net->stem_stride + 1;
 }
 
-int kws_fsmn_forward(const kws_fsmn_net *net, const float *features, float *logits, float *trace) {
+/* scratch of one forward: stem windows [t, k], h [t, bw], g [bw], then the blocks' scratch */
+static size_t forward_floats(const kws_fsmn_net *net) {
+    const size_t t = kws_fsmn_stem_frames(net);
+    return t * net->stem_kernel * net->n_features + t * net->bw + net->bw;
+}
+
+size_t kws_fsmn_scratch_bytes(const kws_fsmn_net *net) {
+    return forward_floats(net) * sizeof(float) + block_scratch_bytes(kws_fsmn_stem_frames(net), net->bw, net->hw) + 8;
+}
+
+int kws_fsmn_forward(const kws_fsmn_net *net, const float *features, float *logits, float *trace,
+                     void *scratch) {
     const size_t t = kws_fsmn_stem_frames(net), bw = net->bw, k = net->stem_kernel * net->n_features;
-    /* scratch: stem windows [t, k], h [t, bw], g [bw], the blocks' scratch; one allocation */
-    const size_t floats = t * k + t * bw + bw;
-    float *p = malloc(floats * sizeof(float) + block_scratch_bytes(t, bw, net->hw) + 8);
+    const size_t floats = forward_floats(net);
+    float *p = scratch ? scratch : malloc(kws_fsmn_scratch_bytes(net));
     if (!p) return -1;
     float *s = p, *h = s + t * k, *g = h + t * bw;
     const block_scratch bs = block_scratch_at(p + floats + (floats & 1), t, bw, net->hw);   /* 8-byte aligned */
@@ -207,6 +217,6 @@ int kws_fsmn_forward(const kws_fsmn_net *net, const float *features, float *logi
         }
     }
     fp_leave(mode);
-    free(p);
+    if (!scratch) free(p);
     return rc;
 }

@@ -34,13 +34,19 @@ typedef struct {
 /* T' = stem frames of a window. */
 size_t kws_fsmn_stem_frames(const kws_fsmn_net *net);
 
+/* Bytes of scratch memory one kws_fsmn_forward needs (8-byte aligned). */
+size_t kws_fsmn_scratch_bytes(const kws_fsmn_net *net);
+
 /* logits[n_classes] of one window of features [n_frames, n_features] (contiguous float32).
  * trace: NULL, or [(1 + n_blocks) * T' * bw] floats receiving the residual stream h after the
- * stem and after each block (for tests).  Returns 0, or -1 when scratch memory cannot be
- * allocated.  Denormal floats are flushed to zero during the call (they cost ~100x per operation
+ * stem and after each block (for tests).  scratch: kws_fsmn_scratch_bytes(net) bytes, 8-byte
+ * aligned, used by one call at a time; or NULL to allocate per call (a fresh allocation of
+ * ~100 KB can cost page faults every call once the allocator returned it to the system).
+ * Returns 0, or -1 when scratch memory cannot be allocated.  Denormal floats are flushed to zero during the call (they cost ~100x per operation
  * on x86, and a few of a trained model's folded parameters are denormal); the caller's
  * floating-point mode is restored before it returns. */
-int kws_fsmn_forward(const kws_fsmn_net *net, const float *features, float *logits, float *trace);
+int kws_fsmn_forward(const kws_fsmn_net *net, const float *features, float *logits, float *trace,
+                     void *scratch);
 
 /* Run n blocks in order on the residual stream h [t, bw] (contiguous float32, updated in place).
  * Returns 0, or -1 when scratch memory cannot be allocated (h is then unspecified). */
