@@ -36,10 +36,9 @@ import numpy as np
 from kws.errors import KwsError
 from kws.thresholds import resolve_thresholds
 from kws.frontend import Frontend, _check_audio
-from kws.fsmn.model import Model, frontend_matrices, load_model
+from kws.fsmn.model import NON_KEYWORDS, Model, frontend_matrices, load_model
 from kws.fsmn.runtime import BinaryFSMN
 
-NON_KEYWORDS = ("_unknown_", "_silence_")
 DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "default.kws"
 MAX_SAMPLE_RATE = 768_000
 # The network fires on a word's rising edge, ~0.2-0.5 s into it, and the word's tail stays in the
@@ -110,7 +109,8 @@ class Detector:
         threshold: smoothed posterior a keyword needs to fire, in (0, 1]: one float for every
             keyword, or a {label: threshold} mapping (keywords it leaves out keep DEFAULT_THRESHOLD),
             or a string as `kws listen --threshold` takes it ("0.6" or "yes=0.7,no=0.8");
-            None: DEFAULT_THRESHOLD.
+            None: the model's calibrated thresholds (model file metadata) where it has them,
+            else DEFAULT_THRESHOLD (0.5).
         keywords: labels to report (default: every label except _unknown_ and _silence_).
         hop_ms: how often the network runs, in milliseconds of audio. 200 ms keeps the default
             operating point under 0.3 % of a core on a 2020s x86 server core (100 ms: ~0.5 %); a
@@ -144,7 +144,7 @@ class Detector:
                              f"{', '.join(allowed)}")
         self.keywords = keywords
         self._kw_index = np.array([self.labels.index(k) for k in keywords])
-        self.thresholds = resolve_thresholds(threshold, allowed)
+        self.thresholds = resolve_thresholds(threshold, allowed, self.model.thresholds)
         # per class, so one comparison serves every label (non-keywords never fire)
         self._thresh = np.array([self.thresholds.get(l, math.inf) for l in self.labels])
         hop_frames = hop_ms / 1000 * fe.sample_rate / fe.hop_length

@@ -10,7 +10,7 @@ import numbers
 DEFAULT_THRESHOLD = 0.5
 
 
-def _check_threshold(value, what: str) -> float:
+def check_threshold(value, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) \
             or not 0 < value <= 1:
         raise ValueError(f"{what} must be in (0, 1], got {value!r}")
@@ -30,7 +30,7 @@ def parse_thresholds(text: str) -> float | dict[str, float]:
         except ValueError:
             raise ValueError(f"threshold must be a number in (0, 1] or label=value pairs "
                              f"like yes=0.7,no=0.8, got {text!r}") from None
-        return _check_threshold(value, "threshold")
+        return check_threshold(value, "threshold")
     out = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         label, _, value = (x.strip() for x in part.partition("="))
@@ -40,15 +40,17 @@ def parse_thresholds(text: str) -> float | dict[str, float]:
             label = ""
         if not label:
             raise ValueError(f"threshold {part!r}: expected label=value with a number in (0, 1]")
-        _check_threshold(out[label], f"threshold of {label!r}")
+        check_threshold(out[label], f"threshold of {label!r}")
     return out
 
 
-def resolve_thresholds(threshold, labels) -> dict[str, float]:
-    """One threshold per keyword label from a float, a {label: value} mapping, a string or None
-    (DEFAULT_THRESHOLD)."""
+def resolve_thresholds(threshold, labels, model_thresholds: dict | None = None) -> dict[str, float]:
+    """One threshold per keyword label from a float, a {label: value} mapping, a string, or None:
+    the model's own calibrated thresholds where it has them (`model_thresholds`), else
+    DEFAULT_THRESHOLD."""
     if threshold is None:
-        threshold = DEFAULT_THRESHOLD
+        model_thresholds = model_thresholds or {}
+        return {k: model_thresholds.get(k, DEFAULT_THRESHOLD) for k in labels}
     if isinstance(threshold, str):
         threshold = parse_thresholds(threshold)
     if isinstance(threshold, dict):
@@ -56,7 +58,7 @@ def resolve_thresholds(threshold, labels) -> dict[str, float]:
         if bad:
             raise ValueError(f"threshold for unknown keyword(s) {bad!r}: this model detects "
                              f"{', '.join(labels)}")
-        given = {k: _check_threshold(v, f"threshold of {k!r}") for k, v in threshold.items()}
+        given = {k: check_threshold(v, f"threshold of {k!r}") for k, v in threshold.items()}
         return {k: given.get(k, DEFAULT_THRESHOLD) for k in labels}
-    value = _check_threshold(threshold, "threshold")
+    value = check_threshold(threshold, "threshold")
     return {k: value for k in labels}

@@ -145,3 +145,46 @@ def test_fuzz_10000_mutations_only_kws_error(good_bytes):
     """Mutated files (bit flips, truncation, splices, header edits): parse or raise KwsError."""
     outcomes = fuzz(good_bytes, 10_000, seed=2024)      # raises on anything but KwsError
     assert outcomes["KwsError"] > 5000, outcomes        # most mutations must be caught
+
+
+KEYWORD_LABELS = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go", "_unknown_", "_silence_"]
+
+
+def test_thresholds_round_trip_and_are_the_detectors_default(tmp_path):
+    m = random_model(labels=KEYWORD_LABELS, seed=5)
+    assert m.thresholds is None and "thresholds" not in m.metadata()   # old files: no key
+    m.thresholds = {"yes": 0.8, "go": 0.65}
+    m.save(tmp_path / "m.kws")
+    back = load_model(tmp_path / "m.kws")
+    assert back.thresholds == {"yes": 0.8, "go": 0.65}
+    det = kws.Detector(back)
+    assert det.thresholds["yes"] == 0.8 and det.thresholds["go"] == 0.65 and det.thresholds["no"] == 0.5
+    assert kws.Detector(back, threshold=0.6).threshold == 0.6                 # an explicit value wins
+    assert kws.Detector(back, threshold={"no": 0.9}).thresholds["yes"] == 0.5  # ... and replaces all
+    assert kws.Detector(m.__class__(**{**m.__dict__, "thresholds": None})).threshold == 0.5
+
+
+@pytest.mark.parametrize("thresholds, message", [
+    ({"_unknown_": 0.5}, "keyword labels"),
+    ({"hello": 0.5}, "keyword labels"),
+    ({"yes": 0.0}, "threshold of 'yes'"),
+    ({"yes": 1.5}, "threshold of 'yes'"),
+    ({"yes": "high"}, "threshold of 'yes'"),
+    ([0.5], "keyword labels"),
+])
+def test_bad_thresholds_in_a_file_are_refused(tmp_path, thresholds, message):
+    import json
+    import struct
+    m = random_model(labels=KEYWORD_LABELS, seed=5)
+    m.save(tmp_path / "m.kws")
+    data = (tmp_path / "m.kws").read_bytes()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + n])
+    meta = json.loads(header["__metadata__"]["kws"])
+    meta["thresholds"] = thresholds
+    header["__metadata__"]["kws"] = json.dumps(meta)
+    raw = json.dumps(header).encode()
+    raw += b" " * (-len(raw) % 8)
+    (tmp_path / "bad.kws").write_bytes(struct.pack("<Q", len(raw)) + raw + data[8 + n:])
+    with pytest.raises(kws.KwsError, match=message):
+        load_model(tmp_path / "bad.kws")

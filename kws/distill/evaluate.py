@@ -39,8 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from kws.errors import KwsError
-
-NON_KEYWORDS = ("_unknown_", "_silence_")
+from kws.fsmn.model import NON_KEYWORDS
 
 
 def task_for_labels(labels: list[str]) -> tuple[str, list[str] | None]:
@@ -329,7 +328,7 @@ def teacher_streaming_metric(net, model, stream, events, seconds: float, fa_per_
     stream, which equals the streaming frontend, a window every hop, posteriors averaged over
     `smoothing` hops)."""
     import torch
-    from kws.detector import NON_KEYWORDS, REFRACTORY_S
+    from kws.detector import REFRACTORY_S
     refractory_s = REFRACTORY_S if refractory_s is None else refractory_s
     labels = list(model.labels)
 

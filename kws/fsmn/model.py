@@ -26,7 +26,9 @@ kws/csrc/kernels.h):
 
 Metadata: safetensors "__metadata__" = {"kws": JSON} with format "kws-model", format_version,
 frontend (kws.frontend.FrontendConfig), labels, arch (ArchConfig: widths and block sets),
-provenance (free-form: how it was trained).  Loading validates all of it and every tensor's
+provenance (free-form: how it was trained), and optionally thresholds ({keyword label: firing
+threshold in (0, 1]}, calibrated for the model: kws.Detector's default; files without it load
+as before and the Detector uses kws.thresholds.DEFAULT_THRESHOLD).  Loading validates all of it and every tensor's
 dtype and shape, and raises KwsError for anything else.
 """
 
@@ -47,6 +49,7 @@ from kws.fsmn.config import ArchConfig, OperatingPoint
 FORMAT = "kws-model"
 FORMAT_VERSION = 2      # 2 added the per-channel sign thresholds (mem_in_thresh, up_in_thresh)
 MAX_FILE_BYTES = 512 * 1024 * 1024
+NON_KEYWORDS = ("_unknown_", "_silence_")     # labels a model scores but never reports
 MAX_HEADER_BYTES = 16 * 1024 * 1024
 
 _DTYPES = {"float64": np.float64, "float32": np.float32, "int32": np.int32, "uint8": np.uint8, "uint64": np.uint64}
@@ -109,6 +112,7 @@ class Model:
     tensors: dict[str, np.ndarray]
     provenance: dict = field(default_factory=dict)
     path: str | None = None
+    thresholds: dict | None = None          # {keyword label: threshold}: the Detector's default
 
     def __post_init__(self):
         if self.path is None:   # built in memory (export, tests): add the librosa matrices
@@ -146,6 +150,16 @@ class Model:
                 raise KwsError(f"model: tensor {name!r} must be {dtype} {shape}, got {got}")
             if t.dtype.kind == "f" and not np.isfinite(t).all():
                 raise KwsError(f"model: tensor {name!r} holds NaN or infinite values")
+        if self.thresholds is not None:
+            from kws.thresholds import check_threshold
+            keywords = [l for l in self.labels if l not in NON_KEYWORDS]
+            if not isinstance(self.thresholds, dict) or not all(k in keywords for k in self.thresholds):
+                raise KwsError(f"model: thresholds must map keyword labels ({', '.join(keywords)}) "
+                               f"to values in (0, 1], got {self.thresholds!r:.200}")
+            try:
+                self.thresholds = {k: check_threshold(v, f"threshold of {k!r}") for k, v in self.thresholds.items()}
+            except ValueError as e:
+                raise KwsError(f"model: {e}") from None
         if (self.tensors["frontend.std"] <= 0).any():
             raise KwsError("model: frontend.std must be positive")
         if (self.tensors["frontend.mel"] < 0).any() or not (self.tensors["frontend.mel"] > 0).any(axis=1).all():
@@ -163,9 +177,12 @@ class Model:
     # ------------------------------------------------------------------ file I/O
     def metadata(self) -> dict:
         import kws
-        return {"format": FORMAT, "format_version": FORMAT_VERSION, "kws_version": kws.__version__,
+        meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "kws_version": kws.__version__,
                 "frontend": self.frontend.to_dict(), "labels": list(self.labels),
                 "arch": self.arch.to_dict(), "provenance": self.provenance}
+        if self.thresholds is not None:
+            meta["thresholds"] = dict(self.thresholds)
+        return meta
 
     def save(self, path: str | os.PathLike) -> None:
         """Write atomically (temp file + rename): a crash never leaves half a model behind."""
@@ -234,7 +251,7 @@ def model_from_bytes(data: bytes, source: str = "<bytes>") -> Model:
     for name, (dtype, shape) in added.items():
         tensors[name] = np.zeros(shape, _DTYPES[dtype])
     model = Model(arch=arch, frontend=frontend, labels=labels, tensors=tensors,
-                  provenance=provenance, path=source)
+                  provenance=provenance, path=source, thresholds=info.get("thresholds"))
     return model
 
 
