@@ -4,6 +4,7 @@ into float32 mono 16 kHz audio, or raises `RenderError(reason)`.
 Engines (see ../shared/recipes/speech-data.md): espeak-ng (`-s` words/min for rate), MBROLA through
 espeak-ng, flite (`duration_stretch`), festival (one persistent `festival --pipe` per renderer,
 `Duration_Stretch`), pico (`pico2wave`, rate by sox `tempo`), RHVoice (`RHVoice-test -r` percent).
+Kokoro (kws.data.kokoro: ONNX Runtime, one session per renderer, `speed` for rate).
 Pitch: sox `pitch` (cents = 100 x semitones) for every engine. sox also converts to 16 kHz mono
 float (`-R`: repeatable, no dither). No gain is applied here: the loudness check needs raw levels.
 """
@@ -31,9 +32,10 @@ INSTALL_HINT = ("install the TTS engines with `scripts/install-tts.sh` from a kw
 PACKAGES = {"espeak-ng": "espeak-ng", "mbrola": "mbrola + mbrola-<voice> (contrib/non-free)",
             "flite": "flite", "festival": "festival festvox-kallpc16k festvox-kdlpc16k",
             "pico": "libttspico-utils (non-free)", "rhvoice": "rhvoice rhvoice-english (non-free)",
-            "sox": "sox"}
+            "kokoro": "espeak-ng (its phonemizer)", "sox": "sox"}
 BINARIES = {"espeak-ng": ["espeak-ng"], "mbrola": ["espeak-ng", "mbrola"], "flite": ["flite"],
-            "festival": ["festival"], "pico": ["pico2wave"], "rhvoice": ["RHVoice-test"]}
+            "festival": ["festival"], "pico": ["pico2wave"], "rhvoice": ["RHVoice-test"],
+            "kokoro": ["espeak-ng"]}
 
 
 class RenderError(Exception):
@@ -99,6 +101,12 @@ def check_engines(voices: list[Voice]) -> None:
             problems.append(f"engine {eng}: {', '.join(missing)} not found "
                             f"(package {PACKAGES[eng]})")
             continue
+        if eng == "kokoro":
+            from kws.data import kokoro
+            if kokoro.missing_packages():
+                problems.append(f"engine kokoro: Python package(s) {', '.join(kokoro.missing_packages())} "
+                                f"not installed ({kokoro.INSTALL_HINT})")
+            continue
         absent = [v.name for v in voices if v.engine == eng and not _voice_installed(v)]
         if absent:
             shown = ", ".join(absent[:6]) + (" ..." if len(absent) > 6 else "")
@@ -129,6 +137,7 @@ class Renderer:
     def __init__(self):
         self.tmp = Path(tempfile.mkdtemp(prefix="kws-tts-"))
         self._festival: subprocess.Popen | None = None
+        self._kokoro = None                  # kws.data.kokoro.KokoroVoice, made on first use
         self._n = 0
 
     @classmethod
@@ -189,6 +198,9 @@ class Renderer:
         elif e == "festival":
             self._festival_say(voice.voice, text, rate, out)
             p = None
+        elif e == "kokoro":
+            self._kokoro_say(voice.name, text, rate, out)
+            p = None
         else:
             raise RenderError("engine-error", f"unknown engine {e}")
         if p is not None and p.returncode != 0:
@@ -196,6 +208,17 @@ class Renderer:
         if not out.is_file() or out.stat().st_size <= 44:
             raise RenderError("engine-error", f"{e} wrote no audio")
         return out, applied
+
+    def _kokoro_say(self, name: str, text: str, rate: float, out: Path) -> None:
+        import soundfile as sf
+        from kws.data import kokoro
+        try:
+            if self._kokoro is None:
+                self._kokoro = kokoro.KokoroVoice()
+            audio = self._kokoro.render(name, text, speed=rate)
+        except KwsError as e:
+            raise RenderError("engine-error", str(e)) from None
+        sf.write(str(out), audio, kokoro.SAMPLE_RATE, subtype="FLOAT")
 
     def _festival_say(self, name: str, text: str, rate: float, out: Path) -> None:
         if self._festival is None or self._festival.poll() is not None:

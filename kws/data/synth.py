@@ -147,18 +147,20 @@ def _crc(s: str) -> int:
 
 def make_plan(words: list[str], unknown_words: list[str], per_word: int, unknown_per_word: int,
               voices: list[Voice], seed: int) -> tuple[list[Clip], Counter]:
-    """All clips, in order (keywords, then unknown words), and planned uses per (speaker, folder)."""
-    formant = [v for v in voices if v.family == "formant"]
-    donor = [v for v in voices if v.family == "donor"]
+    """All clips, in order (keywords, then unknown words), and planned uses per (speaker, folder).
+
+    The clips of a word take turns between the voice families present (formant, donor, neural:
+    a third each when all are selected), each family's voices in a seeded order."""
     clips: list[Clip] = []
     uses: Counter = Counter()
     for folder, count, kw in [(w, per_word, True) for w in words] + \
                              [(w, unknown_per_word, False) for w in unknown_words]:
         wseed = _crc(folder)
         pools = []
-        for fam, pool in (("formant", formant), ("donor", donor)):
+        for fam, stream in (("formant", 1), ("donor", 2), ("neural", 5)):
+            pool = [v for v in voices if v.family == fam]
             if pool:
-                r = np.random.default_rng([seed, wseed, 1 if fam == "formant" else 2])
+                r = np.random.default_rng([seed, wseed, stream])
                 pools.append([pool[k] for k in r.permutation(len(pool))])
         for i in range(count):
             pool = pools[i % len(pools)]
@@ -497,7 +499,8 @@ def _make_babble(o: SynthOptions, voices: list[Voice], rng: np.random.Generator,
     order = [train[k] for k in rng.permutation(len(train))]
     donors = [v for v in order if v.family == "donor"]
     formant = [v for v in order if v.family == "formant"]
-    picks = (donors[:3] + formant[:3] + donors[3:] + formant[3:])
+    neural = [v for v in order if v.family == "neural"]      # last: slow, and one call is capped
+    picks = (donors[:3] + formant[:3] + donors[3:] + formant[3:] + neural)   # at ~500 phonemes
     exclude = {t for w in o.words + o.unknown_words for t in word_text(w).split()}
     renderer = Renderer.for_thread()
     talkers = []

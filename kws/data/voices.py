@@ -6,7 +6,9 @@ same engines (flite `slt`, `awb_time`, RHVoice `slt`, other espeak-ng languages,
 recordings are reserved for independent evaluation, so `select_voices` refuses them by name.
 
 840 engine/voice pairs: espeak-ng formant voices = 8 English accents x (plain + 100 variants);
-MBROLA (20, via espeak-ng); flite (4); festival (2); pico (1); RHVoice (5). `restricted` marks the
+MBROLA (20, via espeak-ng); flite (4); festival (2); pico (1); RHVoice (5). Plus 405 Kokoro-82M
+neural voices (allowed since 2026-12-06): its 5 style packs and 400 seeded mixes of them
+(`mix+000`..`mix+399`, kws.data.kokoro), each mix one speaker of its own. `restricted` marks the
 22 whose licence forbids use in a sold product without permission (MBROLA, RHVoice evgeniy-eng and
 lyubov): `--no-restricted` drops them.
 
@@ -30,10 +32,14 @@ import hashlib
 import itertools
 from dataclasses import dataclass
 
+from kws.data.kokoro import N_MIXES as KOKORO_MIXES, PACKS as KOKORO_PACKS
 from kws.data.layout import split_of_speaker
 from kws.errors import KwsError
 
-ENGINES = ("espeak-ng", "mbrola", "flite", "festival", "pico", "rhvoice")
+ENGINES = ("espeak-ng", "mbrola", "flite", "festival", "pico", "rhvoice", "kokoro")
+# what `kws data synth` uses without --engines: Kokoro (neural, ~0.5 s a clip on one core, a
+# Python package install) is opt-in until the default voice mix is re-planned around it
+DEFAULT_ENGINES = ("espeak-ng", "mbrola", "flite", "festival", "pico", "rhvoice")
 
 ESPEAK_ACCENTS = ("en-us", "en", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-gb-x-gbclan",
                   "en-gb-x-gbcwmd", "en-us-nyc")
@@ -69,7 +75,7 @@ class Voice:
 
     engine: str         # one of ENGINES
     voice: str          # engine voice name: en-us, mb-us1, kal16, kal_diphone, en-GB, bdl
-    variant: str = ""   # espeak-ng variant (m3, f1, klatt, ...) or "" (plain / not applicable)
+    variant: str = ""   # espeak-ng variant (m3, f1, klatt, ...), Kokoro mix number (007), or ""
 
     @property
     def name(self) -> str:
@@ -83,8 +89,9 @@ class Voice:
 
     @property
     def family(self) -> str:
-        """"formant" (espeak-ng formant synthesis) or "donor" (recorded human voice)."""
-        return "formant" if self.engine == "espeak-ng" else "donor"
+        """"formant" (espeak-ng formant synthesis), "neural" (Kokoro) or "donor" (a recorded
+        human voice: diphone, unit selection, HMM)."""
+        return {"espeak-ng": "formant", "kokoro": "neural"}.get(self.engine, "donor")
 
     @property
     def restricted(self) -> bool:
@@ -97,6 +104,8 @@ class Voice:
         """Voices of one group sound like one speaker and always share a split."""
         if self.engine == "espeak-ng":
             return f"formant:{self.variant or 'plain'}"
+        if self.engine == "kokoro":
+            return f"neural:{self.name}"
         return f"donor:{SAME_DONOR.get((self.engine, self.voice), self.engine + '/' + self.voice)}"
 
     @property
@@ -114,6 +123,9 @@ def all_voices() -> tuple[Voice, ...]:
     vs += [Voice("festival", v) for v in FESTIVAL_VOICES]
     vs += [Voice("pico", v) for v in PICO_VOICES]
     vs += [Voice("rhvoice", v) for v in RHVOICE_VOICES]
+    # appended last: the speaker ids of the voices above do not change (see _speaker_ids)
+    vs += [Voice("kokoro", v) for v in KOKORO_PACKS]
+    vs += [Voice("kokoro", "mix", f"{i:03d}") for i in range(KOKORO_MIXES)]
     return tuple(vs)
 
 
@@ -141,7 +153,7 @@ def group_split(group: str) -> str:
 def _group_splits() -> dict[str, str]:
     strata: dict[str, set[str]] = {}
     for v in all_voices():
-        stratum = "formant" if v.family == "formant" else f"donor-{v.restricted}"
+        stratum = v.family if v.family != "donor" else f"donor-{v.restricted}"
         strata.setdefault(stratum, set()).add(v.group)
     out = {}
     for groups in strata.values():
@@ -162,12 +174,12 @@ def select_voices(engines: list[str] | None = None, patterns: list[str] | None =
     """Allowed voices of the given engines, optionally filtered by name patterns.
 
     Args:
-        engines: subset of ENGINES (None = all).
+        engines: subset of ENGINES (None = DEFAULT_ENGINES: all but kokoro, for now).
         patterns: `engine:name` or `name`, shell wildcards allowed (`espeak-ng:en-us+m*`, `bdl`).
             A name that is not on the allowed list is refused (KwsError): see THE VOICE RULE.
         restricted: False drops the licence-restricted voices.
     """
-    engines = list(ENGINES) if not engines else list(engines)
+    engines = list(DEFAULT_ENGINES) if not engines else list(engines)
     bad = [e for e in engines if e not in ENGINES]
     if bad:
         raise KwsError(f"unknown engine(s) {', '.join(bad)}; choose from {', '.join(ENGINES)}")
