@@ -145,6 +145,13 @@ def test_eval_json_and_detector_end_to_end(trained):
     assert 0 <= t["frr"] <= 1 and t["keyword_clips"] == res["streaming"]["1x4"]["keyword_clips"]
     conf = np.array(res["confusion"]["1x4"])
     assert conf.shape == (4, 4) and conf.sum() == res["n"]
+    if trained["kind"] == "synth":          # manifest.csv: accuracy per voice source
+        by = res["accuracy_by_source"]
+        assert set(by["engine"]) <= {"espeak-ng", "_silence_"} and "formant" in by["family"]
+        for kind in ("engine", "family"):
+            assert sum(g["n"] for g in by[kind].values()) == res["n"]
+            for op, a in res["accuracy"].items():   # the sources' accuracies average to the total
+                assert sum(g["n"] * g["accuracy"][op] for g in by[kind].values()) / res["n"] == pytest.approx(a)
     s = res["streaming"]["1x4"]
     assert 0 <= s["frr"] <= 1 and s["keyword_clips"] > 0 and s["stream_hours"] > 0
     if s["fa_per_hour"] == s["fa_per_hour"]:        # a threshold met the target (not NaN)

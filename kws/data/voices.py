@@ -69,6 +69,12 @@ SAME_DONOR = {("flite", "kal"): "kal", ("flite", "kal16"): "kal", ("festival", "
               ("flite", "awb"): "awb", ("rhvoice", "alan"): "awb"}
 
 
+def engine_family(engine: str) -> str:
+    """"formant" (espeak-ng formant synthesis), "neural" (Kokoro) or "donor" (a recorded human
+    voice behind the engine: diphone, unit selection, HMM)."""
+    return {"espeak-ng": "formant", "kokoro": "neural"}.get(engine, "donor")
+
+
 @dataclass(frozen=True)
 class Voice:
     """One allowed engine/voice/variant (a "speaker" of the synthetic data set)."""
@@ -89,9 +95,7 @@ class Voice:
 
     @property
     def family(self) -> str:
-        """"formant" (espeak-ng formant synthesis), "neural" (Kokoro) or "donor" (a recorded
-        human voice: diphone, unit selection, HMM)."""
-        return {"espeak-ng": "formant", "kokoro": "neural"}.get(self.engine, "donor")
+        return engine_family(self.engine)
 
     @property
     def restricted(self) -> bool:

@@ -230,6 +230,11 @@ def _eval(args) -> int:
     if "teacher_accuracy" in r:
         print(f"  teacher   {r['teacher_accuracy']:.4f}")
     main = next(iter(r["accuracy"]))
+    for kind, groups in r.get("accuracy_by_source", {}).items():
+        print(f"accuracy by voice {kind} (from manifest.csv):")
+        for name, g in groups.items():
+            print(f"  {name:>12} ({g['n']:>5} clips)  " +
+                  "  ".join(f"{op} {a:.4f}" for op, a in g["accuracy"].items()))
     print(f"confusion matrix of {main} (rows: true, columns: predicted):")
     labels = r["labels"]
     w = max(6, max(len(s) for s in labels))

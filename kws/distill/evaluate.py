@@ -119,6 +119,39 @@ def _features(clips, frontend, n_frames: int, perturb=None) -> tuple[np.ndarray,
     return np.stack(xs), np.asarray(ys, np.int64)
 
 
+def clip_sources(clips) -> list[str] | None:
+    """The TTS engine of every item of a SpeechCommands split, from the data set's manifest.csv
+    (`kws data synth` writes one): `_silence_` for silence items, `unlisted` for files the
+    manifest does not name (e.g. real recordings added to the folder). None without a manifest."""
+    import csv
+    manifest = Path(clips.root) / "manifest.csv"
+    if not manifest.is_file():
+        return None
+    try:
+        with open(manifest, newline="") as f:
+            engine = {row["path"]: row["engine"] for row in csv.DictReader(f)}
+    except (OSError, KeyError, csv.Error, UnicodeDecodeError) as e:
+        raise KwsError(f"{manifest}: not a readable kws data manifest ({type(e).__name__}: {e})") from None
+    return ["_silence_" if rel is None or rel.startswith("_silence_/") else engine.get(rel, "unlisted")
+            for rel, _ in clips.items]
+
+
+def accuracy_by_source(sources: list[str], y: np.ndarray, preds: dict[str, np.ndarray]) -> dict:
+    """{"engine": {engine: {"n", "accuracy": {point: acc}}}, "family": {formant|donor|neural|...:
+    the same}} over the clips of each voice source (kws.data.voices.engine_family)."""
+    from kws.data.voices import ENGINES, engine_family
+    src = np.asarray(sources)
+    fam = np.asarray([engine_family(e) if e in ENGINES else e for e in sources])
+    out = {}
+    for kind, keys in (("engine", src), ("family", fam)):
+        out[kind] = {}
+        for name in sorted(set(keys)):
+            m = keys == name
+            out[kind][str(name)] = {"n": int(m.sum()),
+                                    "accuracy": {op: float((p[m] == y[m]).mean()) for op, p in preds.items()}}
+    return out
+
+
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, n: int) -> np.ndarray:
     """[n, n] counts: row = true class, column = predicted class."""
     m = np.zeros((n, n), np.int64)
@@ -361,9 +394,9 @@ def evaluate(model, data, split: str = "testing", teacher=None, stream: bool = T
                            model.frontend.sample_rate)
     x, y = _features(clips, model.frontend, model.arch.n_frames, perturb)
     net = BinaryFSMN(model)
-    acc, conf = {}, {}
+    acc, conf, preds = {}, {}, {}
     for op in model.arch.operating_points:
-        pred = np.array([int(np.argmax(net.logits(f, op))) for f in x])
+        pred = preds[op.name] = np.array([int(np.argmax(net.logits(f, op))) for f in x])
         acc[op.name] = float((pred == y).mean())
         conf[op.name] = confusion(y, pred, len(labels)).tolist()
         if progress:
@@ -372,6 +405,9 @@ def evaluate(model, data, split: str = "testing", teacher=None, stream: bool = T
            "task": task, "n": int(len(y)), "labels": labels, "accuracy": acc, "confusion": conf,
            "class_counts": np.bincount(y, minlength=len(labels)).tolist(),
            "perturbation": perturb.describe()}
+    sources = clip_sources(clips)
+    if sources is not None and len(sources) == len(y):
+        out["accuracy_by_source"] = accuracy_by_source(sources, y, preds)
     if teacher:
         out["teacher_accuracy"] = teacher_accuracy(teacher_net, x, y)
     if stream:
