@@ -124,6 +124,10 @@ def register(sub) -> None:
     p.add_argument("--stream-ops", default="main", choices=["main", "all"],
                    help="streaming metric for the widest/deepest point only, or all of them")
     p.add_argument("--fa-per-hour", type=float, default=1.0)
+    p.add_argument("--negative-stream", action="append", default=[], metavar="AUDIO",
+                   help="an audio file with no keyword in it (speech, music, TV): report the "
+                        "Detector's false alarms per hour on it at its default thresholds "
+                        "(repeat for several; --stream-ops sets the operating points)")
     p.add_argument("--noise-dbfs", type=float, default=-35.0, help="stream noise level (RMS dBFS)")
     p.add_argument("--stream-clips", type=int, help="use at most this many clips in the stream")
     p.add_argument("--seed", type=int, default=0)
@@ -216,7 +220,7 @@ def _eval(args) -> int:
     r = evaluate(args.model, args.data, args.split, teacher=args.teacher, stream=not args.no_stream,
                  stream_ops=args.stream_ops, fa_per_hour=args.fa_per_hour, noise_dbfs=args.noise_dbfs,
                  stream_clips=args.stream_clips, seed=args.seed, progress=progress,
-                 snr=args.snr, resample=args.resample)
+                 snr=args.snr, resample=args.resample, negative_streams=args.negative_stream)
     if args.plot:
         from kws.distill.plots import accuracy_vs_cost
         accuracy_vs_cost([r], args.plot, args.model)
@@ -250,4 +254,8 @@ def _eval(args) -> int:
         s = r["teacher_streaming"]
         print(f"streaming, float teacher: FRR {s['frr']:.4f} at {s['fa_per_hour']:.2f} FA/h "
               f"(threshold {s['threshold']:.3f})")
+    for f, per_op in r.get("negative_streams", {}).items():
+        for op, m in per_op.items():
+            print(f"negative stream {f} ({m['hours'] * 60:.1f} min), {op}: {m['false_alarms']} false "
+                  f"alarms = {m['fa_per_hour']:.2f} per hour ({', '.join(f'{k} {v}' for k, v in m['by_label'].items()) or 'none'})")
     return 0

@@ -376,11 +376,47 @@ def teacher_streaming_metric(net, model, stream, events, seconds: float, fa_per_
 
 
 # ---------------------------------------------------------------------------- the whole evaluation
+def negative_stream_metric(model, path, ops, chunk_s: float = 0.1) -> dict:
+    """False alarms of the Detector (its default thresholds: the model's own, else 0.5) on an
+    audio file that holds no keyword, per operating point: {point: {"false_alarms", "hours",
+    "fa_per_hour", "by_label": {label: n}}}. Multi-channel files are averaged to mono; any
+    sample rate (the Detector resamples)."""
+    import soundfile as sf
+    from kws.detector import Detector
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"negative stream not found: {path}")
+    try:
+        audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as e:                  # noqa: BLE001  unreadable or not audio
+        raise KwsError(f"{path}: cannot read the negative stream ({type(e).__name__}: {e})") from None
+    audio = audio.mean(axis=1)
+    if len(audio) < rate:
+        raise KwsError(f"{path}: a negative stream needs at least 1 s of audio, got {len(audio) / rate:.2f} s")
+    hours = len(audio) / rate / 3600
+    out = {}
+    step = max(1, int(chunk_s * rate))
+    for op in ops:
+        det = Detector(model, width=op.width, blocks=len(op.blocks))
+        dets = []
+        for i in range(0, len(audio), step):
+            dets += det.feed(audio[i:i + step], sample_rate=rate)
+        by = {}
+        for d in dets:
+            by[d.label] = by.get(d.label, 0) + 1
+        out[op.name] = {"false_alarms": len(dets), "hours": hours, "fa_per_hour": len(dets) / hours,
+                        "by_label": dict(sorted(by.items(), key=lambda kv: -kv[1])),
+                        "thresholds": det.threshold}
+    return out
+
+
 def evaluate(model, data, split: str = "testing", teacher=None, stream: bool = True,
              stream_ops: str = "main", fa_per_hour: float = 1.0, noise_dbfs: float = -35.0,
              stream_clips: int | None = None, seed: int = 0, progress=None,
-             snr: float | None = None, resample: int | None = None) -> dict:
-    """Accuracy per operating point (+ confusion, teacher, streaming) of a model on a split."""
+             snr: float | None = None, resample: int | None = None,
+             negative_streams: list | tuple = ()) -> dict:
+    """Accuracy per operating point (+ confusion, teacher, streaming, false alarms per hour of
+    each negative stream) of a model on a split."""
     from kws.data.speech_commands import SpeechCommands
     from kws.detector import resolve_model
     from kws.fsmn.runtime import BinaryFSMN
@@ -388,6 +424,9 @@ def evaluate(model, data, split: str = "testing", teacher=None, stream: bool = T
     model = resolve_model(model)
     labels = list(model.labels)
     teacher_net = load_teacher(teacher, model) if teacher else None      # fail before the work
+    for f in negative_streams:                                           # ... and here too
+        if not Path(f).is_file():
+            raise FileNotFoundError(f"negative stream not found: {f}")
     task, words = task_for_labels(labels)
     clips = SpeechCommands(Path(data), split, task, words, seed=seed)
     perturb = Perturbation(snr, resample, clips.noise if snr is not None else None, seed,
@@ -430,4 +469,13 @@ def evaluate(model, data, split: str = "testing", teacher=None, stream: bool = T
             if progress:
                 progress(f"teacher: FRR {r['frr']:.4f} at {r['fa_per_hour']:.2f} FA/h "
                          f"(threshold {r['threshold']:.3f})")
+    if negative_streams:
+        ops = model.arch.operating_points if stream_ops == "all" else model.arch.operating_points[:1]
+        out["negative_streams"] = {}
+        for f in negative_streams:
+            r = out["negative_streams"][str(f)] = negative_stream_metric(model, f, ops)
+            if progress:
+                for op, m in r.items():
+                    progress(f"{f} {op}: {m['false_alarms']} false alarms in {m['hours'] * 60:.1f} min "
+                             f"= {m['fa_per_hour']:.2f} per hour")
     return out

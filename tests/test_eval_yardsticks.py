@@ -1,0 +1,87 @@
+"""`kws eval`'s yardsticks beyond clip accuracy: accuracy by voice source (clips mapped to engines
+through manifest.csv) and false alarms per hour of negative streams."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from kws.distill.evaluate import accuracy_by_source, clip_sources, negative_stream_metric
+from kws.errors import KwsError
+
+
+def test_sources_from_the_manifest(tmp_path):
+    (tmp_path / "manifest.csv").write_text(
+        "path,word,engine,voice\nyes/a_nohash_0.wav,yes,kokoro,mix\nno/b_nohash_0.wav,no,flite,kal16\n")
+    clips = SimpleNamespace(root=tmp_path, items=[("yes/a_nohash_0.wav", 0), ("no/b_nohash_0.wav", 1),
+                                                  ("no/real_nohash_0.wav", 1), (None, 3),
+                                                  ("_silence_/s.wav", 3)])
+    assert clip_sources(clips) == ["kokoro", "flite", "unlisted", "_silence_", "_silence_"]
+    assert clip_sources(SimpleNamespace(root=tmp_path / "none", items=[])) is None
+
+
+def test_a_bad_manifest_is_a_clear_error(tmp_path):
+    (tmp_path / "manifest.csv").write_text("file,who\nx,y\n")
+    with pytest.raises(KwsError, match="not a readable kws data manifest"):
+        clip_sources(SimpleNamespace(root=tmp_path, items=[("x", 0)]))
+
+
+def test_accuracy_per_engine_and_family():
+    sources = ["kokoro", "kokoro", "espeak-ng", "flite", "rhvoice", "_silence_"]
+    y = np.array([0, 1, 0, 1, 1, 2])
+    preds = {"1x8": np.array([0, 0, 0, 1, 0, 2]), "0.5x4": np.array([0, 1, 1, 1, 1, 0])}
+    r = accuracy_by_source(sources, y, preds)
+    assert r["engine"]["kokoro"] == {"n": 2, "accuracy": {"1x8": 0.5, "0.5x4": 1.0}}
+    assert r["family"]["neural"] == r["engine"]["kokoro"]
+    assert r["family"]["donor"] == {"n": 2, "accuracy": {"1x8": 0.5, "0.5x4": 1.0}}   # flite + rhvoice
+    assert r["family"]["formant"] == {"n": 1, "accuracy": {"1x8": 1.0, "0.5x4": 0.0}}
+    assert r["family"]["_silence_"]["n"] == 1
+
+
+EXAMPLE = __import__("pathlib").Path(__file__).resolve().parents[1] / "examples" / "audio" / "keywords.flac"
+
+
+def test_negative_stream_counts_every_detection_as_a_false_alarm(tmp_path):
+    """The example recording (5 keywords) played as if it held none: its detections, as the
+    Detector makes them, are the false alarms; a stereo copy at 48 kHz gives the same."""
+    import soundfile as sf
+    import kws
+    from kws.detector import resolve_model
+    model = resolve_model(None)
+    ops = [model.arch.operating_point(1.0, 8), model.arch.operating_point(0.5, 4)]
+    audio, rate = sf.read(EXAMPLE, dtype="float32")
+    r = negative_stream_metric(model, EXAMPLE, ops)
+    for op in ops:
+        want = kws.Detector(model, width=op.width, blocks=len(op.blocks)).feed(audio, sample_rate=rate)
+        m = r[op.name]
+        assert m["false_alarms"] == len(want) == sum(m["by_label"].values()) > 0
+        assert m["hours"] == pytest.approx(len(audio) / rate / 3600)
+        assert m["fa_per_hour"] == pytest.approx(len(want) / m["hours"])
+    import soxr
+    stereo = np.stack([soxr.resample(audio, rate, 48000)] * 2, axis=1)
+    sf.write(tmp_path / "stereo.wav", stereo, 48000)
+    r2 = negative_stream_metric(model, tmp_path / "stereo.wav", ops[:1])
+    assert r2["1x8"]["by_label"] == r["1x8"]["by_label"]
+
+
+def test_negative_stream_bad_files(tmp_path):
+    from kws.detector import resolve_model
+    model = resolve_model(None)
+    ops = model.arch.operating_points[:1]
+    with pytest.raises(FileNotFoundError, match="negative stream not found"):
+        negative_stream_metric(model, tmp_path / "missing.wav", ops)
+    (tmp_path / "junk.wav").write_bytes(b"RIFF....not audio")
+    with pytest.raises(KwsError, match="cannot read the negative stream"):
+        negative_stream_metric(model, tmp_path / "junk.wav", ops)
+    import soundfile as sf
+    sf.write(tmp_path / "short.wav", np.zeros(800, np.float32), 16000)
+    with pytest.raises(KwsError, match="at least 1 s"):
+        negative_stream_metric(model, tmp_path / "short.wav", ops)
+
+
+def test_eval_refuses_a_missing_negative_stream_before_the_work(tmp_path, capsys):
+    from kws.cli import main
+    (tmp_path / "yes").mkdir()
+    assert main(["eval", "--data", str(tmp_path), "--negative-stream", str(tmp_path / "nope.wav")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "negative stream not found" in err
