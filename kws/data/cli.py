@@ -31,8 +31,8 @@ def register(subparsers) -> None:
     s.add_argument("--unknown-per-word", type=int, default=None,
                    help="clips per unknown word (default: enough for _unknown_ = 60%% of clips)")
     s.add_argument("--engines", default=None,
-                   help="comma-separated subset of espeak-ng,mbrola,flite,festival,pico,rhvoice "
-                        "(default: all)")
+                   help="comma-separated subset of espeak-ng,mbrola,flite,festival,pico,rhvoice,"
+                        "kokoro (default: all but kokoro, the neural voices)")
     s.add_argument("--voices", default=None,
                    help="comma-separated voice names or patterns, 'engine:name' or 'name' "
                         "(e.g. 'espeak-ng:en-us+m*,rhvoice:bdl'); only allowed voices")
@@ -47,6 +47,23 @@ def register(subparsers) -> None:
                    help="length of each _background_noise_ file in seconds")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.set_defaults(func=_synth)
+
+    t = sub.add_parser(
+        "stream", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        help="write a long keyword-free test stream (speech over noise/music/babble, or music)",
+        description="Write a keyword-free stream for `kws eval --negative-stream`: running speech "
+                    "of the testing split's voices over backgrounds that change every 20-40 s "
+                    "(quiet, noise, music, babble; 0-20 dB SNR; half the utterances in a simulated "
+                    "room), or music alone; plus FILE.csv saying what is where.")
+    t.add_argument("--out", required=True, help="the stream file (.wav or .flac, 16 kHz)")
+    t.add_argument("--kind", choices=("speech", "music"), default="speech")
+    t.add_argument("--minutes", type=float, default=60.0, help="length of the stream")
+    t.add_argument("--words", default=",".join(KEYWORDS_12),
+                   help="keywords no sentence may contain (the model's)")
+    t.add_argument("--engines", default=None,
+                   help="voices of these engines (testing split only; default: all but kokoro)")
+    t.add_argument("--seed", type=int, default=0, help="seed of every random draw")
+    t.set_defaults(func=_stream)
 
     i = sub.add_parser("info", help="count clips per word and split of a data set folder",
                        description="Count the clips of a Speech Commands-layout folder per word "
@@ -76,6 +93,37 @@ def _synth(args) -> int:
                         restricted=not args.no_restricted, noise_seconds=args.noise_seconds,
                         progress=not args.no_progress)
     synthesize(opts)
+    return 0
+
+
+def _stream(args) -> int:
+    import sys
+    import time
+    from pathlib import Path
+
+    from kws.data import streams
+    from kws.data.engines import check_engines
+    from kws.data.voices import group_split, select_voices
+    from kws.errors import KwsError
+
+    out = Path(args.out)
+    if out.suffix.lower() not in (".wav", ".flac"):
+        raise KwsError(f"{out}: the stream file must end in .wav or .flac")
+    if not 0 < args.minutes <= 24 * 60:
+        raise KwsError(f"--minutes must be in (0, 1440], got {args.minutes:g}")
+    t0 = time.time()
+    if args.kind == "music":
+        audio, rows = streams.music_stream(args.minutes, args.seed)
+    else:
+        voices = [v for v in select_voices(_split_list(args.engines)) if group_split(v.group) == "testing"]
+        if not voices:
+            raise KwsError("no testing-split voice among the selected engines")
+        check_engines(voices)
+        audio, rows = streams.speech_stream(args.minutes, voices, _split_list(args.words) or [],
+                                            args.seed, log=lambda m: print(m, file=sys.stderr))
+    streams.write_stream(out, audio, rows)
+    print(f"kws data stream: {out} ({len(audio) / 16000 / 60:.1f} min, {args.kind}, "
+          f"{len(rows)} rows in {out}.csv) in {time.time() - t0:.0f} s")
     return 0
 
 

@@ -1,0 +1,233 @@
+"""Long keyword-free test streams (`kws data stream`), for `kws eval --negative-stream`:
+
+* `speech`: running speech (sentences without any keyword) from the TESTING split's voices (never
+  trained or tuned on), over a background that changes every 20-40 s between quiet, synthetic
+  noise, music and babble of 3-8 testing-split talkers, at 0-20 dB SNR; half of the utterances
+  pass through a simulated room (pyroomacoustics shoebox, RT60 0.2-0.9 s).
+* `music`: music alone (real instrument recordings of Debian's `sonic-pi-samples`: a drum or
+  instrument loop with one or two ambient, guitar or bass samples over it, 8 s segments).
+
+Every stream comes with a CSV (`FILE.csv`) of what is where: one row per utterance (voice, text,
+reverberation) and per background segment (kind, name, SNR). Everything is drawn from the seed.
+Sentences: Debian's `fortunes` when installed (`/usr/share/games/fortunes`), filtered to 4-30
+words without any keyword, digit or stray symbol; else everyday word salad (kws.data.noise).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+
+from kws.errors import KwsError
+
+SAMPLE_RATE = 16000
+FORTUNES = Path("/usr/share/games/fortunes")
+MUSIC_DIR = Path("/usr/share/sonic-pi/samples")
+BACKGROUNDS = ("quiet", "noise", "music", "babble")
+NOISES = ("white_noise", "pink_noise", "brown_noise", "hum_50hz", "fan", "running_tap", "clinks")
+SPEECH_DBFS = (-28.0, -18.0)          # utterance RMS
+QUIET_DBFS = -55.0                     # the floor of every segment
+
+
+def _rms(x) -> float:
+    return math.sqrt(float(np.mean(np.square(x, dtype=np.float64)))) or 1e-12
+
+
+def _at_dbfs(x, dbfs: float) -> np.ndarray:
+    return (np.asarray(x, np.float64) * (10 ** (dbfs / 20) / _rms(x))).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------- text
+def sentences(exclude: set[str]) -> list[str]:
+    """Candidate sentences without any word of `exclude` (lower case), from `fortunes`; [] when
+    it is not installed."""
+    if not FORTUNES.is_dir():
+        return []
+    out = []
+    for f in sorted(p for p in FORTUNES.iterdir() if p.is_file() and not p.suffix):
+        try:
+            text = f.read_text(encoding="utf-8", errors="ignore")
+        except OSError:
+            continue
+        for entry in text.split("\n%\n"):
+            for s in re.split(r"(?<=[.!?])\s+", " ".join(entry.split())):
+                words = re.findall(r"[a-z']+", s.lower())
+                if (4 <= len(words) <= 30 and not set(words) & exclude
+                        and re.fullmatch(r"[A-Za-z ,.;:!?'\"()-]+", s)):
+                    out.append(s)
+    return out
+
+
+# ---------------------------------------------------------------------------- rooms and music
+def room_reverb(x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    """`x` as heard in a random shoebox room (pyroomacoustics, image source method), same RMS."""
+    import pyroomacoustics as pra
+    from scipy.signal import fftconvolve
+    dims = [rng.uniform(3, 10), rng.uniform(3, 8), rng.uniform(2.4, 4)]
+    rt60 = float(rng.uniform(0.2, 0.9))
+    try:
+        absorption, max_order = pra.inverse_sabine(rt60, dims)
+    except ValueError:                       # the room cannot be that reverberant: a livelier one
+        absorption, max_order = 0.3, 12
+    room = pra.ShoeBox(dims, fs=SAMPLE_RATE, materials=pra.Material(absorption), max_order=min(max_order, 20))
+    pos = lambda: [rng.uniform(0.5, d - 0.5) for d in dims]     # noqa: E731
+    room.add_source(pos())
+    room.add_microphone(pos())
+    room.compute_rir()
+    y = fftconvolve(x.astype(np.float64), room.rir[0][0])[: len(x) + SAMPLE_RATE // 2]
+    return _at_dbfs(y, 20 * math.log10(_rms(x))), {"rt60_s": round(rt60, 2), "room_m": [round(d, 1) for d in dims]}
+
+
+def _music_samples():
+    import soundfile as sf
+    import soxr
+    if not MUSIC_DIR.is_dir():
+        raise KwsError(f"music needs Debian's sonic-pi-samples ({MUSIC_DIR} is missing): "
+                       "apt-get install sonic-pi-samples (scripts/install-tts.sh installs it)")
+
+    def load(p):
+        x, sr = sf.read(p, dtype="float32", always_2d=True)
+        x = x.mean(axis=1)
+        return (soxr.resample(x, sr, SAMPLE_RATE) if sr != SAMPLE_RATE else x), p.stem
+
+    loops = [load(p) for p in sorted(MUSIC_DIR.glob("loop_*.flac"))]
+    tonal = [load(p) for p in sorted(MUSIC_DIR.glob("*.flac")) if p.name.split("_")[0] in ("ambi", "guit", "bass")]
+    return loops, tonal
+
+
+def music(seconds: float, rng: np.random.Generator, samples=None) -> tuple[np.ndarray, list[str]]:
+    """`seconds` of music at -20 dBFS: 8 s segments of a loop with one or two tonal samples over
+    it; returns (audio, names of the samples used)."""
+    loops, tonal = samples or _music_samples()
+    seg, out, names = 8 * SAMPLE_RATE, [], []
+    for _ in range(int(math.ceil(seconds / 8))):
+        loop, name = loops[rng.integers(len(loops))]
+        x = np.tile(loop, 1 + seg // max(1, len(loop)))[:seg].astype(np.float64) / _rms(loop)
+        names.append(name)
+        for _ in range(int(rng.integers(1, 3))):
+            t, tname = tonal[rng.integers(len(tonal))]
+            t = t[:seg]
+            at = int(rng.integers(0, seg - t.size + 1))
+            x[at:at + t.size] += t / _rms(t)
+            names.append(tname)
+        out.append(_at_dbfs(x, -20.0))
+    return np.clip(np.concatenate(out)[: int(seconds * SAMPLE_RATE)], -1, 1), names
+
+
+# ---------------------------------------------------------------------------- streams
+def speech_stream(minutes: float, voices, keywords, seed: int = 0, log=None) -> tuple[np.ndarray, list[dict]]:
+    """(audio float32 16 kHz, rows) of `minutes` of keyword-free running speech over changing
+    backgrounds (see the module doc). `voices`: the voices to speak (the caller passes testing-split
+    ones); `keywords`: words no sentence may contain."""
+    from kws.data.engines import Renderer, RenderError
+    from kws.data.noise import babble, babble_text, make_noise
+    rng = np.random.default_rng([seed, 1])
+    n = int(minutes * 60 * SAMPLE_RATE)
+    exclude = {w for k in keywords for w in re.findall(r"[a-z']+", k.lower().replace("_", " "))}
+    pool = sentences(exclude)
+    # the voice families take turns (formant voices outnumber the rest 25 to 1), each in a
+    # seeded order
+    fams = {}
+    for i in rng.permutation(len(voices)):
+        fams.setdefault(voices[i].family, []).append(voices[i])
+    order = [f[j % len(f)] for j in range(max(map(len, fams.values()))) for f in fams.values()]
+    renderer, rows = Renderer.for_thread(), []
+    track, pos, k = np.zeros(n + SAMPLE_RATE, np.float32), 0, 0
+
+    def say(voice, text):
+        try:
+            x, _ = renderer.render(voice, text)
+        except RenderError:
+            return None
+        return x if x.size and _rms(x) > 1e-4 else None
+
+    try:
+        while pos < n:                                          # the speech track
+            voice = order[k % len(order)]
+            k += 1
+            text = pool[rng.integers(len(pool))] if pool else babble_text(rng, exclude, words=int(rng.integers(6, 20)))
+            x = say(voice, text)
+            if x is None:
+                continue
+            info = {}
+            if rng.random() < 0.5:
+                x, info = room_reverb(x, rng)
+            x = _at_dbfs(x, rng.uniform(*SPEECH_DBFS))[: n - pos]
+            track[pos:pos + x.size] += x
+            rows.append({"start_s": round(pos / SAMPLE_RATE, 3), "end_s": round((pos + x.size) / SAMPLE_RATE, 3),
+                         "kind": "speech", "name": voice.key, "text": text, "snr_db": "",
+                         "detail": f"rt60 {info['rt60_s']} s" if info else "dry"})
+            pos += x.size + int(rng.uniform(0.3, 1.5) * SAMPLE_RATE)
+            if log and len(rows) % 50 == 0:
+                log(f"kws data stream: {pos / SAMPLE_RATE / 60:.1f} of {minutes:g} min of speech")
+        track = track[:n]
+        samples = None
+        start, speech_dbfs = 0, float(np.mean(SPEECH_DBFS))
+        while start < n:                                        # the background, segment by segment
+            length = min(n - start, int(rng.uniform(20, 40) * SAMPLE_RATE))
+            kind = BACKGROUNDS[rng.integers(len(BACKGROUNDS))]
+            snr = float(rng.uniform(0, 20))
+            sec = length / SAMPLE_RATE
+            if kind == "noise":
+                name = NOISES[rng.integers(len(NOISES))]
+                bg = make_noise(name, rng, sec)
+            elif kind == "music":
+                samples = samples or _music_samples()
+                bg, used = music(sec, rng, samples)
+                name = "+".join(dict.fromkeys(used))[:200]
+            elif kind == "babble":
+                talkers = [t for t in (say(order[int(rng.integers(len(order)))], babble_text(rng, exclude, words=60))
+                                       for _ in range(int(rng.integers(3, 9)))) if t is not None]
+                bg, name = (babble(talkers, rng, sec), f"{len(talkers)} talkers") if talkers else (None, "none")
+            else:
+                bg, name = None, "floor"
+            seg = np.zeros(length, np.float32) if bg is None else _at_dbfs(bg[:length], speech_dbfs - snr)
+            floor = make_noise("pink_noise", rng, sec)[:length]
+            track[start:start + length] += seg + _at_dbfs(floor, QUIET_DBFS)
+            rows.append({"start_s": round(start / SAMPLE_RATE, 3), "end_s": round((start + length) / SAMPLE_RATE, 3),
+                         "kind": kind, "name": name, "text": "", "snr_db": "" if bg is None else round(snr, 1),
+                         "detail": ""})
+            start += length
+    finally:
+        Renderer.close_all()
+    return np.clip(track, -1, 1), rows
+
+
+def music_stream(minutes: float, seed: int = 0) -> tuple[np.ndarray, list[dict]]:
+    """(audio, rows) of `minutes` of music alone at -28 to -18 dBFS, 8 s segments."""
+    rng = np.random.default_rng([seed, 2])
+    samples = _music_samples()
+    out, rows, pos = [], [], 0
+    n = int(minutes * 60 * SAMPLE_RATE)
+    while pos < n:
+        seconds = min(8.0, (n - pos) / SAMPLE_RATE)
+        x, names = music(seconds, rng, samples)
+        x = _at_dbfs(x, rng.uniform(*SPEECH_DBFS))
+        rows.append({"start_s": round(pos / SAMPLE_RATE, 3), "end_s": round((pos + x.size) / SAMPLE_RATE, 3),
+                     "kind": "music", "name": "+".join(dict.fromkeys(names)), "text": "", "snr_db": "", "detail": ""})
+        out.append(x)
+        pos += x.size
+    return np.clip(np.concatenate(out)[:n], -1, 1), rows
+
+
+def write_stream(path: Path, audio: np.ndarray, rows: list[dict]) -> None:
+    """The audio (by suffix: .wav or .flac, 16-bit) and `<path>.csv`, each written atomically."""
+    import csv
+    import io
+    import soundfile as sf
+    from kws.fileio import atomic_path
+    path = Path(path)
+    fmt = {".wav": "WAV", ".flac": "FLAC"}.get(path.suffix.lower())
+    if fmt is None:
+        raise KwsError(f"{path}: the stream file must end in .wav or .flac")
+    with atomic_path(path) as tmp:
+        sf.write(str(tmp), audio, SAMPLE_RATE, format=fmt, subtype="PCM_16")
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=["start_s", "end_s", "kind", "name", "text", "snr_db", "detail"])
+    w.writeheader()
+    w.writerows(rows)
+    with atomic_path(Path(str(path) + ".csv")) as tmp:
+        Path(tmp).write_text(buf.getvalue())
