@@ -158,6 +158,20 @@ def test_eval_json_and_detector_end_to_end(trained):
         # the replayed trigger rule agrees with the Detector run at the chosen threshold
         assert s["detector_check"]["frr"] == pytest.approx(s["frr"])
         assert s["detector_check"]["fa_per_hour"] == pytest.approx(s["fa_per_hour"])
+    # the keyword stream over another background (music from kws data stream) at 10 dB SNR
+    from kws.data.speech_commands import SpeechCommands
+    from kws.data.streams import music_stream, write_stream
+    from kws.distill.evaluate import evaluate, keyword_dbfs
+    music = trained["work"].parent / "music.flac"
+    write_stream(music, *music_stream(0.3, seed=1))
+    r2 = evaluate(str(trained["out"]), trained["data"], stream_clips=20, stream_noise=music, stream_snr=10.0)
+    clips = SpeechCommands(trained["data"], "testing", "custom", WORDS)
+    b = r2["stream_background"]
+    assert b["source"] == str(music) and b["snr_db"] == 10.0
+    assert b["noise_dbfs"] == pytest.approx(keyword_dbfs(clips, r2["labels"]) - 10.0)
+    d = r2["streaming"]["1x4"]["default_thresholds"]
+    assert 0 <= d["frr"] <= 1 and d["hits"] + round(d["frr"] * r2["streaming"]["1x4"]["keyword_clips"]) \
+        == r2["streaming"]["1x4"]["keyword_clips"]
     # the exported model streams through the Detector at every width/blocks setting
     from kws.detector import Detector
     det = Detector(str(trained["out"]), threshold=0.3)

@@ -85,3 +85,20 @@ def test_eval_refuses_a_missing_negative_stream_before_the_work(tmp_path, capsys
     assert main(["eval", "--data", str(tmp_path), "--negative-stream", str(tmp_path / "nope.wav")]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "negative stream not found" in err
+
+
+def test_stream_background_files(tmp_path):
+    import soundfile as sf
+    from kws.distill.evaluate import load_background
+    with pytest.raises(FileNotFoundError, match="stream background not found"):
+        load_background(tmp_path / "none.wav")
+    (tmp_path / "junk.flac").write_bytes(b"fLaC junk")
+    with pytest.raises(KwsError, match="cannot read the stream background"):
+        load_background(tmp_path / "junk.flac")
+    sf.write(tmp_path / "silent.wav", np.zeros(32000, np.float32), 16000)
+    with pytest.raises(KwsError, match="at least 1 s of sound"):
+        load_background(tmp_path / "silent.wav")
+    tone = np.sin(np.arange(48000 * 2) * 0.05).astype(np.float32)
+    sf.write(tmp_path / "stereo48k.wav", np.stack([tone, tone], 1), 48000)
+    x = load_background(tmp_path / "stereo48k.wav")
+    assert x.dtype == np.float32 and x.ndim == 1 and abs(len(x) - 32000) <= 1

@@ -56,7 +56,9 @@ def register(subparsers) -> None:
                     "(quiet, noise, music, babble; 0-20 dB SNR; half the utterances in a simulated "
                     "room), or music alone; plus FILE.csv saying what is where.")
     t.add_argument("--out", required=True, help="the stream file (.wav or .flac, 16 kHz)")
-    t.add_argument("--kind", choices=("speech", "music"), default="speech")
+    t.add_argument("--kind", choices=("speech", "music", "babble"), default="speech",
+                   help="speech over changing backgrounds; music alone; babble alone (backgrounds "
+                        "for `kws eval --stream-noise`)")
     t.add_argument("--minutes", type=float, default=60.0, help="length of the stream")
     t.add_argument("--words", default=",".join(KEYWORDS_12),
                    help="keywords no sentence may contain (the model's)")
@@ -119,8 +121,12 @@ def _stream(args) -> int:
         if not voices:
             raise KwsError("no testing-split voice among the selected engines")
         check_engines(voices)
-        audio, rows = streams.speech_stream(args.minutes, voices, _split_list(args.words) or [],
-                                            args.seed, log=lambda m: print(m, file=sys.stderr))
+        words = _split_list(args.words) or []
+        if args.kind == "babble":
+            audio, rows = streams.babble_stream(args.minutes, voices, words, args.seed)
+        else:
+            audio, rows = streams.speech_stream(args.minutes, voices, words, args.seed,
+                                                log=lambda m: print(m, file=sys.stderr))
     streams.write_stream(out, audio, rows)
     print(f"kws data stream: {out} ({len(audio) / 16000 / 60:.1f} min, {args.kind}, "
           f"{len(rows)} rows in {out}.csv) in {time.time() - t0:.0f} s")

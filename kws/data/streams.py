@@ -118,24 +118,25 @@ def music(seconds: float, rng: np.random.Generator, samples=None) -> tuple[np.nd
 
 
 # ---------------------------------------------------------------------------- streams
-def speech_stream(minutes: float, voices, keywords, seed: int = 0, log=None) -> tuple[np.ndarray, list[dict]]:
-    """(audio float32 16 kHz, rows) of `minutes` of keyword-free running speech over changing
-    backgrounds (see the module doc). `voices`: the voices to speak (the caller passes testing-split
-    ones); `keywords`: words no sentence may contain."""
-    from kws.data.engines import Renderer, RenderError
-    from kws.data.noise import babble, babble_text, make_noise
-    rng = np.random.default_rng([seed, 1])
-    n = int(minutes * 60 * SAMPLE_RATE)
-    exclude = {w for k in keywords for w in re.findall(r"[a-z']+", k.lower().replace("_", " "))}
-    pool = sentences(exclude)
-    # the voice families take turns (formant voices outnumber the rest 25 to 1), each in a
-    # seeded order
+def _babble_segment(say, order, rng, exclude, seconds: float):
+    """(audio or None, description) of 3-8 talkers of `order` saying word salad together."""
+    from kws.data.noise import babble, babble_text
+    talkers = [t for t in (say(order[int(rng.integers(len(order)))], babble_text(rng, exclude, words=60))
+                           for _ in range(int(rng.integers(3, 9)))) if t is not None]
+    return (babble(talkers, rng, seconds), f"{len(talkers)} talkers") if talkers else (None, "none")
+
+
+def _voice_order(voices, rng) -> list:
+    """The voices in a seeded order, families taking turns (formant voices outnumber the rest
+    25 to 1)."""
     fams = {}
     for i in rng.permutation(len(voices)):
         fams.setdefault(voices[i].family, []).append(voices[i])
-    order = [f[j % len(f)] for j in range(max(map(len, fams.values()))) for f in fams.values()]
-    renderer, rows = Renderer.for_thread(), []
-    track, pos, k = np.zeros(n + SAMPLE_RATE, np.float32), 0, 0
+    return [f[j % len(f)] for j in range(max(map(len, fams.values()))) for f in fams.values()]
+
+
+def _sayer(renderer):
+    from kws.data.engines import RenderError
 
     def say(voice, text):
         try:
@@ -143,8 +144,53 @@ def speech_stream(minutes: float, voices, keywords, seed: int = 0, log=None) -> 
         except RenderError:
             return None
         return x if x.size and _rms(x) > 1e-4 else None
+    return say
 
+
+def _exclude(keywords) -> set[str]:
+    return {w for k in keywords for w in re.findall(r"[a-z']+", k.lower().replace("_", " "))}
+
+
+def babble_stream(minutes: float, voices, keywords, seed: int = 0) -> tuple[np.ndarray, list[dict]]:
+    """(audio, rows) of `minutes` of babble: 3-8 talkers of `voices` (word salad without the
+    keywords), a new set every 20-40 s, at -22 dBFS over a -55 dBFS pink floor."""
+    from kws.data.engines import Renderer
+    from kws.data.noise import make_noise
+    rng = np.random.default_rng([seed, 3])
+    n, rows, parts, start = int(minutes * 60 * SAMPLE_RATE), [], [], 0
+    order, exclude = _voice_order(voices, rng), _exclude(keywords)
     try:
+        say = _sayer(Renderer.for_thread())
+        while start < n:
+            length = min(n - start, int(rng.uniform(20, 40) * SAMPLE_RATE))
+            bg, name = _babble_segment(say, order, rng, exclude, length / SAMPLE_RATE)
+            seg = _at_dbfs(make_noise("pink_noise", rng, length / SAMPLE_RATE)[:length], QUIET_DBFS)
+            if bg is not None:
+                seg = seg + _at_dbfs(bg[:length], -22.0)
+            parts.append(seg)
+            rows.append({"start_s": round(start / SAMPLE_RATE, 3), "end_s": round((start + length) / SAMPLE_RATE, 3),
+                         "kind": "babble", "name": name, "text": "", "snr_db": "", "detail": ""})
+            start += length
+    finally:
+        Renderer.close_all()
+    return np.clip(np.concatenate(parts), -1, 1), rows
+
+
+def speech_stream(minutes: float, voices, keywords, seed: int = 0, log=None) -> tuple[np.ndarray, list[dict]]:
+    """(audio float32 16 kHz, rows) of `minutes` of keyword-free running speech over changing
+    backgrounds (see the module doc). `voices`: the voices to speak (the caller passes testing-split
+    ones); `keywords`: words no sentence may contain."""
+    from kws.data.engines import Renderer
+    from kws.data.noise import babble_text, make_noise
+    rng = np.random.default_rng([seed, 1])
+    n = int(minutes * 60 * SAMPLE_RATE)
+    exclude = _exclude(keywords)
+    pool = sentences(exclude)
+    order = _voice_order(voices, rng)
+    rows = []
+    track, pos, k = np.zeros(n + SAMPLE_RATE, np.float32), 0, 0
+    try:
+        say = _sayer(Renderer.for_thread())
         while pos < n:                                          # the speech track
             voice = order[k % len(order)]
             k += 1
@@ -179,9 +225,7 @@ def speech_stream(minutes: float, voices, keywords, seed: int = 0, log=None) -> 
                 bg, used = music(sec, rng, samples)
                 name = "+".join(dict.fromkeys(used))[:200]
             elif kind == "babble":
-                talkers = [t for t in (say(order[int(rng.integers(len(order)))], babble_text(rng, exclude, words=60))
-                                       for _ in range(int(rng.integers(3, 9)))) if t is not None]
-                bg, name = (babble(talkers, rng, sec), f"{len(talkers)} talkers") if talkers else (None, "none")
+                bg, name = _babble_segment(say, order, rng, exclude, sec)
             else:
                 bg, name = None, "floor"
             seg = np.zeros(length, np.float32) if bg is None else _at_dbfs(bg[:length], speech_dbfs - snr)

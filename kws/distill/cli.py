@@ -129,6 +129,12 @@ def register(sub) -> None:
                         "Detector's false alarms per hour on it at its default thresholds "
                         "(repeat for several; --stream-ops sets the operating points)")
     p.add_argument("--noise-dbfs", type=float, default=-35.0, help="stream noise level (RMS dBFS)")
+    p.add_argument("--stream-noise", metavar="AUDIO",
+                   help="the keyword stream's background from this file (e.g. `kws data stream "
+                        "--kind music` or `--kind babble`) instead of the data set's noise files")
+    p.add_argument("--stream-snr", type=float, metavar="DB",
+                   help="set the background this many dB under the median keyword clip's power "
+                        "(instead of --noise-dbfs), e.g. 10")
     p.add_argument("--stream-clips", type=int, help="use at most this many clips in the stream")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--snr", type=float,
@@ -220,7 +226,8 @@ def _eval(args) -> int:
     r = evaluate(args.model, args.data, args.split, teacher=args.teacher, stream=not args.no_stream,
                  stream_ops=args.stream_ops, fa_per_hour=args.fa_per_hour, noise_dbfs=args.noise_dbfs,
                  stream_clips=args.stream_clips, seed=args.seed, progress=progress,
-                 snr=args.snr, resample=args.resample, negative_streams=args.negative_stream)
+                 snr=args.snr, resample=args.resample, negative_streams=args.negative_stream,
+                 stream_noise=args.stream_noise, stream_snr=args.stream_snr)
     if args.plot:
         from kws.distill.plots import accuracy_vs_cost
         accuracy_vs_cost([r], args.plot, args.model)
@@ -245,11 +252,17 @@ def _eval(args) -> int:
     print(" " * (w + 1) + " ".join(f"{i:>5}" for i in range(len(labels))))
     for i, (lab, row) in enumerate(zip(labels, r["confusion"][main])):
         print(f"{lab:>{w}} " + " ".join(f"{c:>5}" for c in row) + f"   ({i})")
+    if "stream_background" in r:
+        b = r["stream_background"]
+        print(f"stream background: {b['source']} at {b['noise_dbfs']:.1f} dBFS"
+              + (f" ({b['snr_db']:g} dB under the median keyword clip)" if b["snr_db"] is not None else ""))
     for k, s in r.get("streaming", {}).items():
         print(f"streaming {k}: FRR {s['frr']:.4f} at {s['fa_per_hour']:.2f} FA/h (target "
               f"{s['fa_per_hour_target']:g}, threshold {s['threshold']:.3f}; Detector check: FRR "
               f"{s['detector_check']['frr']:.4f}, {s['detector_check']['fa_per_hour']:.2f} FA/h; "
               f"{s['keyword_clips']} keyword clips in {s['stream_hours'] * 60:.1f} min)")
+        d = s["default_thresholds"]
+        print(f"  at the model's default thresholds: FRR {d['frr']:.4f}, {d['fa_per_hour']:.2f} FA/h")
     if "teacher_streaming" in r:
         s = r["teacher_streaming"]
         print(f"streaming, float teacher: FRR {s['frr']:.4f} at {s['fa_per_hour']:.2f} FA/h "

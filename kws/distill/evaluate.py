@@ -347,9 +347,17 @@ def streaming_metric(model, stream, events, seconds: float, width=None, blocks=N
     for i in range(0, stream.size, chunk):
         dets += [(d.label, d.time_s) for d in check.feed(stream[i:i + chunk])]
     hits, fas = _match(dets, events)
+    # and at the thresholds a user gets: the model's own (kws.Detector's default)
+    shipped = Detector(model, **kw)
+    found = []
+    for i in range(0, stream.size, chunk):
+        found += [(d.label, d.time_s) for d in shipped.feed(stream[i:i + chunk])]
+    s_hits, s_fas = _match(found, events)
     return {"operating_point": det.operating_point.name, **res,
             "detector_check": {"hits": hits, "false_alarms": fas, "frr": 1.0 - hits / max(n_pos, 1),
-                               "fa_per_hour": fas / hours}}
+                               "fa_per_hour": fas / hours},
+            "default_thresholds": {"thresholds": shipped.threshold, "hits": s_hits, "false_alarms": s_fas,
+                                   "frr": 1.0 - s_hits / max(n_pos, 1), "fa_per_hour": s_fas / hours}}
 
 
 def teacher_streaming_metric(net, model, stream, events, seconds: float, fa_per_hour: float = 1.0,
@@ -410,11 +418,41 @@ def negative_stream_metric(model, path, ops, chunk_s: float = 0.1) -> dict:
     return out
 
 
+def load_background(path, sr: int = 16000) -> np.ndarray:
+    """A background for the keyword stream from an audio file (e.g. `kws data stream --kind music`
+    or `--kind babble`): mono (channels averaged), resampled to `sr`."""
+    import soundfile as sf
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"stream background not found: {path}")
+    try:
+        x, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as e:                  # noqa: BLE001
+        raise KwsError(f"{path}: cannot read the stream background ({type(e).__name__}: {e})") from None
+    x = x.mean(axis=1)
+    if rate != sr:
+        import soxr
+        x = soxr.resample(x, rate, sr)
+    if x.size < sr or not np.any(x):
+        raise KwsError(f"{path}: a stream background needs at least 1 s of sound")
+    return x.astype(np.float32)
+
+
+def keyword_dbfs(clips, labels: list[str]) -> float:
+    """Median power (dBFS) of the split's keyword clips: the reference of --stream-snr."""
+    power = [10 * math.log10(float(np.mean(np.square(a, dtype=np.float64))) + 1e-20)
+             for a, y in (clips[i] for i in range(len(clips))) if labels[y] not in NON_KEYWORDS]
+    if not power:
+        raise KwsError("the split has no keyword clip to set the stream's SNR against")
+    return float(np.median(power))
+
+
 def evaluate(model, data, split: str = "testing", teacher=None, stream: bool = True,
              stream_ops: str = "main", fa_per_hour: float = 1.0, noise_dbfs: float = -35.0,
              stream_clips: int | None = None, seed: int = 0, progress=None,
              snr: float | None = None, resample: int | None = None,
-             negative_streams: list | tuple = ()) -> dict:
+             negative_streams: list | tuple = (), stream_noise=None,
+             stream_snr: float | None = None) -> dict:
     """Accuracy per operating point (+ confusion, teacher, streaming, false alarms per hour of
     each negative stream) of a model on a split."""
     from kws.data.speech_commands import SpeechCommands
@@ -427,6 +465,7 @@ def evaluate(model, data, split: str = "testing", teacher=None, stream: bool = T
     for f in negative_streams:                                           # ... and here too
         if not Path(f).is_file():
             raise FileNotFoundError(f"negative stream not found: {f}")
+    background = load_background(stream_noise, model.frontend.sample_rate) if stream and stream_noise else None
     task, words = task_for_labels(labels)
     clips = SpeechCommands(Path(data), split, task, words, seed=seed)
     perturb = Perturbation(snr, resample, clips.noise if snr is not None else None, seed,
@@ -453,8 +492,13 @@ def evaluate(model, data, split: str = "testing", teacher=None, stream: bool = T
         ops = model.arch.operating_points if stream_ops == "all" else model.arch.operating_points[:1]
         out["streaming"] = {}
         # one stream for every operating point and the teacher
-        audio, events, seconds = make_stream(clips, labels, clips.noise, noise_dbfs, seed,
+        if stream_snr is not None:      # the background this many dB under the median keyword clip
+            noise_dbfs = keyword_dbfs(clips, labels) - stream_snr
+        noise = [background] if background is not None else clips.noise
+        audio, events, seconds = make_stream(clips, labels, noise, noise_dbfs, seed,
                                              stream_clips, model.frontend.sample_rate)
+        out["stream_background"] = {"source": str(stream_noise) if stream_noise else "the data set's noise files",
+                                    "noise_dbfs": noise_dbfs, "snr_db": stream_snr}
         for op in ops:
             r = {**streaming_metric(model, audio, events, seconds, op.width, len(op.blocks),
                                     fa_per_hour), "noise_dbfs": noise_dbfs}
