@@ -10,13 +10,11 @@ Everything is made here, seeded, in a few CPU minutes (kept in --work; a re-run 
     and 16 unknown-word clips) joined by kws.distill.evaluate.make_stream (0.5-1.5 s gaps) under
     the data set's background noise at -50 dBFS ("quiet") and at a level 10 dB under the median
     keyword clip's power ("10 dB SNR", same clip order);
-  * synthetic speech: running word salad without the keywords (kws.data.noise.babble_text) spoken
-    by the testing split's TTS voices (espeak-ng, MBROLA, flite, festival, pico, RHVoice), 0.3-1 s
-    pauses, -50 dBFS background noise;
-  * music: real instrument recordings of Debian's sonic-pi-samples (apt install sonic-pi-samples;
-    allowed as music by the project's data rule): 8 s segments of a drum/instrument loop with one
-    or two ambient, guitar or bass samples over it, seeded. Real speech recordings are reserved for
-    independent evaluation and are not used.
+  * speech and music: the keyword-free streams of `kws data stream` (kws.data.streams): running
+    speech (fortunes sentences without the keywords) of the testing split's voices of the default
+    engines over backgrounds changing every 20-40 s (quiet, noise, music, babble; 0-20 dB SNR; half
+    of the utterances in a simulated room), and music alone (Debian's sonic-pi-samples). Real speech
+    recordings are reserved for independent evaluation and are not used.
 Every configuration is a real kws.Detector (default model, 200 ms hop, smoothing 2, threshold
 0.5) fed the stream: each listening point alone, the confirm point alone, and the cascade
 (listening point confirmed by the confirm point). On the keyword streams a detection is a hit when
@@ -33,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import subprocess
 import sys
 import time
@@ -46,7 +43,6 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 KEYWORDS = "yes,no,up,down,left,right,on,off,stop,go"
 SYNTH = ["--per-word", "50", "--unknown-per-word", "4", "--noise-seconds", "30", "--seed", "21"]
 SR = 16000
-MUSIC_DIR = Path("/usr/share/sonic-pi/samples")
 
 
 # ----------------------------------------------------------------------------- audio
@@ -59,82 +55,32 @@ def synth_data(work: Path) -> Path:
 
 
 def keyword_streams(data: Path, model):
-    """{"quiet": ..., "snr10": ...}: (stream, events, seconds) of the testing split."""
+    """{"quiet": ..., "snr10": ...}: (stream, events, seconds, noise dBFS) of the testing split."""
     from kws.data.speech_commands import SpeechCommands
-    from kws.distill.evaluate import NON_KEYWORDS, make_stream
+    from kws.distill.evaluate import keyword_dbfs, make_stream
     labels = list(model.labels)
     clips = SpeechCommands(data, "testing", "v1-12", None, seed=0)
-    power = [10 * math.log10(float(np.mean(np.square(a, dtype=np.float64))) + 1e-20)
-             for a, y in (clips[i] for i in range(len(clips))) if labels[y] not in NON_KEYWORDS]
-    snr10 = float(np.median(power)) - 10.0
+    snr10 = keyword_dbfs(clips, labels) - 10.0
     return {"quiet": (*make_stream(clips, labels, clips.noise, -50.0, seed=0), -50.0),
             "snr10": (*make_stream(clips, labels, clips.noise, snr10, seed=0), snr10)}
 
 
-def speech_stream(work: Path, data: Path, minutes: float) -> np.ndarray:
-    """Keyword-free running speech from the testing split's voices (cached in --work)."""
+def speech_stream(work: Path, minutes: float) -> np.ndarray:
+    """kws data stream's keyword-free speech (testing-split voices of the fast engines, changing
+    backgrounds), cached in --work."""
     cache = work / f"speech-{minutes:g}min.npy"
-    if cache.exists():
-        return np.load(cache)
-    from kws.data.engines import Renderer, RenderError
-    from kws.data.layout import split_of_speaker
-    from kws.data.noise import babble_text
-    from kws.data.voices import all_voices
-    rng = np.random.default_rng(21)
-    voices = [v for v in all_voices() if split_of_speaker(v.speaker_id) == "testing"]
-    voices = [voices[i] for i in rng.permutation(len(voices))]
-    exclude = set(KEYWORDS.split(","))
-    renderer, parts, n, k = Renderer.for_thread(), [], 0, 0
-    while n < minutes * 60 * SR:
-        v = voices[k % len(voices)]
-        k += 1
-        try:
-            x, _ = renderer.render(v, babble_text(rng, exclude, words=60))
-        except RenderError:
-            continue
-        rms = math.sqrt(float(np.mean(np.square(x, dtype=np.float64)))) or 1.0
-        x = x * (10 ** (rng.uniform(-30, -20) / 20) / rms)
-        gap = np.zeros(int(rng.uniform(0.3, 1.0) * SR), np.float32)
-        parts += [gap, x.astype(np.float32)]
-        n += gap.size + x.size
-    Renderer.close_all()
-    x = np.concatenate(parts)[: int(minutes * 60 * SR)]
-    np.save(cache, x)
-    return x
+    if not cache.exists():
+        from kws.data import streams
+        from kws.data.voices import group_split, select_voices
+        voices = [v for v in select_voices() if group_split(v.group) == "testing"]
+        np.save(cache, streams.speech_stream(minutes, voices, KEYWORDS.split(","), seed=21)[0])
+    return np.load(cache)
 
 
 def music_stream(minutes: float) -> np.ndarray | None:
-    """8 s segments: a loop with one or two tonal samples over it (sonic-pi-samples), seeded."""
-    import soundfile as sf
-    import soxr
-    if not MUSIC_DIR.is_dir():
-        return None
-
-    def load(p):
-        x, sr = sf.read(p, dtype="float32", always_2d=True)
-        x = x.mean(axis=1)
-        return soxr.resample(x, sr, SR) if sr != SR else x
-
-    loops = [load(p) for p in sorted(MUSIC_DIR.glob("loop_*.flac"))]
-    tonal = [load(p) for p in sorted(MUSIC_DIR.glob("*.flac"))
-             if p.name.split("_")[0] in ("ambi", "guit", "bass")]
-    rng = np.random.default_rng(21)
-    seg, out = 8 * SR, []
-    for _ in range(int(math.ceil(minutes * 60 / 8))):
-        x = np.tile(loops[rng.integers(len(loops))], 1 + seg // 4000)[:seg].astype(np.float64)
-        x /= math.sqrt(float(np.mean(x ** 2))) or 1.0
-        for _ in range(int(rng.integers(1, 3))):
-            t = tonal[rng.integers(len(tonal))][:seg]
-            at = int(rng.integers(0, seg - t.size + 1))
-            x[at:at + t.size] += t / (math.sqrt(float(np.mean(t.astype(np.float64) ** 2))) or 1.0)
-        out.append(x * 10 ** (rng.uniform(-30, -18) / 20) / math.sqrt(float(np.mean(x ** 2))))
-    return np.clip(np.concatenate(out), -1, 1).astype(np.float32)
-
-
-def with_bed(x: np.ndarray, noise, dbfs: float = -50.0) -> np.ndarray:
-    bed = np.tile(np.concatenate(noise), 1 + x.size // sum(len(n) for n in noise))[:x.size]
-    bed = bed / (math.sqrt(float(np.mean(np.square(bed, dtype=np.float64)))) or 1.0)
-    return (x + bed * 10 ** (dbfs / 20)).astype(np.float32)
+    """kws data stream's music (sonic-pi-samples), or None without the samples."""
+    from kws.data import streams
+    return streams.music_stream(minutes, seed=21)[0] if streams.MUSIC_DIR.is_dir() else None
 
 
 # ----------------------------------------------------------------------------- measuring
@@ -192,10 +138,8 @@ def run(args) -> dict:
     say("data: kws data synth (small V1-12 stand-in)")
     data = synth_data(work)
     kw = keyword_streams(data, model)
-    from kws.data.speech_commands import SpeechCommands
-    noise = SpeechCommands(data, "testing", "v1-12", None, seed=0).noise
     say(f"synthetic speech: {args.speech_minutes:g} min")
-    free = {"speech": with_bed(speech_stream(work, data, args.speech_minutes), noise)}
+    free = {"speech": speech_stream(work, args.speech_minutes)}
     music = music_stream(args.music_minutes)
     if music is not None:
         free["music"] = music
