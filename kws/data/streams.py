@@ -36,6 +36,13 @@ def _rms(x) -> float:
     return math.sqrt(float(np.mean(np.square(x, dtype=np.float64)))) or 1e-12
 
 
+def fit(x, n: int) -> np.ndarray:
+    """`x` cut or zero-padded to exactly `n` samples (sample counts from seconds can round either
+    way: a 30 min stream once failed on a segment one sample short)."""
+    x = np.asarray(x, np.float32)[:n]
+    return x if x.size == n else np.concatenate([x, np.zeros(n - x.size, np.float32)])
+
+
 def _at_dbfs(x, dbfs: float) -> np.ndarray:
     return (np.asarray(x, np.float64) * (10 ** (dbfs / 20) / _rms(x))).astype(np.float32)
 
@@ -164,9 +171,9 @@ def babble_stream(minutes: float, voices, keywords, seed: int = 0) -> tuple[np.n
         while start < n:
             length = min(n - start, int(rng.uniform(20, 40) * SAMPLE_RATE))
             bg, name = _babble_segment(say, order, rng, exclude, length / SAMPLE_RATE)
-            seg = _at_dbfs(make_noise("pink_noise", rng, length / SAMPLE_RATE)[:length], QUIET_DBFS)
+            seg = _at_dbfs(fit(make_noise("pink_noise", rng, length / SAMPLE_RATE), length), QUIET_DBFS)
             if bg is not None:
-                seg = seg + _at_dbfs(bg[:length], -22.0)
+                seg = seg + _at_dbfs(fit(bg, length), -22.0)
             parts.append(seg)
             rows.append({"start_s": round(start / SAMPLE_RATE, 3), "end_s": round((start + length) / SAMPLE_RATE, 3),
                          "kind": "babble", "name": name, "text": "", "snr_db": "", "detail": ""})
@@ -228,8 +235,8 @@ def speech_stream(minutes: float, voices, keywords, seed: int = 0, log=None) -> 
                 bg, name = _babble_segment(say, order, rng, exclude, sec)
             else:
                 bg, name = None, "floor"
-            seg = np.zeros(length, np.float32) if bg is None else _at_dbfs(bg[:length], speech_dbfs - snr)
-            floor = make_noise("pink_noise", rng, sec)[:length]
+            seg = np.zeros(length, np.float32) if bg is None else _at_dbfs(fit(bg, length), speech_dbfs - snr)
+            floor = fit(make_noise("pink_noise", rng, sec), length)
             track[start:start + length] += seg + _at_dbfs(floor, QUIET_DBFS)
             rows.append({"start_s": round(start / SAMPLE_RATE, 3), "end_s": round((start + length) / SAMPLE_RATE, 3),
                          "kind": kind, "name": name, "text": "", "snr_db": "" if bg is None else round(snr, 1),
