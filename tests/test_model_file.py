@@ -1,7 +1,6 @@
 """The .kws file: round trip, atomic save, and a clear KwsError for every kind of bad file."""
 
 import json
-import os
 import pickle
 import struct
 import sys
@@ -12,7 +11,6 @@ import pytest
 
 import kws
 from kws.errors import KwsError
-from kws.frontend import FrontendConfig
 from kws.fsmn.config import ArchConfig
 from kws.fsmn.model import Model, load_model, model_from_bytes, random_model
 
