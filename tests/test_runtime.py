@@ -65,7 +65,6 @@ def reference_logits(model, h, op):
     p = model.op_tensors(op)
     bw, hw = a.channels(op.width)
     trace = []
-    lambda v: np.where(v >= 0, 1, -1)
     for b in op.blocks:
         taps = signs(t[f"block{b}.mem"], bw)                      # [L, Bw]
         T = len(h)
