@@ -6,8 +6,9 @@
  * depth word of 8 outputs costs 3 vector ops (vpxorq, vpopcntq, vpaddq) with no horizontal sum
  * and no partial steps: k = 256 is 4 full steps, whatever k is.  (The previous kernel kept one
  * 512-bit accumulator per output and reduced it at the end: 2-5x slower on BiFSMN's k = 64..512.)
- * vpopcntq was chosen over vpopcntb + vpaddb + vpsadbw: the same 3 ops per step, and the 64-bit
- * lanes hold finished counts (no byte overflow care, no final vpsadbw).
+ * vpopcntq was chosen over vpopcntb + vpaddb + vpsadbw: the same 3 ops per step, the 64-bit lanes
+ * hold finished counts (no byte overflow care, no final vpsadbw), and measured a few percent
+ * faster on Intel Xeon fam 6 model 207 (docs/performance.md).
  * Tile: 4 rows of a x 4 panels (32 outputs), 16 accumulators + 4 panel words + temporaries in
  * the 32 zmm registers; per depth word 8 loads (4 panel vectors, 4 broadcasts) feed 48 ALU ops,
  * so the tile runs at the vector ALU ports' rate.
