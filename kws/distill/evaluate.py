@@ -384,21 +384,32 @@ def teacher_streaming_metric(net, model, stream, events, seconds: float, fa_per_
 
 
 # ---------------------------------------------------------------------------- the whole evaluation
+def _read_mono(path, what: str, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
+    """(float32 mono audio, rate) of a sound file (channels averaged), at its own rate or
+    resampled to `sample_rate`; not clipped (kws.data.audio.load_wav clips, the Detector takes
+    any level). A missing file is FileNotFoundError, anything unreadable a KwsError naming `what`."""
+    import soundfile as sf
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} not found: {path}")
+    try:
+        x, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as e:                  # noqa: BLE001  unreadable or not audio
+        raise KwsError(f"{path}: cannot read the {what} ({type(e).__name__}: {e})") from None
+    x = x.mean(axis=1)
+    if sample_rate and rate != sample_rate:
+        import soxr
+        x, rate = soxr.resample(x, rate, sample_rate), sample_rate
+    return x, rate
+
+
 def negative_stream_metric(model, path, ops, chunk_s: float = 0.1) -> dict:
     """False alarms of the Detector (its default thresholds: the model's own, else 0.5) on an
     audio file that holds no keyword, per operating point: {point: {"false_alarms", "hours",
     "fa_per_hour", "by_label": {label: n}}}. Multi-channel files are averaged to mono; any
     sample rate (the Detector resamples)."""
-    import soundfile as sf
     from kws.detector import Detector
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"negative stream not found: {path}")
-    try:
-        audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    except Exception as e:                  # noqa: BLE001  unreadable or not audio
-        raise KwsError(f"{path}: cannot read the negative stream ({type(e).__name__}: {e})") from None
-    audio = audio.mean(axis=1)
+    audio, rate = _read_mono(path, "negative stream")
     if len(audio) < rate:
         raise KwsError(f"{path}: a negative stream needs at least 1 s of audio, got {len(audio) / rate:.2f} s")
     hours = len(audio) / rate / 3600
@@ -421,18 +432,7 @@ def negative_stream_metric(model, path, ops, chunk_s: float = 0.1) -> dict:
 def load_background(path, sr: int = 16000) -> np.ndarray:
     """A background for the keyword stream from an audio file (e.g. `kws data stream --kind music`
     or `--kind babble`): mono (channels averaged), resampled to `sr`."""
-    import soundfile as sf
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"stream background not found: {path}")
-    try:
-        x, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    except Exception as e:                  # noqa: BLE001
-        raise KwsError(f"{path}: cannot read the stream background ({type(e).__name__}: {e})") from None
-    x = x.mean(axis=1)
-    if rate != sr:
-        import soxr
-        x = soxr.resample(x, rate, sr)
+    x, _ = _read_mono(path, "stream background", sr)
     if x.size < sr or not np.any(x):
         raise KwsError(f"{path}: a stream background needs at least 1 s of sound")
     return x.astype(np.float32)
