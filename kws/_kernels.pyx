@@ -76,7 +76,7 @@ def info():
     choice, 'forced': KWS_KERNEL or None, 'probe_us': {isa: microseconds of the dispatch
     measurement} (empty when only one SIMD kernel could run), 'reason': one sentence}."""
     best = kws_best_isa().decode()
-    probe = {n: kws_isa_probe_ns(n.encode()) / 1e3 for n in available() if kws_isa_probe_ns(n.encode()) > 0}
+    probe = {n: us for n in available() if (us := kws_isa_probe_ns(n.encode()) / 1e3) > 0}
     forced = os.environ.get("KWS_KERNEL") or None
     if forced:
         reason = f"forced by KWS_KERNEL={forced}"

@@ -6,7 +6,7 @@
  * lose to AVX2).  On first use every SIMD kernel the CPU supports runs the two BiFSMN layer
  * shapes (up: 48 x 128 -> 256 bits with the threshold epilogue, down: 48 x 256 -> 128 with the
  * float epilogue) in alternation, best of 9 rounds each in thread CPU time (immune to being
- * descheduled on a shared machine), and the fastest total wins: about 1 ms, once per process.
+ * descheduled on a shared machine), and the fastest total wins: about 0.2 ms, once per process.
  * With a single SIMD kernel (AVX2-only x86, NEON) nothing is measured.  The portable scalar
  * kernel is the reference and never chosen when a SIMD kernel exists.  KWS_KERNEL (in the
  * Python layer) overrides the choice. */

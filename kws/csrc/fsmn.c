@@ -7,9 +7,10 @@
  *     bits = [sign(h - up_in) . W_up >= thresh] xor flip      (packed, never leaves bits)
  *     h += (bits . W_down) * down_scale + down_shift
  *   g = mean over time of (h * head_scale + head_shift);  logits = W_cls . g + cls_b
- * Every float step is a fixed sequence of IEEE single-precision operations (build flags forbid
- * FMA contraction; sums run in index order), the same on every CPU and at every vector width, so
- * the numpy reference in the tests reproduces them bit for bit.
+ * Every float step after the stem matmul is a fixed sequence of IEEE single-precision operations
+ * (build flags forbid FMA contraction; sums run in index order), the same on every CPU and at
+ * every vector width, so the numpy reference in the tests reproduces them bit for bit; the stem
+ * matmul alone uses FMA where the CPU has it (fsmn_float.h says why).
  * The float loops (fsmn_float.h) use GCC vector extensions at each target's native width and are
  * compiled for AVX-512, AVX2 and the baseline (SSE2 on x86-64, NEON on aarch64), picked once by
  * CPU features.  The binary layers go through the run-time-selected kernels of kernels.h. */

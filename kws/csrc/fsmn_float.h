@@ -1,9 +1,9 @@
 /* The float kernels of fsmn.c, written once for a vector width VL and compiled once per target
  * (fsmn.c includes this file with VL = that target's native float vector: 16 for AVX-512, 8 for
  * AVX2, 4 for SSE2 and NEON; GCC vectors wider than the hardware's spill to the stack: 4x the
- * instructions on NEON).  Every function is a fixed sequence of IEEE single-precision
- * operations whatever VL is (elementwise vector ops, sums in index order, no FMA), so every
- * build gives the same bits.  Names get the suffix SUFFIX; float_ops_SUFFIX collects them.
+ * instructions on NEON).  Every function but stem_matmul is a fixed sequence of IEEE
+ * single-precision operations whatever VL is (elementwise vector ops, sums in index order, no
+ * FMA), so every build gives the same bits; stem_matmul contracts to FMA (see there).  Names get the suffix SUFFIX; float_ops_SUFFIX collects them.
  * Needs: VL, SUFFIX; and NAME(x) to paste the suffix. */
 
 typedef float NAME(vf) __attribute__((vector_size(VL * sizeof(float))));
