@@ -37,7 +37,7 @@ def kokoro_set(tmp_path_factory):
 
 def test_engine_kokoro_alone_writes_several_voices(kokoro_set):
     out, rows = kokoro_set
-    assert len(rows) == 8 and {r["engine"] for r in rows} == {"kokoro"}
+    assert len(rows) == 9 and {r["engine"] for r in rows} == {"kokoro"}     # 1 `_speech_` window
     assert len({(r["voice"], r["variant"]) for r in rows}) >= 4
     for r in rows:
         x, sr = sf.read(out / r["path"], dtype="float32")

@@ -46,7 +46,8 @@ def _voice_patterns() -> list[str]:
 
 WORDS = "yes,hey kiwi"
 ARGS = ["--words", WORDS, "--unknown-words", "bed", "--per-word", "16", "--unknown-per-word", "16",
-        "--seed", "3", "--jobs", "2", "--silence-clips", "4", "--noise-seconds", "4",
+        "--seed", "3", "--jobs", "2", "--silence-clips", "4", "--speech-clips", "6",
+        "--noise-seconds", "4",
         "--no-progress"]
 
 
@@ -80,7 +81,7 @@ def _wavs(out: Path) -> set[str]:
 def test_layout_and_format(synth):
     out = synth["out"]
     assert synth["seconds"] < 60, "the small synth set should take well under a minute"
-    for d in ("yes", "hey_kiwi", "bed", "_silence_", "_background_noise_"):
+    for d in ("yes", "hey_kiwi", "bed", "_silence_", "_speech_", "_background_noise_"):
         assert (out / d).is_dir(), d
     for f in ("validation_list.txt", "testing_list.txt", "manifest.csv", "README.md",
               "synth_report.json", "_background_noise_/README.md"):
@@ -93,13 +94,14 @@ def test_layout_and_format(synth):
         assert (info.samplerate, info.channels, info.subtype, info.frames) == \
             (16000, 1, "PCM_16", 4 * 16000)
     wavs = _wavs(out)
-    assert len(wavs) == 16 * 3 + 4
+    assert len(wavs) == 16 * 3 + 4 + 6
     mask = os.umask(0)
     os.umask(mask)
     for p in [out / w for w in wavs] + [out / "manifest.csv", out / "validation_list.txt"]:
         assert p.stat().st_mode & 0o777 == 0o666 & ~mask, p           # not private temp-file mode
     for rel in wavs:
-        assert re.fullmatch(r"(yes|hey_kiwi|bed|_silence_)/[0-9a-f]{8}_nohash_\d+\.wav", rel), rel
+        assert re.fullmatch(r"(yes|hey_kiwi|bed|_silence_|_speech_)/[0-9a-f]{8}_nohash_\d+\.wav",
+                            rel), rel
         info = sf.info(str(out / rel))
         assert (info.samplerate, info.channels, info.subtype, info.frames, info.format) == \
             (16000, 1, "PCM_16", 16000, "WAV"), rel
@@ -107,11 +109,32 @@ def test_layout_and_format(synth):
     # speech is centred, leveled, never clipped, and has a noise floor (no digital silence)
     for rel in sorted(wavs)[:20]:
         x, _ = sf.read(str(out / rel), dtype="float32")
-        if rel.startswith("_silence_"):
+        if rel.startswith(("_silence_", "_speech_")):
             continue
         assert np.abs(x).max() < 0.999 and np.abs(x[:400]).max() > 0
         e = np.convolve(x ** 2, np.ones(1600) / 1600, "same")
         assert 3000 < int(np.argmax(e)) < 13000
+
+
+def test_running_speech_windows(synth):
+    """`_speech_/` holds 1 s windows of sentences without a keyword, full of speech (not a word
+    centred in silence), from the families in turn, and the loader counts them as `_unknown_`."""
+    from kws.data.speech_commands import SpeechCommands
+    out = synth["out"]
+    rows = [r for r in _manifest(out) if r["word"] == "_speech_"]
+    assert len(rows) == 6
+    assert {r["engine"] for r in rows} >= {"espeak-ng"} and len({r["engine"] for r in rows}) >= 2
+    for r in rows:
+        words = set(re.findall(r"[a-z']+", r["text"].lower()))
+        assert len(words) >= 3 and not words & {"yes", "hey", "kiwi"}, r["text"]
+        x, _ = sf.read(str(out / r["path"]), dtype="float32")
+        db = 10 * np.log10(np.mean(x[:16000 // 320 * 320].reshape(-1, 320) ** 2, axis=1) + 1e-12)
+        active = db > np.percentile(db, 5) + 15          # 15 dB over the window's noise floor
+        assert active.mean() > 0.3, r["path"]            # speech in much of the window
+    ds = SpeechCommands(out, "training", task="custom", words="yes,hey kiwi")
+    unk = ds.labels.index("_unknown_")
+    speech = [lbl for rel, lbl in ds.items if rel and rel.startswith("_speech_/")]
+    assert speech and set(speech) == {unk}
 
 
 def test_split_by_speaker(synth):
@@ -161,10 +184,11 @@ def test_manifest_matches_disk(synth):
         key = f"{r['engine']}:{r['voice']}" + (f"+{r['variant']}" if r["variant"] else "")
         assert key in allowed
         engines.add(r["engine"])
-        assert r["text"] == r["word"].replace("_", " ")
+        if r["word"] != "_speech_":                          # those speak a sentence
+            assert r["text"] == r["word"].replace("_", " ")
     assert engines == {"espeak-ng", "flite", "festival", "pico", "mbrola", "rhvoice"}
     report = json.loads((out / "synth_report.json").read_text())
-    assert report["clips"]["total"] == 48 and report["clips"]["failed"] == 0
+    assert report["clips"]["total"] == 48 + 6 and report["clips"]["failed"] == 0
     assert set(report["rejections"]) == engines
     for d in report["rejections"].values():
         assert d["renders"] >= 1 and 0 <= d["rate"] <= 1
@@ -191,7 +215,7 @@ def test_resume_writes_nothing_and_rebuilds_identically(synth):
     assert after == before                       # nothing new, nothing rewritten
     report = json.loads((out / "synth_report.json").read_text())
     assert report["last_run"]["clips_written"] == 0
-    assert report["last_run"]["clips_skipped"] == 48
+    assert report["last_run"]["clips_skipped"] == 48 + 6
     # an interrupted run: clips and the journal's tail lost -> the rerun makes the same bytes
     rows = [r for r in _manifest(out) if r["engine"] != "noise"]
     lost = [rows[0]["path"], rows[7]["path"], rows[-1]["path"]]
@@ -261,7 +285,7 @@ def test_missing_engine_names_install_command(monkeypatch):
 
 def test_no_restricted_drops_licensed_voices():
     vs = select_voices(restricted=False)
-    assert len(vs) == 818 and not any(v.engine == "mbrola" for v in vs)
+    assert len(vs) == 818 + 405 and not any(v.engine == "mbrola" for v in vs)
     assert {v.voice for v in vs if v.engine == "rhvoice"} == {"alan", "bdl", "clb"}
     with pytest.raises(KwsError, match="excluded"):
         select_voices(["mbrola"], ["mb-us1"], restricted=False)
@@ -273,12 +297,39 @@ def test_speaker_ids_unique_and_group_consistent():
     assert len(set(ids)) == len(ids) and all(re.fullmatch(r"[0-9a-f]{8}", i) for i in ids)
     for v in vs:
         assert which_set(f"w/{v.speaker_id}_nohash_0.wav") == group_split(v.group)
-    # every split has formant voices and human donors, also without the restricted voices
+    # every split has formant, neural and human-donor voices, also without the restricted ones
     for restricted in (True, False):
         pool = select_voices(restricted=restricted)
         for split in ("training", "validation", "testing"):
             fams = {v.family for v in pool if group_split(v.group) == split}
-            assert fams == {"formant", "donor"}, (restricted, split)
+            assert fams == {"formant", "donor", "neural"}, (restricted, split)
+
+
+def test_default_plan_is_mostly_natural_voices():
+    """The default V1-12 plan: natural-sounding voices (neural + human donors) speak at least half
+    of every word's clips, over at least 300 distinct voices; `_speech_` windows keep the words'
+    plans unchanged and speak the given sentences."""
+    from kws.data.synth import default_unknown_words
+    from kws.data.tasks import KEYWORDS_12
+    words = list(KEYWORDS_12)
+    unknown = default_unknown_words(words)
+    sentences = ["the cat sat on a mat today", "a bird in the hand is worth two"]
+    plan, _ = make_plan(words, unknown, 2000, 550, select_voices(), seed=0, speech_clips=300,
+                        sentences=sentences)
+    by_word = defaultdict(list)
+    for c in plan:
+        by_word[c.folder].append(c.voice)
+    for word, voices in by_word.items():
+        natural = [v for v in voices if v.family in ("neural", "donor")]
+        assert len(natural) >= 0.5 * len(voices), word
+    natural_voices = {v.key for vs in by_word.values() for v in vs if v.family != "formant"}
+    assert len(natural_voices) >= 300
+    speech = [c for c in plan if c.folder == "_speech_"]
+    assert len(speech) == 300 and {c.text for c in speech} == set(sentences)
+    plain, _ = make_plan(words, unknown, 2000, 550, select_voices(), seed=0)
+    assert plan[:len(plain)] == plain
+    with pytest.raises(KwsError, match="sentences"):
+        make_plan(words, unknown, 5, 5, select_voices(), seed=0, speech_clips=3)
 
 
 def test_plan_is_deterministic_and_prefix_stable():
@@ -292,7 +343,7 @@ def test_plan_is_deterministic_and_prefix_stable():
     assert [x.rel() for x in a] != [x.rel() for x in d]
     assert len({x.rel() for x in c}) == len(c)    # one file per planned clip
     fams = [x.voice.family for x in a[:50]]
-    assert fams.count("formant") == 25 and fams.count("donor") == 25
+    assert (fams.count("formant"), fams.count("donor"), fams.count("neural")) == (17, 17, 16)
     assert len({x.voice.key for x in a[:50]}) == 50
     for x in a:
         assert 0.8 <= x.rate <= 1.25 and -3 <= x.pitch <= 3 and -35 <= x.level <= -15

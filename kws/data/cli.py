@@ -18,7 +18,8 @@ def register(subparsers) -> None:
         "synth", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         help="synthesize a Speech Commands-style data set offline (TTS + noise)",
         description="Render keywords and unknown words with every allowed offline TTS voice "
-                    "(espeak-ng, MBROLA, flite, festival, pico, RHVoice) into the Speech Commands "
+                    "(espeak-ng, MBROLA, flite, festival, pico, RHVoice, Kokoro neural voices) and "
+                    "windows of keyword-free running speech into the Speech Commands "
                     "layout, split by speaker. Engines: scripts/install-tts.sh. Rerun the same "
                     "command to resume.")
     s.add_argument("--out", required=True, help="output folder (new, empty, or a previous run's)")
@@ -32,7 +33,7 @@ def register(subparsers) -> None:
                    help="clips per unknown word (default: enough for _unknown_ = 60%% of clips)")
     s.add_argument("--engines", default=None,
                    help="comma-separated subset of espeak-ng,mbrola,flite,festival,pico,rhvoice,"
-                        "kokoro (default: all but kokoro, the neural voices)")
+                        "kokoro (default: all)")
     s.add_argument("--voices", default=None,
                    help="comma-separated voice names or patterns, 'engine:name' or 'name' "
                         "(e.g. 'espeak-ng:en-us+m*,rhvoice:bdl'); only allowed voices")
@@ -40,6 +41,9 @@ def register(subparsers) -> None:
     s.add_argument("--jobs", type=int, default=0, help="parallel renders (0: number of CPUs)")
     s.add_argument("--silence-clips", type=int, default=0,
                    help="also write N 1 s noise clips to _silence_/")
+    s.add_argument("--speech-clips", type=int, default=None,
+                   help="1 s windows of keyword-free running speech to write to _speech_/ (counted "
+                        "as _unknown_; default: 15%% of the word clips; 0: none)")
     s.add_argument("--no-restricted", action="store_true",
                    help="drop licence-restricted voices (MBROLA, RHVoice evgeniy-eng/lyubov) for "
                         "a model that ships in a sold product")
@@ -63,7 +67,7 @@ def register(subparsers) -> None:
     t.add_argument("--words", default=",".join(KEYWORDS_12),
                    help="keywords no sentence may contain (the model's)")
     t.add_argument("--engines", default=None,
-                   help="voices of these engines (testing split only; default: all but kokoro)")
+                   help="voices of these engines (testing split only; default: all)")
     t.add_argument("--seed", type=int, default=0, help="seed of every random draw")
     t.set_defaults(func=_stream)
 
@@ -92,7 +96,7 @@ def _synth(args) -> int:
                         per_word=args.per_word, unknown_per_word=args.unknown_per_word,
                         engines=_split_list(args.engines), voices=_split_list(args.voices),
                         seed=args.seed, jobs=args.jobs, silence_clips=args.silence_clips,
-                        restricted=not args.no_restricted, noise_seconds=args.noise_seconds,
+                        speech_clips=args.speech_clips, restricted=not args.no_restricted, noise_seconds=args.noise_seconds,
                         progress=not args.no_progress)
     synthesize(opts)
     return 0

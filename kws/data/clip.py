@@ -33,14 +33,9 @@ def frame_db(x: np.ndarray) -> np.ndarray:
     return 10.0 * np.log10(np.maximum(p, 1e-20))
 
 
-def check_loudness(x: np.ndarray, clipped_fraction: float = 0.0) -> tuple[int, int, float]:
-    """Apply the loudness check to a 16 kHz render.
-
-    Returns (start, end) sample span of the active speech and its RMS level in dBFS (active frames).
-    Raises RenderError("silent" | "too-short" | "too-long" | "clipped").
-    """
-    if clipped_fraction > MAX_CLIPPED:
-        raise RenderError("clipped", f"{100 * clipped_fraction:.2f} % of samples at full scale")
+def _active(x: np.ndarray) -> tuple[int, int, float]:
+    """(start, end) of the active frames of a render and their RMS level in dBFS; raises
+    RenderError("silent" | "too-short")."""
     db = frame_db(x)
     peak = float(db.max())
     if peak < SILENT_DBFS:
@@ -49,11 +44,43 @@ def check_loudness(x: np.ndarray, clipped_fraction: float = 0.0) -> tuple[int, i
     if active.sum() * HOP / SAMPLE_RATE < MIN_ACTIVE_S:
         raise RenderError("too-short", f"{active.sum() * 10} ms active")
     on = np.flatnonzero(active)
-    start, end = int(on[0] * HOP), int(min(on[-1] * HOP + FRAME, x.size))
+    level = 10.0 * np.log10(np.mean(10.0 ** (db[active] / 10.0)))
+    return int(on[0] * HOP), int(min(on[-1] * HOP + FRAME, x.size)), float(level)
+
+
+def check_loudness(x: np.ndarray, clipped_fraction: float = 0.0) -> tuple[int, int, float]:
+    """Apply the loudness check to a 16 kHz render.
+
+    Returns (start, end) sample span of the active speech and its RMS level in dBFS (active frames).
+    Raises RenderError("silent" | "too-short" | "too-long" | "clipped").
+    """
+    if clipped_fraction > MAX_CLIPPED:
+        raise RenderError("clipped", f"{100 * clipped_fraction:.2f} % of samples at full scale")
+    start, end, level = _active(x)
     if end - start > MAX_SPAN_S * SAMPLE_RATE:
         raise RenderError("too-long", f"active span {(end - start) / SAMPLE_RATE:.2f} s")
-    level = 10.0 * np.log10(np.mean(10.0 ** (db[active] / 10.0)))
-    return start, end, float(level)
+    return start, end, level
+
+
+def speech_window(x: np.ndarray, rng: np.random.Generator, clipped_fraction: float = 0.0
+                  ) -> tuple[np.ndarray, float]:
+    """A 1 s window of a longer render of running speech, for `_unknown_` (`_speech_/` clips).
+
+    The window starts at a random point from 0.1 s before the first active frame to 0.5 s before
+    the end of the last, so at least half of it lies in the utterance, often cut mid-word as a
+    streaming detector hears it.
+    Returns (window float [16000], its speech level in dBFS) for `finish(w, (0, 16000), level, ...)`.
+    Raises RenderError("silent" | "too-short" | "clipped") like `check_loudness`.
+    """
+    if clipped_fraction > MAX_CLIPPED:
+        raise RenderError("clipped", f"{100 * clipped_fraction:.2f} % of samples at full scale")
+    s0, s1, _ = _active(x)
+    lo = s0 - SAMPLE_RATE // 10
+    start = int(rng.integers(lo, max(lo, s1 - SAMPLE_RATE // 2) + 1))
+    w = np.zeros(CLIP)
+    a, b = max(0, start), min(x.size, start + CLIP)
+    w[a - start:b - start] = x[a:b]
+    return w, _active(w)[2]
 
 
 def colored_noise(rng: np.random.Generator, n: int, exponent: float) -> np.ndarray:

@@ -31,7 +31,7 @@ import numpy as np
 
 from kws.data.audio import CLIP_SAMPLES, SAMPLE_RATE, fit_length, load_wav
 from kws.data.layout import LIST_FILES, SPLITS, read_list, which_set
-from kws.data.tasks import BACKGROUND_NOISE, SILENCE, TASKS, UNKNOWN, task_labels
+from kws.data.tasks import BACKGROUND_NOISE, RUNNING_SPEECH, SILENCE, TASKS, UNKNOWN, task_labels
 from kws.errors import KwsError
 
 Augmenter = Callable[[np.ndarray, np.random.Generator], np.ndarray]
@@ -44,11 +44,12 @@ def _is_wav(p: Path) -> bool:
 def word_folders(root: Path) -> dict[str, list[str]]:
     """Word folder name -> sorted relative paths (`word/file.wav`) of its WAV files.
 
-    Folders whose name starts with `_` or `.` are not words; folders without WAV files are left out.
+    Folders whose name starts with `_` or `.` are not words, except `_speech_` (windows of running
+    speech, which count as `_unknown_`); folders without WAV files are left out.
     """
     out: dict[str, list[str]] = {}
     for d in sorted(p for p in root.iterdir() if p.is_dir()):
-        if d.name.startswith(("_", ".")):
+        if d.name.startswith(("_", ".")) and d.name != RUNNING_SPEECH:
             continue
         files = sorted(f"{d.name}/{f.name}" for f in d.iterdir() if _is_wav(f))
         if files:

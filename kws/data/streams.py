@@ -6,6 +6,8 @@
   pass through a simulated room (pyroomacoustics shoebox, RT60 0.2-0.9 s).
 * `music`: music alone (real instrument recordings of Debian's `sonic-pi-samples`: a drum or
   instrument loop with one or two ambient, guitar or bass samples over it, 8 s segments).
+Both use only the evaluation ~30 % of the sonic-pi samples (`sample_split`); training
+(kws.data.acoustics) uses the rest.
 
 Every stream comes with a CSV (`FILE.csv`) of what is where: one row per utterance (voice, text,
 reverberation) and per background segment (kind, name, SNR). Everything is drawn from the seed.
@@ -15,8 +17,10 @@ words without any keyword, digit or stray symbol; else everyday word salad (kws.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -48,9 +52,13 @@ def _at_dbfs(x, dbfs: float) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------- text
-def sentences(exclude: set[str]) -> list[str]:
+def sentences(exclude: set[str], part: str | None = None) -> list[str]:
     """Candidate sentences without any word of `exclude` (lower case), from `fortunes`; [] when
-    it is not installed."""
+    it is not installed. `part`: "training" (70 %, for `kws data synth`'s `_speech_` windows) or
+    "evaluation" (the other 30 %, for the test streams), split by a hash of the sentence so no
+    sentence is both trained on and tested; None: all."""
+    if part not in (None, "training", "evaluation"):
+        raise KwsError(f"sentences: part must be 'training' or 'evaluation', got {part!r}")
     if not FORTUNES.is_dir():
         return []
     out = []
@@ -63,52 +71,95 @@ def sentences(exclude: set[str]) -> list[str]:
             for s in re.split(r"(?<=[.!?])\s+", " ".join(entry.split())):
                 words = re.findall(r"[a-z']+", s.lower())
                 if (4 <= len(words) <= 30 and not set(words) & exclude
-                        and re.fullmatch(r"[A-Za-z ,.;:!?'\"()-]+", s)):
+                        and re.fullmatch(r"[A-Za-z ,.;:!?'\"()-]+", s)
+                        and (part is None or (zlib.crc32(s.encode()) % 10 < 7) == (part == "training"))):
                     out.append(s)
     return out
 
 
 # ---------------------------------------------------------------------------- rooms and music
-def room_reverb(x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
-    """`x` as heard in a random shoebox room (pyroomacoustics, image source method), same RMS."""
+def random_rir(rng: np.random.Generator, rt60=(0.2, 0.9), max_order: int = 20) -> tuple[np.ndarray, dict]:
+    """(impulse response float64, {"rt60_s", "room_m"}) of a random shoebox room, simulated with
+    pyroomacoustics' image source method: 3-10 x 3-8 x 2.4-4 m, absorption for an RT60 drawn from
+    U(rt60) s by Sabine's formula, source and microphone at random places 0.5 m or more from the
+    walls. `max_order` caps the reflections (cost; the tail of the most reverberant rooms is cut:
+    measured RT60 / target RT60 had median 1.03 with 30 over 40 rooms of 0.15-0.9 s)."""
     import pyroomacoustics as pra
-    from scipy.signal import fftconvolve
     dims = [rng.uniform(3, 10), rng.uniform(3, 8), rng.uniform(2.4, 4)]
-    rt60 = float(rng.uniform(0.2, 0.9))
+    target = float(rng.uniform(*rt60))
     try:
-        absorption, max_order = pra.inverse_sabine(rt60, dims)
+        absorption, order = pra.inverse_sabine(target, dims)
     except ValueError:                       # the room cannot be that reverberant: a livelier one
-        absorption, max_order = 0.3, 12
-    room = pra.ShoeBox(dims, fs=SAMPLE_RATE, materials=pra.Material(absorption), max_order=min(max_order, 20))
+        absorption, order = 0.3, 12
+    room = pra.ShoeBox(dims, fs=SAMPLE_RATE, materials=pra.Material(absorption), max_order=min(order, max_order))
     pos = lambda: [rng.uniform(0.5, d - 0.5) for d in dims]     # noqa: E731
     room.add_source(pos())
     room.add_microphone(pos())
     room.compute_rir()
-    y = fftconvolve(x.astype(np.float64), room.rir[0][0])[: len(x) + SAMPLE_RATE // 2]
-    return _at_dbfs(y, 20 * math.log10(_rms(x))), {"rt60_s": round(rt60, 2), "room_m": [round(d, 1) for d in dims]}
+    return np.asarray(room.rir[0][0], np.float64), {"rt60_s": round(target, 2), "room_m": [round(d, 1) for d in dims]}
 
 
-def _music_samples():
+def room_reverb(x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    """`x` as heard in a random shoebox room (`random_rir`), same RMS, 0.5 s of tail kept."""
+    from scipy.signal import fftconvolve
+    rir, info = random_rir(rng)
+    y = fftconvolve(x.astype(np.float64), rir)[: len(x) + SAMPLE_RATE // 2]
+    return _at_dbfs(y, 20 * math.log10(_rms(x))), info
+
+
+# sonic-pi-samples by kind (file name prefix); `music` plays loops with tonal and "ambi" samples over them
+SAMPLE_KINDS = {"loops": ("loop",), "tonal": ("guit", "bass"), "ambient": ("ambi", "vinyl", "misc")}
+EVALUATION_SHARE = 0.3
+
+
+def sample_split(names) -> dict[str, dict[str, list[str]]]:
+    """{"training": {kind: [names]}, "evaluation": {kind: [names]}} of sonic-pi sample names (file
+    stems; other names are left out): in each kind of SAMPLE_KINDS the names sorted by SHA-256 of
+    the name, the first ~30 % (at least one when there are two or more) for evaluation (the `kws
+    data stream` streams), the rest for training (`kws train --acoustics realistic`), so no sample
+    is both trained on and tested. Depends only on the names, not on their order."""
+    names = set(names)
+    out: dict[str, dict[str, list[str]]] = {"training": {}, "evaluation": {}}
+    for kind, prefixes in SAMPLE_KINDS.items():
+        members = sorted((n for n in names if n.split("_")[0] in prefixes),
+                         key=lambda n: hashlib.sha256(n.encode()).hexdigest())
+        k = max(1, round(EVALUATION_SHARE * len(members))) if len(members) >= 2 else 0
+        out["evaluation"][kind] = sorted(members[:k])
+        out["training"][kind] = sorted(members[k:])
+    return out
+
+
+def sonic_pi_samples(part: str) -> dict[str, list[tuple[np.ndarray, str]]]:
+    """{kind: [(float32 16 kHz mono audio, name)]} of one part ("training" or "evaluation") of
+    `sample_split` over the installed sonic-pi-samples."""
     import soundfile as sf
     import soxr
+    if part not in ("training", "evaluation"):
+        raise KwsError(f"sonic_pi_samples: part must be 'training' or 'evaluation', got {part!r}")
     if not MUSIC_DIR.is_dir():
-        raise KwsError(f"music needs Debian's sonic-pi-samples ({MUSIC_DIR} is missing): "
-                       "apt-get install sonic-pi-samples (scripts/install-tts.sh installs it)")
+        raise KwsError(f"music and ambient sounds need Debian's sonic-pi-samples ({MUSIC_DIR} is "
+                       "missing): apt-get install sonic-pi-samples (scripts/install-tts.sh installs it)")
 
-    def load(p):
-        x, sr = sf.read(p, dtype="float32", always_2d=True)
+    def load(name):
+        x, sr = sf.read(MUSIC_DIR / f"{name}.flac", dtype="float32", always_2d=True)
         x = x.mean(axis=1)
-        return (soxr.resample(x, sr, SAMPLE_RATE) if sr != SAMPLE_RATE else x), p.stem
+        return (soxr.resample(x, sr, SAMPLE_RATE) if sr != SAMPLE_RATE else x), name
 
-    loops = [load(p) for p in sorted(MUSIC_DIR.glob("loop_*.flac"))]
-    tonal = [load(p) for p in sorted(MUSIC_DIR.glob("*.flac")) if p.name.split("_")[0] in ("ambi", "guit", "bass")]
-    return loops, tonal
+    split = sample_split(p.stem for p in MUSIC_DIR.glob("*.flac"))[part]
+    return {kind: [load(n) for n in names] for kind, names in split.items()}
+
+
+def music_samples(part: str = "evaluation"):
+    """(loops, tonal) for `music` from one part of `sample_split`; tonal: guitar, bass and
+    "ambi" samples."""
+    s = sonic_pi_samples(part)
+    return s["loops"], s["tonal"] + [a for a in s["ambient"] if a[1].startswith("ambi_")]
 
 
 def music(seconds: float, rng: np.random.Generator, samples=None) -> tuple[np.ndarray, list[str]]:
     """`seconds` of music at -20 dBFS: 8 s segments of a loop with one or two tonal samples over
     it; returns (audio, names of the samples used)."""
-    loops, tonal = samples or _music_samples()
+    loops, tonal = samples or music_samples()
     seg, out, names = 8 * SAMPLE_RATE, [], []
     for _ in range(int(math.ceil(seconds / 8))):
         loop, name = loops[rng.integers(len(loops))]
@@ -192,7 +243,7 @@ def speech_stream(minutes: float, voices, keywords, seed: int = 0, log=None) -> 
     rng = np.random.default_rng([seed, 1])
     n = int(minutes * 60 * SAMPLE_RATE)
     exclude = _exclude(keywords)
-    pool = sentences(exclude)
+    pool = sentences(exclude, "evaluation")
     order = _voice_order(voices, rng)
     rows = []
     track, pos, k = np.zeros(n + SAMPLE_RATE, np.float32), 0, 0
@@ -228,7 +279,7 @@ def speech_stream(minutes: float, voices, keywords, seed: int = 0, log=None) -> 
                 name = NOISES[rng.integers(len(NOISES))]
                 bg = make_noise(name, rng, sec)
             elif kind == "music":
-                samples = samples or _music_samples()
+                samples = samples or music_samples()
                 bg, used = music(sec, rng, samples)
                 name = "+".join(dict.fromkeys(used))[:200]
             elif kind == "babble":
@@ -250,7 +301,7 @@ def speech_stream(minutes: float, voices, keywords, seed: int = 0, log=None) -> 
 def music_stream(minutes: float, seed: int = 0) -> tuple[np.ndarray, list[dict]]:
     """(audio, rows) of `minutes` of music alone at -28 to -18 dBFS, 8 s segments."""
     rng = np.random.default_rng([seed, 2])
-    samples = _music_samples()
+    samples = music_samples()
     out, rows, pos = [], [], 0
     n = int(minutes * 60 * SAMPLE_RATE)
     while pos < n:

@@ -41,12 +41,12 @@ from pathlib import Path
 
 import numpy as np
 
-from kws.data.clip import check_loudness, finish
+from kws.data.clip import check_loudness, finish, speech_window
 from kws.data.engines import INSTALL_HINT, Renderer, RenderError, check_engines, cpu_count
 from kws.data.layout import LIST_FILES, format_list, split_of_speaker, which_set
 from kws.data.noise import DESCRIPTIONS, NOISE_NAMES, babble, babble_text, make_noise
-from kws.data.tasks import (BACKGROUND_NOISE, SILENCE, V1_OTHER_WORDS, V2_NEW_WORDS, V2_WORDS,
-                            parse_words, word_text)
+from kws.data.tasks import (BACKGROUND_NOISE, RUNNING_SPEECH, SILENCE, V1_OTHER_WORDS,
+                            V2_NEW_WORDS, V2_WORDS, parse_words, word_text)
 from kws.data.voices import Voice, select_voices
 from kws.errors import KwsError
 from kws.fileio import atomic_path
@@ -54,6 +54,9 @@ from kws.fileio import atomic_path
 GENERATOR_VERSION = 1
 SAMPLE_RATE = 16000
 MAX_ALTERNATES = 6
+# `_speech_` windows of running speech (sentences without a keyword), as a share of the word clips:
+# the v2 model's false alarms came from running speech it had never been shown
+SPEECH_SHARE = 0.15
 # more everyday words for `_unknown_` beyond the Speech Commands words
 EXTRA_UNKNOWN_WORDS = ("hello", "okay", "please", "thanks", "music", "water", "light", "table",
                        "window", "morning", "yellow", "number", "open", "close", "paper")
@@ -88,6 +91,7 @@ class SynthOptions:
     seed: int = 0
     jobs: int = 0                               # 0: number of CPUs
     silence_clips: int = 0
+    speech_clips: int | None = None             # `_speech_` windows; None: SPEECH_SHARE of words'
     restricted: bool = True
     noise_seconds: float = 60.0
     progress: bool = True
@@ -109,8 +113,11 @@ class SynthOptions:
         if o.unknown_per_word is None:
             o.unknown_per_word = (math.ceil(1.5 * o.per_word * len(o.words) / len(o.unknown_words))
                                   if o.unknown_words else 0)
-        if o.unknown_per_word < 0 or o.silence_clips < 0:
-            raise KwsError("--unknown-per-word and --silence-clips must be >= 0")
+        if o.speech_clips is None:
+            o.speech_clips = round(SPEECH_SHARE * (o.per_word * len(o.words)
+                                                   + o.unknown_per_word * len(o.unknown_words)))
+        if o.unknown_per_word < 0 or o.silence_clips < 0 or o.speech_clips < 0:
+            raise KwsError("--unknown-per-word, --silence-clips and --speech-clips must be >= 0")
         if not 1.0 <= o.noise_seconds <= 3600.0:
             raise KwsError("--noise-seconds must be between 1 and 3600")
         o.jobs = o.jobs if o.jobs and o.jobs > 0 else cpu_count()
@@ -146,15 +153,20 @@ def _crc(s: str) -> int:
 
 
 def make_plan(words: list[str], unknown_words: list[str], per_word: int, unknown_per_word: int,
-              voices: list[Voice], seed: int) -> tuple[list[Clip], Counter]:
-    """All clips, in order (keywords, then unknown words), and planned uses per (speaker, folder).
+              voices: list[Voice], seed: int, speech_clips: int = 0,
+              sentences: list[str] | None = None) -> tuple[list[Clip], Counter]:
+    """All clips, in order (keywords, unknown words, then `_speech_` windows of `sentences`), and
+    planned uses per (speaker, folder).
 
     The clips of a word take turns between the voice families present (formant, donor, neural:
     a third each when all are selected), each family's voices in a seeded order."""
     clips: list[Clip] = []
     uses: Counter = Counter()
+    if speech_clips and not sentences:
+        raise KwsError("make_plan: speech clips need sentences")
     for folder, count, kw in [(w, per_word, True) for w in words] + \
-                             [(w, unknown_per_word, False) for w in unknown_words]:
+                             [(w, unknown_per_word, False) for w in unknown_words] + \
+                             [(RUNNING_SPEECH, speech_clips, False)]:
         wseed = _crc(folder)
         pools = []
         for fam, stream in (("formant", 1), ("donor", 2), ("neural", 5)):
@@ -168,8 +180,10 @@ def make_plan(words: list[str], unknown_words: list[str], per_word: int, unknown
             voice, n = pool[j % len(pool)], j // len(pool)
             r = np.random.default_rng([seed, wseed, i, 3])
             rate = math.exp(r.uniform(math.log(0.8), math.log(1.25)))
+            text = sentences[int(r.integers(len(sentences)))] if folder == RUNNING_SPEECH \
+                else word_text(folder)
             clips.append(Clip(
-                key=f"{folder}#{i}", folder=folder, text=word_text(folder), keyword=kw, index=i,
+                key=f"{folder}#{i}", folder=folder, text=text, keyword=kw, index=i,
                 voice=voice, n=n, rate=round(rate, 4), pitch=round(r.uniform(-3.0, 3.0), 3),
                 level=round(r.uniform(-35.0, -15.0), 2), shift_ms=round(r.uniform(-100, 100), 1),
                 floor_db=round(r.uniform(25.0, 50.0), 2), noise_seed=int(r.integers(2 ** 62))))
@@ -220,9 +234,13 @@ def render_clip(clip: Clip, candidates: list[tuple[int, Voice, float, float]],
     for attempt, voice, rate, pitch in candidates:
         try:
             x, clipped = renderer.render(voice, clip.text, rate, pitch)
-            s0, s1, db = check_loudness(x, clipped)
-            pcm, info = finish(x, (s0, s1), db, clip.level, clip.shift_ms, clip.floor_db,
-                               np.random.default_rng(clip.noise_seed))
+            rng = np.random.default_rng(clip.noise_seed)
+            if clip.folder == RUNNING_SPEECH:       # a 1 s window of the sentence, not centred
+                x, db = speech_window(x, rng, clipped)
+                s0, s1, shift = 0, x.size, 0.0
+            else:
+                (s0, s1, db), shift = check_loudness(x, clipped), clip.shift_ms
+            pcm, info = finish(x, (s0, s1), db, clip.level, shift, clip.floor_db, rng)
         except RenderError as e:
             rejections.append([voice.key, e.reason])
             continue
@@ -284,7 +302,9 @@ def _config(o: SynthOptions, voices: list[Voice]) -> dict:
             "engines": sorted({v.engine for v in voices}), "voices": len(keys),
             "voices_sha1": hashlib.sha1("\n".join(keys).encode()).hexdigest(), "seed": o.seed,
             "restricted": o.restricted, "silence_clips": o.silence_clips,
-            "noise_seconds": o.noise_seconds}
+            "noise_seconds": o.noise_seconds,
+            # only when used: data sets made before `_speech_` existed still resume
+            **({"speech_clips": o.speech_clips} if o.speech_clips else {})}
 
 
 def _prepare_out(o: SynthOptions, config: dict) -> None:
@@ -348,7 +368,8 @@ def synthesize(options: SynthOptions, log=print) -> dict:
     config = _config(o, voices)
     _prepare_out(o, config)
     out = o.out
-    clips, uses = make_plan(o.words, o.unknown_words, o.per_word, o.unknown_per_word, voices, o.seed)
+    clips, uses = make_plan(o.words, o.unknown_words, o.per_word, o.unknown_per_word, voices,
+                            o.seed, o.speech_clips, _sentences(o) if o.speech_clips else None)
     by_key = {v.key: v for v in voices}
     journal = Journal(out / JOURNAL)
     stats = Counter()
@@ -363,7 +384,8 @@ def synthesize(options: SynthOptions, log=print) -> dict:
         if pending_a or any(not done(c) for c in clips):
             _preflight(voices, clips[0].text)
         log(f"kws data synth: {len(clips)} clips planned ({len(o.words)} keyword(s) x "
-            f"{o.per_word}, {len(o.unknown_words)} unknown word(s) x {o.unknown_per_word}) from "
+            f"{o.per_word}, {len(o.unknown_words)} unknown word(s) x {o.unknown_per_word}, "
+            f"{o.speech_clips} running-speech windows) from "
             f"{len(voices)} voices; {stats['skipped']} already done; {o.jobs} job(s) -> {out}")
 
         # phase A: planned voice, drawn prosody, then neutral prosody; workers write the files
@@ -461,6 +483,19 @@ def synthesize(options: SynthOptions, log=print) -> dict:
     finally:
         journal.close()
         Renderer.close_all()
+
+
+def _sentences(o: SynthOptions) -> list[str]:
+    """Sentences for the `_speech_` windows: the training part of `fortunes` without any keyword
+    (kws.data.streams.sentences), else seeded everyday word salad (kws.data.noise)."""
+    from kws.data.streams import sentences
+    exclude = {t for w in o.words for t in word_text(w).split()}
+    # short ones: only a 1 s window of each is kept, and rendering time grows with the length
+    pool = [t for t in sentences(exclude, "training") if len(t.split()) <= 12]
+    if not pool:
+        rng = np.random.default_rng([o.seed, 11])
+        pool = [babble_text(rng, exclude, words=int(rng.integers(5, 13))) for _ in range(2000)]
+    return pool
 
 
 def _make_noise_files(o: SynthOptions, voices: list[Voice], stats: Counter, log
@@ -611,6 +646,8 @@ def _readme(o: SynthOptions, config: dict, report: dict) -> str:
         "speaker with the Speech Commands SHA-1 rule). `manifest.csv` says how each clip was made.", "",
         f"- keywords: {', '.join(o.words)} ({o.per_word} clips each)",
         f"- unknown words: {', '.join(o.unknown_words) or 'none'} ({o.unknown_per_word} each)",
+        f"- `_speech_/`: {o.speech_clips} 1 s windows of running speech without a keyword "
+        "(sentences of Debian's fortunes), counted as `_unknown_`",
         f"- clips: {c['total']} (unknown share {c['unknown_share']:.1%}); splits: "
         + ", ".join(f"{k} {v}" for k, v in sorted(c["per_split"].items())),
         f"- voices: {config['voices']} selected from engines {', '.join(config['engines'])}; "

@@ -20,6 +20,8 @@ TASKS = ("v1-12", "v2-12", "v2-35", "custom")
 UNKNOWN = "_unknown_"
 SILENCE = "_silence_"
 BACKGROUND_NOISE = "_background_noise_"
+# 1 s windows of keyword-free running speech (`kws data synth`): counted as `_unknown_`
+RUNNING_SPEECH = "_speech_"
 
 KEYWORDS_12 = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 # the 20 non-keyword words of Speech Commands V1 and the 5 words V2 adds
