@@ -14,7 +14,8 @@ reference's speed perturbation), time shift U(-0.2, 0.2) s. `snr_db=(lo, hi)` sw
 a drawn signal-to-noise ratio instead (e.g. (0, 20) as in the speech-data recipe; silent inputs then
 fall back to the scale range). `pitch_semitones=(lo, hi)` adds a pitch shift that keeps the duration
 (numpy phase vocoder + soxr resampling, `pitch_shift`; per clip, a few ms; off by default like the
-reference).
+reference). `acoustics` (a kws.data.acoustics.Acoustics) adds rooms, realistic backgrounds and
+microphone / channel effects after the volume step (`kws train --acoustics realistic`).
 """
 
 from __future__ import annotations
@@ -49,12 +50,14 @@ class Augment:
         shift_s: maximum time shift in seconds (uniform in [-shift_s, shift_s]; zeros fill in).
         pitch_semitones: optional (lo, hi) pitch shift keeping the duration; None = off.
         seed: seeds the generator used when `__call__` gets no rng.
+        acoustics: optional callable(audio [B, N], rng) -> audio applied after the noise step
+            (kws.data.acoustics.Acoustics: rooms, backgrounds, channel); its draws follow ours.
     """
 
     def __init__(self, noise: str | Path | Sequence[np.ndarray] | None = None, p_noise: float = 0.3,
                  noise_scale=(0.0, 0.3), snr_db=None, volume=(0.7, 1.1), speed=(0.8, 1.2),
                  shift_s: float = 0.2, pitch_semitones=None, seed: int = 0,
-                 sample_rate: int = SAMPLE_RATE):
+                 sample_rate: int = SAMPLE_RATE, acoustics=None):
         if isinstance(noise, (str, Path)):
             from kws.data.speech_commands import load_noise_dir
             if not Path(noise).is_dir():
@@ -74,6 +77,7 @@ class Augment:
         self.pitch = None if pitch_semitones is None else _range("pitch_semitones", pitch_semitones)
         self.sample_rate = int(sample_rate)
         self.seed = seed
+        self.acoustics = acoustics
         self._rng = np.random.default_rng(seed)
         if self.noise:
             self._bank = np.concatenate(self.noise)
@@ -129,6 +133,8 @@ class Augment:
                 by_snr = np.sqrt(ps / (pn * 10.0 ** (snr / 10.0)))
                 scale = np.where(ps > 1e-10, by_snr, scale)
             y += (w * (scale * use_noise)[:, None]).astype(np.float32)
+        if self.acoustics is not None:
+            y = self.acoustics(y, rng)
         np.clip(y, -1.0, 1.0, out=y)
         y = y.astype(np.float32, copy=False)
         return y[0] if single else y

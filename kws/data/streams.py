@@ -79,11 +79,14 @@ def sentences(exclude: set[str], part: str | None = None) -> list[str]:
 
 # ---------------------------------------------------------------------------- rooms and music
 def random_rir(rng: np.random.Generator, rt60=(0.2, 0.9), max_order: int = 20) -> tuple[np.ndarray, dict]:
-    """(impulse response float64, {"rt60_s", "room_m"}) of a random shoebox room, simulated with
+    """(impulse response float64, {"rt60_s", "room_m", "direct"}) of a random shoebox room, simulated with
     pyroomacoustics' image source method: 3-10 x 3-8 x 2.4-4 m, absorption for an RT60 drawn from
     U(rt60) s by Sabine's formula, source and microphone at random places 0.5 m or more from the
     walls. `max_order` caps the reflections (cost; the tail of the most reverberant rooms is cut:
-    measured RT60 / target RT60 had median 1.03 with 30 over 40 rooms of 0.15-0.9 s)."""
+    measured RT60 / target RT60 had median 1.03 with 30 over 40 rooms of 0.15-0.9 s). "direct": the
+    sample of the direct path (distance / c, plus pyroomacoustics' fractional-delay filter's half
+    length); the response's largest sample is often a later pile-up of reflections (15 ms later in
+    1 of 12 rooms tried), so it is computed from the geometry."""
     import pyroomacoustics as pra
     dims = [rng.uniform(3, 10), rng.uniform(3, 8), rng.uniform(2.4, 4)]
     target = float(rng.uniform(*rt60))
@@ -96,7 +99,10 @@ def random_rir(rng: np.random.Generator, rt60=(0.2, 0.9), max_order: int = 20) -
     room.add_source(pos())
     room.add_microphone(pos())
     room.compute_rir()
-    return np.asarray(room.rir[0][0], np.float64), {"rt60_s": round(target, 2), "room_m": [round(d, 1) for d in dims]}
+    distance = float(np.linalg.norm(room.sources[0].position - room.mic_array.R[:, 0]))
+    direct = int(round(distance / room.c * SAMPLE_RATE + (pra.constants.get("frac_delay_length") - 1) / 2))
+    return np.asarray(room.rir[0][0], np.float64), {"rt60_s": round(target, 2), "room_m": [round(d, 1) for d in dims],
+                                                    "direct": direct}
 
 
 def room_reverb(x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
@@ -149,10 +155,10 @@ def sonic_pi_samples(part: str) -> dict[str, list[tuple[np.ndarray, str]]]:
     return {kind: [load(n) for n in names] for kind, names in split.items()}
 
 
-def music_samples(part: str = "evaluation"):
-    """(loops, tonal) for `music` from one part of `sample_split`; tonal: guitar, bass and
-    "ambi" samples."""
-    s = sonic_pi_samples(part)
+def music_samples(part: str = "evaluation", samples: dict | None = None):
+    """(loops, tonal) for `music` from one part of `sample_split` (or from `samples`, what
+    `sonic_pi_samples` returned); tonal: guitar, bass and "ambi" samples."""
+    s = samples or sonic_pi_samples(part)
     return s["loops"], s["tonal"] + [a for a in s["ambient"] if a[1].startswith("ambi_")]
 
 

@@ -77,10 +77,24 @@ def register(sub) -> None:
     p.add_argument("--init-student", help="start the student from this student checkpoint's weights "
                    "(fine-tuning with a new optimizer and schedule) instead of from the teacher; "
                    "needs --teacher")
-    p.add_argument("--noise-prob", type=float, default=0.3,
-                   help="share of training clips mixed with _background_noise_")
+    p.add_argument("--noise-prob", type=float,
+                   help="share of training clips mixed with a background (default 0.3; 0.8 with "
+                        "--acoustics realistic)")
     p.add_argument("--noise-snr", help="LO,HI: mix the noise at an SNR drawn from [LO, HI] dB (e.g. "
-                   "0,20 as in the data recipe) instead of at a scale drawn from U(0, 0.3)")
+                   "0,20 as in the data recipe) instead of at a scale drawn from U(0, 0.3) "
+                   "(--acoustics realistic: 0,20 by default)")
+    p.add_argument("--acoustics", choices=("basic", "realistic"), default="basic",
+                   help="basic: speed, shift, volume, _background_noise_ (as before); realistic: also "
+                        "simulated rooms, backgrounds of noise, real ambient sounds, music and babble "
+                        "at an SNR, and microphone / channel effects (docs/training.md)")
+    p.add_argument("--reverb-prob", type=float,
+                   help="--acoustics realistic: share of clips in a simulated room (default 0.5)")
+    p.add_argument("--channel-prob", type=float,
+                   help="--acoustics realistic: share of clips with microphone / channel effects "
+                        "(default 0.5)")
+    p.add_argument("--backgrounds",
+                   help="--acoustics realistic: background kinds, comma-separated (default "
+                        "noise,ambient,music,babble)")
     p.add_argument("--bn-calibration", type=int, default=40,
                    help="batches per operating point to re-estimate BatchNorm statistics after "
                         "training (0: off)")
@@ -161,6 +175,8 @@ def _train(args) -> int:
         kd_temperature=args.kd_temperature, backbone=args.backbone, hidden=args.hidden,
         n_blocks=args.n_blocks, features=args.features, augment=not args.no_augment,
         noise_prob=args.noise_prob, noise_snr=_snr_range(args.noise_snr), init_student=args.init_student,
+        acoustics=args.acoustics, reverb_prob=args.reverb_prob, channel_prob=args.channel_prob,
+        backgrounds=args.backgrounds,
         unknown_fraction=args.unknown_fraction,
         student_lr=args.student_lr, student_plan=args.student_plan, bn_calibration=args.bn_calibration,
         workers=args.workers, threads=args.threads, checkpoint_minutes=args.checkpoint_minutes,

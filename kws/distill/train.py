@@ -113,8 +113,12 @@ class TrainOptions:
     n_blocks: int = 8
     features: str = "logmel"              # logmel | mfcc
     augment: bool = True
-    noise_prob: float = 0.3               # share of training clips that get background noise
-    noise_snr: tuple | None = None        # (lo, hi) dB: noise at a drawn SNR; None: scale U(0, 0.3)
+    noise_prob: float | None = None       # share of training clips with background; None: 0.3 (0.8 realistic)
+    noise_snr: tuple | None = None        # (lo, hi) dB: noise at a drawn SNR; None: scale U(0, 0.3) (realistic: 0-20 dB)
+    acoustics: str = "basic"              # basic | realistic (rooms, real backgrounds, channel: kws.data.acoustics)
+    reverb_prob: float | None = None      # realistic: share of clips in a simulated room (None: 0.5)
+    channel_prob: float | None = None     # realistic: share with microphone / channel effects (None: 0.5)
+    backgrounds: str | None = None        # realistic: comma-separated kinds (None: noise,ambient,music,babble)
     unknown_fraction: float | None = None  # None: every _unknown_ clip (reference); else its share
     workers: int = 0
     threads: int = 0                      # torch threads per process, 0: OMP_NUM_THREADS or 1
@@ -282,8 +286,20 @@ class Trainer:
         if o.init_student and not o.teacher:
             raise KwsError("--init-student needs --teacher (the teacher to distil from; the same "
                            "student.pt gives the teacher it was trained with)")
-        if not 0.0 <= o.noise_prob <= 1.0:
-            raise KwsError(f"--noise-prob must be in [0, 1], got {o.noise_prob}")
+        if o.acoustics not in ("basic", "realistic"):
+            raise KwsError(f"--acoustics must be basic or realistic, got {o.acoustics!r}")
+        realistic = o.acoustics == "realistic"
+        only_realistic = [f for f, v in (("--reverb-prob", o.reverb_prob), ("--channel-prob", o.channel_prob),
+                                         ("--backgrounds", o.backgrounds)) if v is not None]
+        if only_realistic and not realistic:
+            raise KwsError(f"{', '.join(only_realistic)}: only with --acoustics realistic")
+        if realistic and not o.augment:
+            raise KwsError("--acoustics realistic is an augmentation: drop --no-augment")
+        self.noise_prob = (0.8 if realistic else 0.3) if o.noise_prob is None else o.noise_prob
+        for flag, v in (("--noise-prob", self.noise_prob), ("--reverb-prob", o.reverb_prob),
+                        ("--channel-prob", o.channel_prob)):
+            if v is not None and not 0.0 <= v <= 1.0:
+                raise KwsError(f"{flag} must be in [0, 1], got {v}")
         self.teacher_epochs = o.epochs if o.teacher_epochs is None else o.teacher_epochs
         if self.teacher_epochs < 1 and not o.teacher:
             raise KwsError("--teacher-epochs must be at least 1 (or give --teacher)")
@@ -314,8 +330,18 @@ class Trainer:
                                    f"or use another --workdir")
         data = Path(o.data)
         noise = data / "_background_noise_"
-        aug = Augment(noise if noise.is_dir() else None, p_noise=o.noise_prob, snr_db=o.noise_snr,
-                      seed=o.seed) if o.augment else None
+        self.acoustics = None
+        if realistic:
+            from kws.data.acoustics import KINDS, Acoustics
+            self.acoustics = Acoustics.for_data(
+                data, seed=o.seed, kinds=o.backgrounds.split(",") if o.backgrounds else KINDS,
+                p_reverb=0.5 if o.reverb_prob is None else o.reverb_prob, p_background=self.noise_prob,
+                snr_db=o.noise_snr or (0.0, 20.0), p_channel=0.5 if o.channel_prob is None else o.channel_prob,
+                log=self.log)
+            aug = Augment(None, seed=o.seed, acoustics=self.acoustics)
+        else:
+            aug = Augment(noise if noise.is_dir() else None, p_noise=self.noise_prob, snr_db=o.noise_snr,
+                          seed=o.seed) if o.augment else None
         sc = dict(task=o.task, words=o.words, seed=o.seed)
         uf = dict(unknown_fraction=o.unknown_fraction) if o.unknown_fraction is not None else {}
         self.train_clips = SpeechCommands(data, "training", augment=aug, **sc, **uf)
@@ -717,7 +743,9 @@ class Trainer:
             "epochs": o.epochs, "teacher_epochs": None if o.teacher else self.teacher_epochs,
             "teacher": o.teacher, "optimizer": o.optimizer, "lr": o.lr, "batch_size": o.batch_size,
             "seed": o.seed, "hed_weight": o.hed_weight, "logit_kd": o.logit_kd,
-            "augment": o.augment, "noise_prob": o.noise_prob, "noise_snr": o.noise_snr,
+            "augment": o.augment, "noise_prob": self.noise_prob, "acoustics": o.acoustics,
+            "noise_snr": list(self.acoustics.snr_db) if self.acoustics else o.noise_snr,
+            **({"realistic_acoustics": self.acoustics.describe()} if self.acoustics else {}),
             "init_student": o.init_student, "student_plan": o.student_plan,
             "processes": self.env.world, "torch": torch.__version__,
             "val_accuracy": summary["student_val"], "teacher_val_accuracy": summary["teacher_val"]})
