@@ -367,3 +367,20 @@ def test_loudness_check():
     with pytest.raises(RenderError) as e:
         check_loudness(speech, clipped_fraction=0.01)
     assert e.value.reason == "clipped"
+
+
+def test_default_unknown_words_include_confusable_words():
+    """Without --unknown-words, each keyword's confusable words (kws.data.confusable) join the
+    Speech Commands words in `_unknown_`; --confusable 0 leaves them out; a keyword never."""
+    from kws.data.synth import SynthOptions, default_unknown_words
+    o = SynthOptions(out=Path("x"), words="up,stop", per_word=10).resolved()
+    assert o.unknown_words[:len(default_unknown_words(["up", "stop"]))] == \
+        default_unknown_words(["up", "stop"])
+    assert {"cup", "top"} <= set(o.unknown_words) and not {"up", "stop"} & set(o.unknown_words)
+    assert len(o.unknown_words) == len(set(o.unknown_words))
+    plain = SynthOptions(out=Path("x"), words="up,stop", per_word=10, confusable=0).resolved()
+    assert plain.unknown_words == default_unknown_words(["up", "stop"])
+    given = SynthOptions(out=Path("x"), words="up", unknown_words="bed", per_word=10).resolved()
+    assert given.unknown_words == ["bed"]
+    with pytest.raises(KwsError, match="confusable"):
+        SynthOptions(out=Path("x"), words="up", per_word=10, confusable=-1).resolved()

@@ -42,6 +42,9 @@ def register(subparsers) -> None:
     s.add_argument("--jobs", type=int, default=0, help="parallel renders (0: number of CPUs)")
     s.add_argument("--silence-clips", type=int, default=0,
                    help="also write N 1 s noise clips to _silence_/")
+    s.add_argument("--confusable", type=int, default=8,
+                   help="with the default --unknown-words, also this many words per keyword that "
+                        "sound like it (`kws data confusable`; 0: none)")
     s.add_argument("--speech-clips", type=int, default=None,
                    help="1 s windows of keyword-free running speech to write to _speech_/ (counted "
                         "as _unknown_; default: 15%% of the word clips; 0: none)")
@@ -113,7 +116,7 @@ def _synth(args) -> int:
                         per_word=args.per_word, unknown_per_word=args.unknown_per_word,
                         engines=_split_list(args.engines), voices=_split_list(args.voices),
                         seed=args.seed, jobs=args.jobs, silence_clips=args.silence_clips,
-                        speech_clips=args.speech_clips, restricted=not args.no_restricted, noise_seconds=args.noise_seconds,
+                        speech_clips=args.speech_clips, confusable=args.confusable, restricted=not args.no_restricted, noise_seconds=args.noise_seconds,
                         progress=not args.no_progress)
     synthesize(opts)
     return 0

@@ -92,6 +92,7 @@ class SynthOptions:
     jobs: int = 0                               # 0: number of CPUs
     silence_clips: int = 0
     speech_clips: int | None = None             # `_speech_` windows; None: SPEECH_SHARE of words'
+    confusable: int = 8                         # default unknown words + this many per keyword
     restricted: bool = True
     noise_seconds: float = 60.0
     progress: bool = True
@@ -105,8 +106,15 @@ class SynthOptions:
         bad = [w for w in o.words if w.startswith("_")]
         if bad:
             raise KwsError(f"word folder names cannot start with '_': {bad}")
-        unk = default_unknown_words(o.words) if o.unknown_words is None \
-            else parse_words(o.unknown_words)
+        if o.confusable < 0:
+            raise KwsError("--confusable must be >= 0")
+        unk = parse_words(o.unknown_words)
+        if o.unknown_words is None:
+            unk = default_unknown_words(o.words)
+            if o.confusable:        # words that sound like a keyword: the negatives that matter
+                from kws.data.confusable import confusable_word_list
+                unk += [w for w in confusable_word_list([word_text(w) for w in o.words], o.confusable)
+                        if w not in unk]
         o.unknown_words = [w for w in unk if w not in o.words]
         if o.per_word < 1:
             raise KwsError("--per-word must be >= 1")
