@@ -402,6 +402,7 @@ def test_basic_is_the_default_and_unchanged(data, tmp_path):
     (["--acoustics", "realistic", "--no-augment"], "drop --no-augment"),
     (["--acoustics", "realistic", "--channel-prob", "2"], "--channel-prob must be in [0, 1]"),
     (["--acoustics", "realistic", "--backgrounds", "music,rain"], "unknown background kind(s) rain"),
+    (["--acoustics", "realistic", "--backgrounds", ""], "unknown background kind(s) (none given)"),
 ])
 def test_bad_train_options(data, tmp_path, capsys, extra, message):
     pytest.importorskip("torch")
