@@ -62,6 +62,14 @@ def register(sub) -> None:
     p.add_argument("--hed-weight", type=float, default=0.01, help="HED distillation weight (0: off)")
     p.add_argument("--logit-kd", type=float, default=0.0, help="logit distillation weight (0: off)")
     p.add_argument("--kd-temperature", type=float, default=4.0)
+    p.add_argument("--inplace-kd", type=float, default=0.0,
+                   help="in-place distillation weight: the widest operating point's logits teach the "
+                        "thinner ones in the same batch (slimmable networks; 0: off)")
+    p.add_argument("--center-weight", type=float, default=1.0,
+                   help="loss weight of the central point with --student-plan center")
+    p.add_argument("--spec-masks", type=int, default=0,
+                   help="SpecAugment: this many time masks (<= 10%% of the frames) and frequency masks "
+                        "(<= 15%% of the features) per training clip (0: off)")
     p.add_argument("--backbone", type=int, default=128, help="backbone (memory) channels")
     p.add_argument("--hidden", type=int, default=256, help="hidden (pointwise) channels")
     p.add_argument("--n-blocks", type=int, default=8, help="FSMN blocks")
@@ -172,7 +180,8 @@ def _train(args) -> int:
         workdir=args.workdir, optimizer=args.optimizer, lr=args.lr,
         rest_optimizer=args.rest_optimizer, bop_gamma=args.bop_gamma, bop_tau=args.bop_tau,
         weight_decay=args.weight_decay, hed_weight=args.hed_weight, logit_kd=args.logit_kd,
-        kd_temperature=args.kd_temperature, backbone=args.backbone, hidden=args.hidden,
+        kd_temperature=args.kd_temperature, inplace_kd=args.inplace_kd,
+        center_weight=args.center_weight, spec_masks=args.spec_masks, backbone=args.backbone, hidden=args.hidden,
         n_blocks=args.n_blocks, features=args.features, augment=not args.no_augment,
         noise_prob=args.noise_prob, noise_snr=_snr_range(args.noise_snr), init_student=args.init_student,
         acoustics=args.acoustics, reverb_prob=args.reverb_prob, channel_prob=args.channel_prob,

@@ -59,6 +59,7 @@ import torch.nn.functional as F
 
 from kws.distill.bop import Bop
 from kws.distill.hed import HED_WEIGHT, hed_loss, hed_target, logit_kd
+from kws.distill.specaug import spec_masks
 from kws.distill.modules import FSMN, clamp_latent_, init_sign_thresholds_, op_key, teacher_arch
 from kws.errors import KwsError
 from kws.fileio import atomic_path, write_text_atomic
@@ -107,6 +108,10 @@ class TrainOptions:
     bop_tau: float = 1e-8
     hed_weight: float = HED_WEIGHT
     logit_kd: float = 0.0                 # weight of logit distillation (0: off)
+    inplace_kd: float = 0.0               # weight of in-place distillation: the widest point's
+                                          # logits teach the others in the same batch (0: off)
+    center_weight: float = 1.0            # loss weight of the central point (student_plan center)
+    spec_masks: int = 0                   # SpecAugment time and frequency masks per clip (0: off)
     kd_temperature: float = 4.0
     backbone: int = 128
     hidden: int = 256
@@ -283,6 +288,10 @@ class Trainer:
             raise KwsError("--epochs must be at least 1")
         if o.student_plan not in ("sandwich", "center", "all"):
             raise KwsError(f"--student-plan must be sandwich, center or all, got {o.student_plan!r}")
+        if o.inplace_kd < 0 or o.spec_masks < 0 or not o.center_weight > 0:
+            raise KwsError("--inplace-kd and --spec-masks must be >= 0, --center-weight > 0")
+        if o.center_weight != 1.0 and o.student_plan != "center":
+            raise KwsError("--center-weight needs --student-plan center")
         if o.init_student and not o.teacher:
             raise KwsError("--init-student needs --teacher (the teacher to distil from; the same "
                            "student.pt gives the teacher it was trained with)")
@@ -435,7 +444,8 @@ class Trainer:
             center = OperatingPoint(float(ws[len(ws) // 2]), tuple(sets[len(sets) // 2]))
             rest = [op for op in grid if op != center]
             plan = sandwich(rest)
-            return [(op, 1.0) for op in plan[:-1] + [center] + plan[-1:]]
+            return [(op, 1.0) for op in plan[:-1]] + [(center, self.o.center_weight)] + \
+                [(op, 1.0) for op in plan[-1:]]
         return [(op, 1.0) for op in sandwich(grid)]
 
     @torch.no_grad()
@@ -566,6 +576,10 @@ class Trainer:
                 t0 = time.monotonic()
                 stats["data_s"] += t0 - t_data
                 plan = self.plan(phase, net, epoch, step)
+                if o.spec_masks:
+                    g = torch.Generator().manual_seed(
+                        int(np.random.SeedSequence([o.seed, epoch, step, env.rank, 13]).generate_state(1)[0]))
+                    x = spec_masks(x, net.feat_mean, o.spec_masks, generator=g)
                 loss, logits = model(x, y, plan)
                 for op in opts:
                     op.zero_grad(set_to_none=True)
@@ -744,6 +758,7 @@ class Trainer:
             "epochs": o.epochs, "teacher_epochs": None if o.teacher else self.teacher_epochs,
             "teacher": o.teacher, "optimizer": o.optimizer, "lr": o.lr, "batch_size": o.batch_size,
             "seed": o.seed, "hed_weight": o.hed_weight, "logit_kd": o.logit_kd,
+            "inplace_kd": o.inplace_kd, "center_weight": o.center_weight, "spec_masks": o.spec_masks,
             "augment": o.augment, "noise_prob": self.noise_prob, "acoustics": o.acoustics,
             "noise_snr": list(self.acoustics.snr_db) if self.acoustics else o.noise_snr,
             **({"realistic_acoustics": self.acoustics.describe()} if self.acoustics else {}),
@@ -804,6 +819,8 @@ class _Objective(nn.Module):
                 loss = loss + o.hed_weight * hed_loss(maps, tt)
             if o.logit_kd > 0:
                 loss = loss + o.logit_kd * logit_kd(logits, t_logits, o.kd_temperature)
+            if o.inplace_kd > 0 and logits is not first:    # the plan's first point is the widest
+                loss = loss + o.inplace_kd * logit_kd(logits, first.detach(), o.kd_temperature)
             total = total + w * loss
         return total, first
 
