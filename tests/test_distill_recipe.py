@@ -91,3 +91,42 @@ def test_a_run_with_every_option_trains_and_records_them(toy_data, tmp_path):
                                epochs=1)) == 0
     prov = load_model(out).provenance
     assert (prov["inplace_kd"], prov["spec_masks"], prov["center_weight"]) == (1.0, 2, 2.0)
+
+
+def _with_manifest(toy_data, tmp_path):
+    """A copy of toy_data with a manifest.csv naming every clip's engine: cat clips and the `no`
+    clips of even speakers are Kokoro (neural), the rest espeak-ng (formant)."""
+    import csv
+    import shutil
+    import zlib
+    root = tmp_path / "data"
+    shutil.copytree(toy_data, root)
+    rows = []
+    for p in sorted(root.glob("*/*.wav")):
+        rel = p.relative_to(root).as_posix()
+        if rel.startswith("_"):
+            continue
+        neural = rel.startswith("cat/") or (rel.startswith("no/") and zlib.crc32(rel.encode()) % 2 == 0)
+        rows.append({"path": rel, "word": rel.split("/")[0], "engine": "kokoro" if neural else "espeak-ng"})
+    with open(root / "manifest.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["path", "word", "engine"])
+        w.writeheader()
+        w.writerows(rows)
+    return root, {r["path"] for r in rows if r["engine"] == "kokoro"}
+
+
+def test_exclude_families_leaves_a_family_out_of_training_and_validation(toy_data, tmp_path):
+    from kws.data.speech_commands import SpeechCommands
+    root, neural = _with_manifest(toy_data, tmp_path)
+    for split in ("training", "validation"):
+        full = {rel for rel, _ in SpeechCommands(root, split, "custom", "yes,no").items if rel}
+        kept = {rel for rel, _ in SpeechCommands(root, split, "custom", "yes,no",
+                                                  exclude_families=("neural",)).items if rel}
+        assert kept == full - neural and (full & neural)
+    tr = Trainer(_opts(root, tmp_path, exclude_families=("neural",)), _Dist())
+    for clips in (tr.train_clips, tr.plain_train, tr.val_clips):
+        assert not {rel for rel, _ in clips.items if rel} & neural
+    with pytest.raises(KwsError, match="unknown voice family"):
+        SpeechCommands(root, "training", "custom", "yes,no", exclude_families=("robots",))
+    with pytest.raises(KwsError, match="no manifest.csv"):
+        SpeechCommands(toy_data, "training", "custom", "yes,no", exclude_families=("neural",))

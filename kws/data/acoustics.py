@@ -160,12 +160,13 @@ class WindowBank:
         return self.audio[s:s + self.n]
 
 
-def speech_clips(root: Path, seed: int, limit: int = MAX_TALKER_CLIPS) -> tuple[np.ndarray, int]:
+def speech_clips(root: Path, seed: int, limit: int = MAX_TALKER_CLIPS,
+                 exclude_families=()) -> tuple[np.ndarray, int]:
     """(float32 [M, CLIP] at unit RMS, number of training clips) of the data set's `_speech_`
-    folder: a seeded subset of at most `limit` of its training-split clips (silent ones left out);
-    an empty array when there is no such folder."""
+    folder: a seeded subset of at most `limit` of its training-split clips (silent ones and those of
+    `exclude_families` left out); an empty array when there is no such folder."""
     from kws.data.audio import fit_length, load_wav
-    from kws.data.speech_commands import SplitAssigner
+    from kws.data.speech_commands import SplitAssigner, family_filter
     from kws.data.tasks import RUNNING_SPEECH
     folder = Path(root) / RUNNING_SPEECH
     if not folder.is_dir():
@@ -173,7 +174,8 @@ def speech_clips(root: Path, seed: int, limit: int = MAX_TALKER_CLIPS) -> tuple[
     assign = SplitAssigner(Path(root))
     files = sorted(f"{RUNNING_SPEECH}/{p.name}" for p in folder.iterdir()
                    if p.suffix.lower() == ".wav" and not p.name.startswith("."))
-    files = [f for f in files if assign(f) == "training"]
+    keep = family_filter(Path(root), exclude_families)
+    files = [f for f in files if assign(f) == "training" and keep(f)]
     keep = np.sort(np.random.default_rng([seed, 67]).permutation(len(files))[:limit])
     clips = []
     for k in keep:
@@ -218,7 +220,7 @@ class Acoustics:
     @classmethod
     def for_data(cls, root, seed: int = 0, kinds=KINDS, n_rirs: int = 300, p_reverb: float = 0.5,
                  p_background: float = 0.8, snr_db=(0.0, 20.0), p_channel: float = 0.5,
-                 log=None) -> Acoustics:
+                 log=None, exclude_families=()) -> Acoustics:
         """The conditions for training on the data set folder `root`: its `_background_noise_`
         and `_speech_` folders, the training part of the sonic-pi samples, `n_rirs` rooms; banks
         drawn from `seed`. `kinds`: the background kinds to use (a subset of KINDS; a kind whose
@@ -261,7 +263,7 @@ class Acoustics:
                 info["backgrounds"]["music"] = [n for _, n in loops + tonal]
         talkers = None
         if "babble" in kinds:
-            talkers, n_files = speech_clips(root, seed)
+            talkers, n_files = speech_clips(root, seed, exclude_families=exclude_families)
             if len(talkers):
                 info["backgrounds"]["babble"] = f"{len(talkers)} of {n_files} training clips of _speech_"
             elif (noise_dir / "babble.wav").is_file():

@@ -41,6 +41,39 @@ def _is_wav(p: Path) -> bool:
     return p.is_file() and p.suffix.lower() == ".wav" and not p.name.startswith(".")
 
 
+def manifest_engines(root: Path) -> dict[str, str] | None:
+    """{relative path: TTS engine} from the data set's `manifest.csv` (`kws data synth` writes one),
+    or None when there is none."""
+    import csv
+    manifest = Path(root) / "manifest.csv"
+    if not manifest.is_file():
+        return None
+    try:
+        with open(manifest, newline="") as f:
+            return {row["path"]: row["engine"] for row in csv.DictReader(f)}
+    except (OSError, KeyError, csv.Error, UnicodeDecodeError) as e:
+        raise KwsError(f"{manifest}: not a readable kws data manifest ({type(e).__name__}: {e})") from None
+
+
+def family_filter(root: Path, families) -> Callable[[str], bool]:
+    """A test `keep(rel)` that is False for clips whose voice is of one of `families` (formant,
+    donor, neural: kws.data.voices.engine_family), by the manifest; for leave-one-family-out."""
+    from kws.data.voices import engine_family
+    families = set(families or ())
+    if not families:
+        return lambda rel: True
+    bad = families - {"formant", "donor", "neural"}
+    if bad:
+        raise KwsError(f"unknown voice famil{'y' if len(bad) == 1 else 'ies'} {', '.join(sorted(bad))}; "
+                       "choose from formant, donor, neural")
+    engines = manifest_engines(root)
+    if engines is None:
+        raise KwsError(f"{root} has no manifest.csv: cannot tell which clips are of the "
+                       f"{', '.join(sorted(families))} voices")
+    return lambda rel: engine_family(engines.get(rel, "")) not in families \
+        if rel in engines and rel.split("/")[0] != SILENCE else True
+
+
 def word_folders(root: Path) -> dict[str, list[str]]:
     """Word folder name -> sorted relative paths (`word/file.wav`) of its WAV files.
 
@@ -94,6 +127,8 @@ class SpeechCommands:
         seed: seeds the unknown subset and the silence windows.
         augment: optional callable(audio [16000] float32, rng) -> audio, e.g. kws.data.Augment;
             its rng is drawn from (seed, epoch, index): call `set_epoch(e)` for fresh draws.
+        exclude_families: leave out the clips of these voice families (manifest.csv), e.g.
+            ("neural",) to train without Kokoro and test on it (leave-one-family-out).
     Attributes:
         labels: class names, index = label. items: list of (relative path or None, label index)
         (None = a silence window made from the noise files). failed: files that could not be read.
@@ -102,7 +137,7 @@ class SpeechCommands:
     def __init__(self, root: str | Path, split: str = "training", task: str = "v1-12",
                  words: str | list[str] | None = None, silence_fraction: float = 0.1,
                  unknown_fraction: float | None = None, seed: int = 0,
-                 augment: Augmenter | None = None):
+                 augment: Augmenter | None = None, exclude_families=()):
         self.root = Path(root)
         if split not in SPLITS:
             raise KwsError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
@@ -148,6 +183,8 @@ class SpeechCommands:
             warnings.warn(f"{self.root}: no {' / '.join(assign.missing)}; those clips are split by "
                           "the Speech Commands hash rule", stacklevel=2)
         index = {w: i for i, w in enumerate(self.labels)}
+        keep = family_filter(self.root, exclude_families)
+        folders = {w: [f for f in files if keep(f)] for w, files in folders.items()}
         known: list[tuple[str, int]] = []
         unknown: list[tuple[str, int]] = []
         for word, files in folders.items():

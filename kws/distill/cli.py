@@ -109,6 +109,9 @@ def register(sub) -> None:
     p.add_argument("--unknown-fraction", type=float,
                    help="keep a seeded subset of _unknown_ training clips so they are this share of the "
                         "training split (default: all of them, as the reference; TF uses 0.1)")
+    p.add_argument("--exclude-families", default="",
+                   help="comma-separated voice families (formant, donor, neural) left out of training "
+                        "and validation, by the data set's manifest.csv: leave-one-family-out")
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes per process")
     p.add_argument("--threads", type=int, default=0,
                    help="torch threads per process (0: OMP_NUM_THREADS or 1; for more cores run more "
@@ -187,6 +190,7 @@ def _train(args) -> int:
         acoustics=args.acoustics, reverb_prob=args.reverb_prob, channel_prob=args.channel_prob,
         backgrounds=args.backgrounds,
         unknown_fraction=args.unknown_fraction,
+        exclude_families=tuple(f.strip() for f in args.exclude_families.split(",") if f.strip()),
         student_lr=args.student_lr, student_plan=args.student_plan, bn_calibration=args.bn_calibration,
         workers=args.workers, threads=args.threads, checkpoint_minutes=args.checkpoint_minutes,
         stop_after=args.stop_after, progress=not args.no_progress)

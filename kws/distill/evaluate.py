@@ -123,15 +123,10 @@ def clip_sources(clips) -> list[str] | None:
     """The TTS engine of every item of a SpeechCommands split, from the data set's manifest.csv
     (`kws data synth` writes one): `_silence_` for silence items, `unlisted` for files the
     manifest does not name (e.g. real recordings added to the folder). None without a manifest."""
-    import csv
-    manifest = Path(clips.root) / "manifest.csv"
-    if not manifest.is_file():
+    from kws.data.speech_commands import manifest_engines
+    engine = manifest_engines(Path(clips.root))
+    if engine is None:
         return None
-    try:
-        with open(manifest, newline="") as f:
-            engine = {row["path"]: row["engine"] for row in csv.DictReader(f)}
-    except (OSError, KeyError, csv.Error, UnicodeDecodeError) as e:
-        raise KwsError(f"{manifest}: not a readable kws data manifest ({type(e).__name__}: {e})") from None
     return ["_silence_" if rel is None or rel.startswith("_silence_/") else engine.get(rel, "unlisted")
             for rel, _ in clips.items]
 

@@ -125,6 +125,7 @@ class TrainOptions:
     channel_prob: float | None = None     # realistic: share with microphone / channel effects (None: 0.5)
     backgrounds: str | None = None        # realistic: comma-separated kinds (None: noise,ambient,music,babble)
     unknown_fraction: float | None = None  # None: every _unknown_ clip (reference); else its share
+    exclude_families: tuple = ()          # voice families left out of training and validation
     workers: int = 0
     threads: int = 0                      # torch threads per process, 0: OMP_NUM_THREADS or 1
     checkpoint_minutes: float = 10.0
@@ -347,12 +348,12 @@ class Trainer:
                 [k.strip() for k in o.backgrounds.split(",") if k.strip()],
                 p_reverb=0.5 if o.reverb_prob is None else o.reverb_prob, p_background=self.noise_prob,
                 snr_db=o.noise_snr or (0.0, 20.0), p_channel=0.5 if o.channel_prob is None else o.channel_prob,
-                log=self.log)
+                log=self.log, exclude_families=o.exclude_families)
             aug = Augment(None, seed=o.seed, acoustics=self.acoustics)
         else:
             aug = Augment(noise if noise.is_dir() else None, p_noise=self.noise_prob, snr_db=o.noise_snr,
                           seed=o.seed) if o.augment else None
-        sc = dict(task=o.task, words=o.words, seed=o.seed)
+        sc = dict(task=o.task, words=o.words, seed=o.seed, exclude_families=o.exclude_families)
         uf = dict(unknown_fraction=o.unknown_fraction) if o.unknown_fraction is not None else {}
         self.train_clips = SpeechCommands(data, "training", augment=aug, **sc, **uf)
         self.plain_train = SpeechCommands(data, "training", **sc, **uf)
@@ -758,7 +759,7 @@ class Trainer:
             "epochs": o.epochs, "teacher_epochs": None if o.teacher else self.teacher_epochs,
             "teacher": o.teacher, "optimizer": o.optimizer, "lr": o.lr, "batch_size": o.batch_size,
             "seed": o.seed, "hed_weight": o.hed_weight, "logit_kd": o.logit_kd,
-            "inplace_kd": o.inplace_kd, "center_weight": o.center_weight, "spec_masks": o.spec_masks,
+            "exclude_families": list(o.exclude_families), "inplace_kd": o.inplace_kd, "center_weight": o.center_weight, "spec_masks": o.spec_masks,
             "augment": o.augment, "noise_prob": self.noise_prob, "acoustics": o.acoustics,
             "noise_snr": list(self.acoustics.snr_db) if self.acoustics else o.noise_snr,
             **({"realistic_acoustics": self.acoustics.describe()} if self.acoustics else {}),
