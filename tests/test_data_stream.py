@@ -102,3 +102,27 @@ def test_segments_have_exactly_their_length():
         assert fit(music(n / SAMPLE_RATE, rng)[0], n).size == n
     assert short > 0                       # the rounding the fix is for does happen
     np.testing.assert_array_equal(fit(np.ones(3), 5), [1, 1, 1, 0, 0])
+
+
+def test_validation_streams_share_nothing_with_the_test_streams(speech, tmp_path):
+    """--split validation (for tuning thresholds): validation-split voices, the training part of
+    the sentences and of the music samples -- none of what the testing streams use."""
+    from kws.data.streams import sample_split, sentences
+    from kws.data.voices import find_voice, group_split
+    val = tmp_path / "val.flac"
+    assert main(["data", "stream", "--out", str(val), *SPEECH, "--split", "validation"]) == 0
+    test_rows, val_rows = _rows(speech), _rows(val)
+    for rows, split in ((test_rows, "testing"), (val_rows, "validation")):
+        spoken = [r for r in rows if r["kind"] == "speech"]
+        assert spoken and all(group_split(find_voice(r["name"]).group) == split for r in spoken)
+    train_text = set(sentences(set(KEYWORDS_12), "training"))
+    assert all(r["text"] in train_text for r in val_rows if r["kind"] == "speech")
+    assert not any(r["text"] in train_text for r in test_rows if r["kind"] == "speech")
+    music = tmp_path / "music.wav"
+    assert main(["data", "stream", "--out", str(music), "--kind", "music", "--minutes", "0.3",
+                 "--split", "validation"]) == 0
+    names = {n for r in _rows(music) for n in r["name"].split("+")}
+    from kws.data.streams import MUSIC_DIR
+    evaluation = {n for kind in sample_split(p.stem for p in MUSIC_DIR.glob("*.flac"))["evaluation"].values()
+                  for n in kind}
+    assert names and not names & evaluation

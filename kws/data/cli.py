@@ -72,6 +72,10 @@ def register(subparsers) -> None:
                    help="keywords no sentence may contain (the model's)")
     t.add_argument("--engines", default=None,
                    help="voices of these engines (testing split only; default: all)")
+    t.add_argument("--split", choices=("testing", "validation"), default="testing",
+                   help="testing: the testing split's voices with the evaluation part of the samples "
+                        "and sentences (yardsticks); validation: the validation split's voices with "
+                        "the training part (for tuning thresholds, `kws calibrate`)")
     t.add_argument("--seed", type=int, default=0, help="seed of every random draw")
     t.set_defaults(func=_stream)
 
@@ -138,19 +142,20 @@ def _stream(args) -> int:
     if not 0 < args.minutes <= 24 * 60:
         raise KwsError(f"--minutes must be in (0, 1440], got {args.minutes:g}")
     t0 = time.time()
+    part = "evaluation" if args.split == "testing" else "training"
     if args.kind == "music":
-        audio, rows = streams.music_stream(args.minutes, args.seed)
+        audio, rows = streams.music_stream(args.minutes, args.seed, part)
     else:
-        voices = [v for v in select_voices(_split_list(args.engines)) if group_split(v.group) == "testing"]
+        voices = [v for v in select_voices(_split_list(args.engines)) if group_split(v.group) == args.split]
         if not voices:
-            raise KwsError("no testing-split voice among the selected engines")
+            raise KwsError(f"no {args.split}-split voice among the selected engines")
         check_engines(voices)
         words = _split_list(args.words) or []
         if args.kind == "babble":
             audio, rows = streams.babble_stream(args.minutes, voices, words, args.seed)
         else:
             audio, rows = streams.speech_stream(args.minutes, voices, words, args.seed,
-                                                log=lambda m: print(m, file=sys.stderr))
+                                                log=lambda m: print(m, file=sys.stderr), part=part)
     streams.write_stream(out, audio, rows)
     print(f"kws data stream: {out} ({len(audio) / 16000 / 60:.1f} min, {args.kind}, "
           f"{len(rows)} rows in {out}.csv) in {time.time() - t0:.0f} s")

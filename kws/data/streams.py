@@ -6,8 +6,11 @@
   pass through a simulated room (pyroomacoustics shoebox, RT60 0.2-0.9 s).
 * `music`: music alone (real instrument recordings of Debian's `sonic-pi-samples`: a drum or
   instrument loop with one or two ambient, guitar or bass samples over it, 8 s segments).
-Both use only the evaluation ~30 % of the sonic-pi samples (`sample_split`); training
-(kws.data.acoustics) uses the rest.
+Both use only the evaluation ~30 % of the sonic-pi samples (`sample_split`) and of the sentences
+(`sentences`); training (kws.data.acoustics, `kws data synth`'s `_speech_`) uses the rest.
+`kws data stream --split validation` makes streams for tuning instead (`kws calibrate`): the
+VALIDATION split's voices with the training part of the samples and sentences, so nothing a
+threshold is tuned on is in the test streams.
 
 Every stream comes with a CSV (`FILE.csv`) of what is where: one row per utterance (voice, text,
 reverberation) and per background segment (kind, name, SNR). Everything is drawn from the seed.
@@ -240,7 +243,8 @@ def babble_stream(minutes: float, voices, keywords, seed: int = 0) -> tuple[np.n
     return np.clip(np.concatenate(parts), -1, 1), rows
 
 
-def speech_stream(minutes: float, voices, keywords, seed: int = 0, log=None) -> tuple[np.ndarray, list[dict]]:
+def speech_stream(minutes: float, voices, keywords, seed: int = 0, log=None,
+                  part: str = "evaluation") -> tuple[np.ndarray, list[dict]]:
     """(audio float32 16 kHz, rows) of `minutes` of keyword-free running speech over changing
     backgrounds (see the module doc). `voices`: the voices to speak (the caller passes testing-split
     ones); `keywords`: words no sentence may contain."""
@@ -249,7 +253,7 @@ def speech_stream(minutes: float, voices, keywords, seed: int = 0, log=None) -> 
     rng = np.random.default_rng([seed, 1])
     n = int(minutes * 60 * SAMPLE_RATE)
     exclude = _exclude(keywords)
-    pool = sentences(exclude, "evaluation")
+    pool = sentences(exclude, part)
     order = _voice_order(voices, rng)
     rows = []
     track, pos, k = np.zeros(n + SAMPLE_RATE, np.float32), 0, 0
@@ -285,7 +289,7 @@ def speech_stream(minutes: float, voices, keywords, seed: int = 0, log=None) -> 
                 name = NOISES[rng.integers(len(NOISES))]
                 bg = make_noise(name, rng, sec)
             elif kind == "music":
-                samples = samples or music_samples()
+                samples = samples or music_samples(part)
                 bg, used = music(sec, rng, samples)
                 name = "+".join(dict.fromkeys(used))[:200]
             elif kind == "babble":
@@ -304,10 +308,10 @@ def speech_stream(minutes: float, voices, keywords, seed: int = 0, log=None) -> 
     return np.clip(track, -1, 1), rows
 
 
-def music_stream(minutes: float, seed: int = 0) -> tuple[np.ndarray, list[dict]]:
+def music_stream(minutes: float, seed: int = 0, part: str = "evaluation") -> tuple[np.ndarray, list[dict]]:
     """(audio, rows) of `minutes` of music alone at -28 to -18 dBFS, 8 s segments."""
     rng = np.random.default_rng([seed, 2])
-    samples = music_samples()
+    samples = music_samples(part)
     out, rows, pos = [], [], 0
     n = int(minutes * 60 * SAMPLE_RATE)
     while pos < n:
