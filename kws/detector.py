@@ -109,8 +109,9 @@ class Detector:
         threshold: smoothed posterior a keyword needs to fire, in (0, 1]: one float for every
             keyword, or a {label: threshold} mapping (keywords it leaves out keep DEFAULT_THRESHOLD),
             or a string as `kws listen --threshold` takes it ("0.6" or "yes=0.7,no=0.8");
-            None: the model's calibrated thresholds (model file metadata) where it has them,
-            else DEFAULT_THRESHOLD (0.5).
+            None: the model's calibrated thresholds (model file metadata) at the operating point
+            in use (they follow `width` / `blocks` changes) where it has them, else
+            DEFAULT_THRESHOLD (0.5).
         keywords: labels to report (default: every label except _unknown_ and _silence_).
         hop_ms: how often the network runs, in milliseconds of audio. 200 ms keeps the default
             operating point under 0.3 % of a core on a 2020s x86 server core (100 ms: ~0.5 %); a
@@ -144,9 +145,8 @@ class Detector:
                              f"{', '.join(allowed)}")
         self.keywords = keywords
         self._kw_index = np.array([self.labels.index(k) for k in keywords])
-        self.thresholds = resolve_thresholds(threshold, allowed, self.model.thresholds)
-        # per class, so one comparison serves every label (non-keywords never fire)
-        self._thresh = np.array([self.thresholds.get(l, math.inf) for l in self.labels])
+        self._threshold_arg = threshold
+        self._set_thresholds()
         hop_frames = hop_ms / 1000 * fe.sample_rate / fe.hop_length
         if not 1 <= hop_frames <= arch.n_frames or not math.isclose(hop_frames, round(hop_frames)):
             raise ValueError(f"hop_ms={hop_ms} must be a whole number of {1000 * fe.hop_length / fe.sample_rate:g} ms "
@@ -160,6 +160,13 @@ class Detector:
         self.refractory_s = float(refractory_s)
         self._confirm = None if confirm is None else resolve_operating_point(arch, confirm)
         self.reset()
+
+    def _set_thresholds(self) -> None:
+        allowed = [l for l in self.labels if l not in NON_KEYWORDS]
+        self.thresholds = resolve_thresholds(self._threshold_arg, allowed,
+                                             self.model.thresholds_for(self._op))
+        # per class, so one comparison serves every label (non-keywords never fire)
+        self._thresh = np.array([self.thresholds.get(l, math.inf) for l in self.labels])
 
     @property
     def threshold(self) -> float | dict[str, float]:
@@ -175,6 +182,7 @@ class Detector:
     @width.setter
     def width(self, value: float) -> None:
         self._op = self.model.arch.operating_point(value, len(self._op.blocks))
+        self._set_thresholds()
 
     @property
     def blocks(self) -> int:
@@ -183,6 +191,7 @@ class Detector:
     @blocks.setter
     def blocks(self, value: int | None) -> None:
         self._op = self.model.arch.operating_point(self._op.width, value)
+        self._set_thresholds()
 
     @property
     def operating_point(self):

@@ -162,15 +162,40 @@ def test_thresholds_round_trip_and_are_the_detectors_default(tmp_path):
     assert kws.Detector(m.__class__(**{**m.__dict__, "thresholds": None})).threshold == 0.5
 
 
-@pytest.mark.parametrize("thresholds, message", [
-    ({"_unknown_": 0.5}, "keyword labels"),
-    ({"hello": 0.5}, "keyword labels"),
-    ({"yes": 0.0}, "threshold of 'yes'"),
-    ({"yes": 1.5}, "threshold of 'yes'"),
-    ({"yes": "high"}, "threshold of 'yes'"),
-    ([0.5], "keyword labels"),
+def test_point_thresholds_follow_the_operating_point(tmp_path):
+    """Calibrated per operating point (`kws calibrate`): the Detector takes those of the point it
+    runs, falls back to the model-wide ones, and switches when width / blocks change."""
+    m = random_model(labels=KEYWORD_LABELS, seed=5)
+    m.thresholds = {"yes": 0.8, "go": 0.65}
+    m.point_thresholds = {"0.5x4": {"yes": 0.9, "no": 0.7}}
+    m.save(tmp_path / "m.kws")
+    back = load_model(tmp_path / "m.kws")
+    assert back.point_thresholds == {"0.5x4": {"yes": 0.9, "no": 0.7}}
+    wide = kws.Detector(back)
+    assert (wide.thresholds["yes"], wide.thresholds["no"], wide.thresholds["go"]) == (0.8, 0.5, 0.65)
+    thin = kws.Detector(back, width=0.5, blocks=4)
+    assert (thin.thresholds["yes"], thin.thresholds["no"], thin.thresholds["go"]) == (0.9, 0.7, 0.65)
+    wide.width, wide.blocks = 0.5, 4
+    assert wide.thresholds == thin.thresholds
+    wide.width = 1.0
+    assert wide.thresholds["yes"] == 0.8
+    fixed = kws.Detector(back, width=0.5, blocks=4, threshold=0.6)           # an explicit value wins
+    fixed.width = 1.0
+    assert fixed.threshold == 0.6
+
+
+@pytest.mark.parametrize("key, thresholds, message", [
+    ("thresholds", {"_unknown_": 0.5}, "keyword labels"),
+    ("thresholds", {"hello": 0.5}, "keyword labels"),
+    ("thresholds", {"yes": 0.0}, "threshold of 'yes'"),
+    ("thresholds", {"yes": 1.5}, "threshold of 'yes'"),
+    ("thresholds", {"yes": "high"}, "threshold of 'yes'"),
+    ("thresholds", [0.5], "keyword labels"),
+    ("point_thresholds", {"0.3x4": {"yes": 0.5}}, "operating points"),
+    ("point_thresholds", {"0.5x4": {"yes": 2.0}}, r"point_thresholds\[0.5x4\]: threshold of 'yes'"),
+    ("point_thresholds", {"0.5x4": 0.7}, "keyword labels"),
 ])
-def test_bad_thresholds_in_a_file_are_refused(tmp_path, thresholds, message):
+def test_bad_thresholds_in_a_file_are_refused(tmp_path, key, thresholds, message):
     import json
     import struct
     m = random_model(labels=KEYWORD_LABELS, seed=5)
@@ -179,7 +204,7 @@ def test_bad_thresholds_in_a_file_are_refused(tmp_path, thresholds, message):
     (n,) = struct.unpack("<Q", data[:8])
     header = json.loads(data[8:8 + n])
     meta = json.loads(header["__metadata__"]["kws"])
-    meta["thresholds"] = thresholds
+    meta[key] = thresholds
     header["__metadata__"]["kws"] = json.dumps(meta)
     raw = json.dumps(header).encode()
     raw += b" " * (-len(raw) % 8)

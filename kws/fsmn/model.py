@@ -28,7 +28,9 @@ Metadata: safetensors "__metadata__" = {"kws": JSON} with format "kws-model", fo
 frontend (kws.frontend.FrontendConfig), labels, arch (ArchConfig: widths and block sets),
 provenance (free-form: how it was trained), and optionally thresholds ({keyword label: firing
 threshold in (0, 1]}, calibrated for the model: kws.Detector's default; files without it load
-as before and the Detector uses kws.thresholds.DEFAULT_THRESHOLD).  Loading validates all of it and every tensor's
+as before and the Detector uses kws.thresholds.DEFAULT_THRESHOLD) and point_thresholds ({operating
+point name "0.5x4": {label: threshold}}, `kws calibrate`: thinner points score differently, so each
+gets its own; they override `thresholds` at that point).  Loading validates all of it and every tensor's
 dtype and shape, and raises KwsError for anything else.
 """
 
@@ -113,6 +115,7 @@ class Model:
     provenance: dict = field(default_factory=dict)
     path: str | None = None
     thresholds: dict | None = None          # {keyword label: threshold}: the Detector's default
+    point_thresholds: dict | None = None    # {point name: {keyword label: threshold}}: overrides
 
     def __post_init__(self):
         if self.path is None:   # built in memory (export, tests): add the librosa matrices
@@ -151,19 +154,34 @@ class Model:
             if t.dtype.kind == "f" and not np.isfinite(t).all():
                 raise KwsError(f"model: tensor {name!r} holds NaN or infinite values")
         if self.thresholds is not None:
-            from kws.thresholds import check_threshold
-            keywords = [l for l in self.labels if l not in NON_KEYWORDS]
-            if not isinstance(self.thresholds, dict) or not all(k in keywords for k in self.thresholds):
-                raise KwsError(f"model: thresholds must map keyword labels ({', '.join(keywords)}) "
-                               f"to values in (0, 1], got {self.thresholds!r:.200}")
-            try:
-                self.thresholds = {k: check_threshold(v, f"threshold of {k!r}") for k, v in self.thresholds.items()}
-            except ValueError as e:
-                raise KwsError(f"model: {e}") from None
+            self.thresholds = self._checked_thresholds(self.thresholds, "thresholds")
+        if self.point_thresholds is not None:
+            names = [op.name for op in self.arch.operating_points]
+            if not isinstance(self.point_thresholds, dict) or not all(p in names for p in self.point_thresholds):
+                raise KwsError(f"model: point_thresholds must map operating points ({', '.join(names)}) "
+                               f"to thresholds, got {self.point_thresholds!r:.200}")
+            self.point_thresholds = {p: self._checked_thresholds(t, f"point_thresholds[{p}]")
+                                     for p, t in self.point_thresholds.items()}
         if (self.tensors["frontend.std"] <= 0).any():
             raise KwsError("model: frontend.std must be positive")
         if (self.tensors["frontend.mel"] < 0).any() or not (self.tensors["frontend.mel"] > 0).any(axis=1).all():
             raise KwsError("model: frontend.mel must be non-negative with no empty band")
+
+    def _checked_thresholds(self, value, what: str) -> dict:
+        from kws.thresholds import check_threshold
+        keywords = [l for l in self.labels if l not in NON_KEYWORDS]
+        if not isinstance(value, dict) or not all(k in keywords for k in value):
+            raise KwsError(f"model: {what} must map keyword labels ({', '.join(keywords)}) "
+                           f"to values in (0, 1], got {value!r:.200}")
+        try:
+            return {k: check_threshold(v, f"threshold of {k!r}") for k, v in value.items()}
+        except ValueError as e:
+            raise KwsError(f"model: {what}: {e}") from None
+
+    def thresholds_for(self, op: OperatingPoint) -> dict:
+        """The calibrated {label: threshold} at an operating point (point_thresholds over
+        thresholds); {} when the model has none."""
+        return {**(self.thresholds or {}), **(self.point_thresholds or {}).get(op.name, {})}
 
     @property
     def operating_points(self) -> list[OperatingPoint]:
@@ -182,6 +200,8 @@ class Model:
                 "arch": self.arch.to_dict(), "provenance": self.provenance}
         if self.thresholds is not None:
             meta["thresholds"] = dict(self.thresholds)
+        if self.point_thresholds is not None:
+            meta["point_thresholds"] = {p: dict(t) for p, t in self.point_thresholds.items()}
         return meta
 
     def save(self, path: str | os.PathLike) -> None:
@@ -251,7 +271,8 @@ def model_from_bytes(data: bytes, source: str = "<bytes>") -> Model:
     for name, (dtype, shape) in added.items():
         tensors[name] = np.zeros(shape, _DTYPES[dtype])
     model = Model(arch=arch, frontend=frontend, labels=labels, tensors=tensors,
-                  provenance=provenance, path=source, thresholds=info.get("thresholds"))
+                  provenance=provenance, path=source, thresholds=info.get("thresholds"),
+                  point_thresholds=info.get("point_thresholds"))
     return model
 
 
