@@ -37,6 +37,7 @@ DOCS_PAGES = {
     "data": "data.md",
     "train": "training.md",
     "eval": "training.md",
+    "calibrate": "training.md",
     "export": "training.md",
     "bench": "performance.md",
     "serve": "serve.md",

@@ -131,6 +131,35 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="the .kws file to write")
     p.set_defaults(func=_export)
 
+    # ------------------------------------------------------------------ calibrate
+    p = sub.add_parser("calibrate", formatter_class=fmt,
+                       help="tune per-keyword thresholds for each operating point on validation streams",
+                       description="Choose every keyword's firing threshold at each operating point "
+                       "on VALIDATION audio (keyword streams quiet and over --background files at "
+                       "--snr, plus keyword-free --negative-stream files from `kws data stream "
+                       "--split validation`): the lowest threshold whose false alarms stay within "
+                       "the keyword's share of --fa-per-hour. Writes the model with them "
+                       "(point_thresholds: kws.Detector's default) and reports what they give.")
+    p.add_argument("--model", default="default", help="a .kws file, or 'default'")
+    p.add_argument("--data", required=True, help="data set folder (its validation split is used)")
+    p.add_argument("--out", required=True, help="the calibrated .kws file to write")
+    p.add_argument("--negative-stream", action="append", default=[],
+                   help="keyword-free audio (repeatable), e.g. from `kws data stream --split validation`")
+    p.add_argument("--background", action="append", default=[],
+                   help="a background for the keyword stream (repeatable), e.g. babble or music")
+    p.add_argument("--snr", type=float, default=10.0,
+                   help="the backgrounds this many dB under the median keyword clip")
+    p.add_argument("--points", default=None,
+                   help="comma-separated operating points to calibrate (default: all the model has)")
+    p.add_argument("--fa-per-hour", type=float, default=0.5,
+                   help="false alarms per hour allowed, all keywords together")
+    p.add_argument("--min-threshold", type=float, default=0.4, help="the lowest threshold considered")
+    p.add_argument("--max-clips", type=int, default=None,
+                   help="use at most this many validation clips per keyword stream")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    p.set_defaults(func=_calibrate)
+
     # ------------------------------------------------------------------ eval
     p = sub.add_parser("eval", formatter_class=fmt,
                        help="accuracy per (width, blocks), confusion matrix, streaming FRR at N FA/h",
@@ -246,6 +275,38 @@ def _export(args) -> int:
     model.save(args.out)
     print(f"wrote {args.out} ({len(model.arch.operating_points)} operating points: "
           f"{', '.join(op.name for op in model.arch.operating_points)})")
+    return 0
+
+
+def _calibrate(args) -> int:
+    from kws.detector import resolve_model
+    from kws.distill.calibrate import calibrate
+    model = resolve_model(args.model)
+    points = [p.strip() for p in args.points.split(",") if p.strip()] if args.points else \
+        [op.name for op in model.arch.operating_points]
+    progress = None if args.json else (lambda m: print(m, file=sys.stderr))
+    r = calibrate(model, args.data, args.negative_stream, args.background, args.snr, points,
+                  args.fa_per_hour, args.min_threshold, seed=args.seed, max_clips=args.max_clips,
+                  progress=progress)
+    pt = r["point_thresholds"]
+    # model-wide fallback for points left out: the strictest calibrated value of each keyword
+    model.thresholds = {k: max(t[k] for t in pt.values()) for k in next(iter(pt.values()))}
+    model.point_thresholds = pt
+    model.provenance = {**model.provenance, "calibration": {
+        k: r[k] for k in ("split", "fa_per_hour_target", "min_threshold", "snr_db", "streams")}}
+    model.save(args.out)
+    if args.json:
+        print(json.dumps(r))
+        return 0
+    for name, p in r["points"].items():
+        print(f"{name}: threshold / validation false alarms / FRR per keyword")
+        for k, v in p["keywords"].items():
+            print(f"  {k:>10}  {v['threshold']:.2f}  {v['false_alarms']:>3} FA  FRR {v['frr']:.3f}"
+                  + ("" if v["within_budget"] else "  (over its false-alarm share at 0.99)"))
+        for s, v in p["streams"].items():
+            frr = "" if v["frr"] is None else f", FRR {v['frr']:.3f}"
+            print(f"  {s}: {v['false_alarms']} FA ({v['fa_per_hour']:.2f}/h){frr}")
+    print(f"wrote {args.out}")
     return 0
 
 

@@ -279,6 +279,27 @@ def window_trace(model, stream, posteriors, hop_ms: float = 200.0,
     return scores, times
 
 
+def replay(scores, times, thresholds, refractory_s) -> list[tuple[int, float]]:
+    """Detections [(class index, time s)] of kws.Detector's trigger rule replayed on a score trace
+    (`detector_trace`): the most likely class fires when its smoothed score reaches its threshold
+    (`thresholds` [classes]; inf = never), then nothing fires for `refractory_s`, and the same class
+    again only after its score fell below its threshold (re-armed at the first such hop)."""
+    best = scores.argmax(axis=1)
+    best_score = scores[np.arange(len(best)), best]
+    dets, quiet, held, rearm = [], -math.inf, None, math.inf
+    for j in np.flatnonzero(best_score >= thresholds[best]):
+        if held is not None and j >= rearm:
+            held = None
+        if times[j] < quiet or best[j] == held:
+            continue
+        quiet = times[j] + refractory_s
+        held = best[j]
+        below = np.flatnonzero(scores[j + 1:, held] < thresholds[held])
+        rearm = j + 1 + below[0] if below.size else math.inf
+        dets.append((int(best[j]), float(times[j])))
+    return dets
+
+
 def _sweep(scores, times, events, labels, kw_idx, hours, refractory_s, fa_per_hour):
     """Threshold, FA/h, FRR (+ the curve) of a score trace: scores [hops, classes] of smoothed
     posteriors at `times` (end of each window, s); the Detector's trigger rule replayed for every
@@ -288,21 +309,10 @@ def _sweep(scores, times, events, labels, kw_idx, hours, refractory_s, fa_per_ho
     is_kw = np.isin(best, kw_idx)
     n_pos = len(events)
 
-    def replay(thr):
-        # the Detector's rule: refractory period, and a keyword fires again only after its score
-        # fell below the threshold (re-armed at the first such hop after it fired)
-        dets, quiet, held, rearm = [], -math.inf, None, math.inf
-        for j in np.flatnonzero(is_kw & (best_score >= thr)):
-            if held is not None and j >= rearm:
-                held = None
-            if times[j] < quiet or best[j] == held:
-                continue
-            quiet = times[j] + refractory_s
-            held = best[j]
-            below = np.flatnonzero(scores[j + 1:, held] < thr)
-            rearm = j + 1 + below[0] if below.size else math.inf
-            dets.append((labels[best[j]], times[j]))
-        return _match(dets, events)
+    def replay_at(thr):
+        thresholds = np.full(scores.shape[1], np.inf)
+        thresholds[kw_idx] = thr
+        return _match([(labels[c], t) for c, t in replay(scores, times, thresholds, refractory_s)], events)
 
     cand = np.unique(np.concatenate([best_score[is_kw], [1.0]]))
     cand = cand[cand > 0]
@@ -310,7 +320,7 @@ def _sweep(scores, times, events, labels, kw_idx, hours, refractory_s, fa_per_ho
         cand = np.unique(np.quantile(cand, np.linspace(0, 1, 400)))
     curve = []
     for thr in cand:
-        hits, fas = replay(thr)
+        hits, fas = replay_at(thr)
         curve.append((float(thr), fas / hours, 1.0 - hits / max(n_pos, 1)))
     ok = [c for c in curve if c[1] <= fa_per_hour]
     thr, fah, frr = min(ok, key=lambda c: c[0]) if ok else (1.0, float("nan"), 1.0)

@@ -1,0 +1,141 @@
+"""`kws calibrate`: per-keyword firing thresholds for each operating point, tuned on validation
+streams, written into the model file (`point_thresholds`; kws.Detector's default).
+
+    r = calibrate(model, "data/v3", negative_streams=["val-speech.flac", "val-music.flac"],
+                  backgrounds=["val-babble.flac", "val-music.flac"], snr_db=10,
+                  points=["1x8", "0.5x4"], fa_per_hour=0.5)
+    model.point_thresholds = r["point_thresholds"]
+
+What it runs (numpy and the kernel runtime only):
+  * keyword streams: the VALIDATION split's clips (voices never trained on, never tested on) in the
+    evaluation's stream layout (kws.distill.evaluate.make_stream), once in a quiet room (the data
+    set's noise files at -50 dBFS) and once over each background file at `snr_db` below the
+    median keyword clip -- positives, and the gaps and `_unknown_` clips between them negatives;
+  * negative streams: files without any keyword (`kws data stream --split validation`);
+  * each stream goes once through a Detector at each operating point (`detector_trace`: smoothed
+    posteriors every hop), and the Detector's trigger rule is replayed on the record
+    (`evaluate.replay`) for every candidate threshold.
+For each keyword on its own (the others switched off, so a keyword's false alarms are its own):
+the lowest threshold on a 0.01 grid from `min_threshold` to 0.99 at which its false alarms, over
+all streams, stay within its share of the budget (`fa_per_hour` / number of keywords, per hour of
+all streams together); if none does, the one with the fewest (then the lowest). With about an hour
+of validation audio a share of 0.05/h allows no false alarm at all: each threshold ends just
+above the highest score the keyword reached on keyword-free audio, and the FRR it costs is reported.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from kws.errors import KwsError
+from kws.fsmn.model import NON_KEYWORDS
+
+GRID_STEP = 0.01
+
+
+def _streams(model, data, backgrounds, snr_db: float, split: str, seed: int, max_clips=None):
+    """[(name, audio, events, seconds)]: the split's keyword stream, quiet and over each background."""
+    from kws.data.speech_commands import SpeechCommands
+    from kws.distill.evaluate import keyword_dbfs, load_background, make_stream, task_for_labels
+    labels = list(model.labels)
+    task, words = task_for_labels(labels)
+    clips = SpeechCommands(Path(data), split, task, words, seed=seed)
+    sr = model.frontend.sample_rate
+    out = [("keywords, quiet", *make_stream(clips, labels, clips.noise, -50.0, seed, max_clips, sr))]
+    level = keyword_dbfs(clips, labels)
+    for k, path in enumerate(backgrounds):
+        noise = [load_background(path, sr)]
+        out.append((f"keywords in {Path(path).name} at {snr_db:g} dB",
+                    *make_stream(clips, labels, noise, level - snr_db, seed + 1 + k, max_clips, sr)))
+    return out
+
+
+def _negative(model, path):
+    from kws.distill.evaluate import _read_mono
+    audio, _ = _read_mono(path, "negative stream", model.frontend.sample_rate)
+    if len(audio) < model.frontend.sample_rate:
+        raise KwsError(f"{path}: a negative stream needs at least 1 s of audio")
+    return (f"negative {Path(path).name}", audio.astype(np.float32), [],
+            len(audio) / model.frontend.sample_rate)
+
+
+def choose(traces, labels, keywords, fa_per_hour: float, min_threshold: float,
+           refractory_s: float) -> dict:
+    """{keyword: {"threshold", "false_alarms", "fa_per_hour", "hits", "positives", "frr"}} from
+    traces [(scores, times, events, seconds)] (module doc)."""
+    from kws.distill.evaluate import _match, replay
+    hours = sum(t[3] for t in traces) / 3600.0
+    budget = fa_per_hour / max(len(keywords), 1) * hours        # false alarms allowed per keyword
+    grid = np.round(np.arange(min_threshold, 0.99 + 1e-9, GRID_STEP), 4)
+    out = {}
+    for k in keywords:
+        c = labels.index(k)
+        rows = []
+        for thr in grid:
+            th = np.full(len(labels), np.inf)
+            th[c] = thr
+            hits = fas = pos = 0
+            for scores, times, events, _ in traces:
+                mine = [e for e in events if e[0] == k]
+                h, f = _match([(labels[i], t) for i, t in replay(scores, times, th, refractory_s)], mine)
+                hits, fas, pos = hits + h, fas + f, pos + len(mine)
+            rows.append((float(thr), fas, hits, pos))
+        ok = [r for r in rows if r[1] <= budget]
+        thr, fas, hits, pos = ok[0] if ok else min(rows, key=lambda r: (r[1], r[0]))
+        out[k] = {"threshold": thr, "false_alarms": fas, "fa_per_hour": fas / hours if hours else 0.0,
+                  "hits": hits, "positives": pos, "frr": 1.0 - hits / max(pos, 1),
+                  "within_budget": bool(ok)}
+    return out
+
+
+def calibrate(model, data, negative_streams=(), backgrounds=(), snr_db: float = 10.0,
+              points=None, fa_per_hour: float = 0.5, min_threshold: float = 0.4,
+              split: str = "validation", seed: int = 0, max_clips: int | None = None,
+              progress=None) -> dict:
+    """Thresholds per operating point and keyword, and what they give on the streams (module doc).
+
+    Returns {"point_thresholds": {point: {keyword: threshold}}, "points": {point: per-keyword
+    results (`choose`) + "streams": totals per stream at the chosen thresholds}, "streams":
+    [{name, seconds, keyword_events}], "fa_per_hour_target", "min_threshold", "split"}."""
+    from kws.detector import REFRACTORY_S, Detector, resolve_model, resolve_operating_point
+    from kws.distill.evaluate import _match, detector_trace, replay
+    model = resolve_model(model)
+    if not 0 < fa_per_hour:
+        raise KwsError(f"--fa-per-hour must be > 0, got {fa_per_hour}")
+    if not 0 < min_threshold < 0.99:
+        raise KwsError(f"--min-threshold must be in (0, 0.99), got {min_threshold}")
+    if split == "testing":
+        raise KwsError("thresholds are tuned on the validation split, never on the testing split")
+    for f in list(negative_streams) + list(backgrounds):
+        if not Path(f).is_file():
+            raise FileNotFoundError(f"stream not found: {f}")
+    ops = [resolve_operating_point(model.arch, p) for p in (points or [model.arch.operating_points[0].name])]
+    labels = list(model.labels)
+    keywords = [l for l in labels if l not in NON_KEYWORDS]
+    streams = _streams(model, data, backgrounds, snr_db, split, seed, max_clips)
+    streams += [_negative(model, f) for f in negative_streams]
+    result = {"split": split, "fa_per_hour_target": fa_per_hour, "min_threshold": min_threshold,
+              "snr_db": snr_db, "streams": [{"name": n, "seconds": s, "keyword_events": len(e)}
+                                            for n, _, e, s in streams],
+              "points": {}, "point_thresholds": {}}
+    for op in ops:
+        traces = []
+        for name, audio, events, seconds in streams:
+            det = Detector(model, width=op.width, blocks=len(op.blocks), threshold=1.0)
+            scores, times = detector_trace(det, audio)
+            traces.append((scores, times, events, seconds))
+        chosen = choose(traces, labels, keywords, fa_per_hour, min_threshold, REFRACTORY_S)
+        th = np.array([chosen[l]["threshold"] if l in chosen else np.inf for l in labels])
+        per_stream = {}
+        for (name, _, events, seconds), (scores, times, _, _) in zip(streams, traces):
+            hits, fas = _match([(labels[i], t) for i, t in replay(scores, times, th, REFRACTORY_S)], events)
+            per_stream[name] = {"hits": hits, "positives": len(events), "false_alarms": fas,
+                                "frr": 1.0 - hits / len(events) if events else None,
+                                "fa_per_hour": fas / (seconds / 3600.0)}
+        result["points"][op.name] = {"keywords": chosen, "streams": per_stream}
+        result["point_thresholds"][op.name] = {k: v["threshold"] for k, v in chosen.items()}
+        if progress:
+            progress(f"{op.name}: " + ", ".join(f"{k} {v['threshold']:.2f}" for k, v in chosen.items()))
+    return result

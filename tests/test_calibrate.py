@@ -1,0 +1,105 @@
+"""`kws calibrate`: per-keyword thresholds per operating point from validation streams.
+
+The choice rule on hand-made score traces (exact), then the whole command on a small synthesized
+validation split with the shipped model: the thresholds land in the model file, the Detector uses
+them, and the false alarms the report gives are the Detector's own on the same audio."""
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+import kws
+from kws.cli import main
+from kws.distill.calibrate import choose
+from kws.fsmn.model import load_model
+
+LABELS = ["yes", "no", "_unknown_", "_silence_"]
+
+
+def _trace(peaks, hop=0.2, n=400):
+    """scores [n, 4] (background: _silence_ 0.9) with bumps {hop index: (class, score)}."""
+    scores = np.full((n, 4), 0.1 / 3)
+    scores[:, 3] = 0.9
+    for j, (c, s) in peaks.items():
+        scores[j] = (1 - s) / 3
+        scores[j, c] = s
+    return scores, hop * (np.arange(n) + 5), n * hop
+
+
+def test_choose_stops_just_above_the_highest_keyword_free_score():
+    # keyword stream: "yes" at 0.9 and 0.62 (its events), a stray "yes" at 0.7 in a gap;
+    # "no" said twice at 0.55 and 0.95, never fired elsewhere
+    s, t, sec = _trace({20: (0, 0.9), 60: (0, 0.62), 100: (0, 0.7), 140: (1, 0.55), 180: (1, 0.95)})
+    events = [("yes", t[20] - 1.0, t[20]), ("yes", t[60] - 1.0, t[60]),
+              ("no", t[140] - 1.0, t[140]), ("no", t[180] - 1.0, t[180])]
+    neg_s, neg_t, neg_sec = _trace({50: (0, 0.66), 90: (1, 0.3)})     # keyword-free audio
+    traces = [(s, t, events, sec), (neg_s, neg_t, [], neg_sec)]
+    r = choose(traces, LABELS, ["yes", "no"], fa_per_hour=0.5, min_threshold=0.4, refractory_s=1.5)
+    assert r["yes"]["threshold"] == pytest.approx(0.71)        # above the stray 0.70
+    assert (r["yes"]["hits"], r["yes"]["positives"], r["yes"]["false_alarms"]) == (1, 2, 0)
+    assert r["no"]["threshold"] == pytest.approx(0.4)          # nothing to avoid: the floor
+    assert (r["no"]["hits"], r["no"]["frr"]) == (2, 0.0)
+    # a budget of 1 false alarm per keyword over these 160 s lets "yes" go just above the 0.66
+    loose = choose(traces, LABELS, ["yes", "no"], fa_per_hour=2 * 3600 / 160, min_threshold=0.4,
+                   refractory_s=1.5)
+    assert loose["yes"]["threshold"] == pytest.approx(0.67) and loose["yes"]["false_alarms"] == 1
+    # nothing within budget even at 0.99: the fewest false alarms (then the lowest), flagged
+    bad = _trace({10: (0, 0.999), 50: (0, 0.8)})
+    r = choose([bad[:2] + ([],) + bad[2:]], LABELS, ["yes"], 0.5, 0.4, 1.5)
+    assert r["yes"]["threshold"] == pytest.approx(0.81) and r["yes"]["false_alarms"] == 1
+    assert not r["yes"]["within_budget"]
+
+
+@pytest.fixture(scope="module")
+def validation_set(tmp_path_factory):
+    """Every clip in the validation split: the 10 keywords x 3 + unknown, validation voices only."""
+    from kws.data.voices import group_split, select_voices
+    voices = [f"espeak-ng:{v.name}" for v in select_voices(["espeak-ng"])
+              if group_split(v.group) == "validation"][:12]
+    out = tmp_path_factory.mktemp("cal") / "data"
+    assert main(["data", "synth", "--out", str(out), "--voices", ",".join(voices), "--per-word", "3",
+                 "--unknown-words", "bed,cat", "--unknown-per-word", "3", "--speech-clips", "0",
+                 "--noise-seconds", "3", "--jobs", "2", "--seed", "5", "--no-progress"]) == 0
+    rng = np.random.default_rng(0)
+    neg = out.parent / "negative.wav"
+    sf.write(neg, (0.05 * rng.standard_normal(40 * 16000)).astype(np.float32), 16000)
+    return out, neg
+
+
+def test_calibrate_writes_thresholds_the_detector_uses(validation_set, tmp_path, capsys):
+    data, neg = validation_set
+    out = tmp_path / "cal.kws"
+    assert main(["calibrate", "--data", str(data), "--out", str(out), "--negative-stream", str(neg),
+                 "--background", str(neg), "--snr", "5", "--points", "1x8,0.5x4", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    m = load_model(out)
+    assert set(m.point_thresholds) == {"1x8", "0.5x4"} == set(r["point_thresholds"])
+    assert m.point_thresholds == r["point_thresholds"]
+    assert m.thresholds == {k: max(m.point_thresholds["1x8"][k], m.point_thresholds["0.5x4"][k])
+                            for k in m.thresholds}
+    assert m.provenance["calibration"]["split"] == "validation"
+    assert r["streams"][0]["keyword_events"] == 30
+    audio, _ = sf.read(neg, dtype="float32")
+    for point, (w, b) in (("1x8", (1.0, 8)), ("0.5x4", (0.5, 4))):
+        det = kws.Detector(m, width=w, blocks=b)
+        assert det.thresholds == m.point_thresholds[point]
+        # the replayed count is what the Detector itself does on the negative stream
+        found = []
+        for i in range(0, audio.size, 3200):
+            found += det.feed(audio[i:i + 3200])
+        assert len(found) == r["points"][point]["streams"][f"negative {neg.name}"]["false_alarms"]
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--negative-stream", "missing.flac"], "not found: missing.flac"),
+    (["--fa-per-hour", "0"], "--fa-per-hour must be > 0"),
+    (["--min-threshold", "1.5"], "--min-threshold must be in"),
+    (["--points", "0.3x9"], "0.3x9"),
+])
+def test_bad_calibrate_arguments(validation_set, tmp_path, capsys, extra, message):
+    data, _ = validation_set
+    assert main(["calibrate", "--data", str(data), "--out", str(tmp_path / "x.kws"), *extra]) == 1
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and not (tmp_path / "x.kws").exists()
