@@ -411,3 +411,37 @@ def test_bad_train_options(data, tmp_path, capsys, extra, message):
     assert main(toy_train_args(data, tmp_path / "m.kws", *extra)) == 1
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_silence_items_are_music_ambient_or_noise_alone(acoustics, data, tmp_path):
+    """Realistic training makes `_silence_` items of the music, ambient and noise banks (never
+    babble) at -45..-15 dBFS, seeded; the trainer's training split uses them."""
+    pytest.importorskip("torch")
+    seen = set()
+    for s in range(60):
+        w = acoustics.silence(np.random.default_rng(s))
+        assert w.dtype == np.float32 and w.shape == (SR,)
+        dbfs = 10 * np.log10(np.mean(w.astype(np.float64) ** 2))
+        assert A.SILENCE_DBFS[0] - 0.01 <= dbfs <= A.SILENCE_DBFS[1] + 0.01
+        assert w.tobytes() == acoustics.silence(np.random.default_rng(s)).tobytes()
+        for kind in ("noise", "ambient", "music", "babble"):
+            r = np.random.default_rng(s)
+            k, where = int(r.integers(0, 3)), r.random()
+            if ["noise", "ambient", "music"][k] == kind:
+                seen.add(kind)
+                assert np.allclose(w / np.sqrt(np.mean(w.astype(np.float64) ** 2)),
+                                   acoustics.background(kind, where, 0, (), (), SR)
+                                   / np.sqrt(np.mean(acoustics.background(kind, where, 0, (), (), SR) ** 2)),
+                                   atol=1e-4)
+    assert seen == {"noise", "ambient", "music"}
+    assert not np.any(only(acoustics, ["babble"]).silence(np.random.default_rng(0)))
+    from kws.distill.train import Trainer, TrainOptions, _Dist
+    tr = Trainer(TrainOptions(data=str(data), task="custom", words="yes,no", out=str(tmp_path / "m.kws"),
+                              batch_size=8, progress=False, acoustics="realistic"), _Dist())
+    clips = tr.train_clips
+    j = next(i for i, (rel, lab) in enumerate(clips.items) if rel is None)
+    clips.augment, clips.epoch = None, 2
+    x, label = clips[j]
+    assert clips.labels[label] == "_silence_"
+    want = tr.acoustics.silence(np.random.default_rng([clips.seed, 2, j, 0]))
+    assert x.tobytes() == want.tobytes()

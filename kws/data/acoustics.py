@@ -57,6 +57,7 @@ MAX_TALKER_CLIPS = 1000             # `_speech_` clips kept in memory for babble
 TALKERS = (3, 8)
 TALKER_DB = 6.0
 SILENT_INPUT_DBFS = (-45.0, -20.0)  # background level for clips without signal
+SILENCE_DBFS = (-45.0, -15.0)       # level of a `_silence_` item made of a background (`silence`)
 HIGH_PASS_HZ = (50.0, 400.0)
 LOW_PASS_HZ = (3000.0, 7600.0)
 PEAK_HZ = (200.0, 6000.0)
@@ -333,6 +334,19 @@ class Acoustics:
                 "peak_q": rng.uniform(*PEAK_Q, size=(b, 2)),
                 "gain_db": rng.uniform(-CHANNEL_GAIN_DB, CHANNEL_GAIN_DB, size=b),
                 "clip_fraction": np.where(rng.random(b) < CLIP_PROB, rng.uniform(0.0, CLIP_FRACTION, size=b), 0.0)}
+
+    def silence(self, rng: np.random.Generator, n: int = CLIP) -> np.ndarray:
+        """A `_silence_` item (no keyword, no speech) for the trainer: a window of one background
+        kind other than babble (noise, ambient or music, drawn uniformly among those available) at
+        U(SILENCE_DBFS) RMS, float32 [n]. Without it v2 never saw music alone as a non-keyword and
+        fired on music hundreds of times an hour. All zeros when there is no such kind."""
+        kinds = [k for k in self.kinds if k != "babble" and k in self.banks]
+        kind, where, dbfs = int(rng.integers(0, max(1, len(kinds)))), rng.random(), rng.uniform(*SILENCE_DBFS)
+        if not kinds:
+            return np.zeros(n, np.float32)
+        w = self.background(kinds[kind], where, 0, (), (), n)
+        p = float(_power(w))
+        return (w * (10.0 ** (dbfs / 20.0) / math.sqrt(p)) if p > 0 else w).astype(np.float32)
 
     def background(self, kind: str, where: float, n_talkers: int, talker, talker_db, n: int) -> np.ndarray:
         """One window [n] of background `kind` (float64; its level is set by the caller)."""

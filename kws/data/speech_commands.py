@@ -129,6 +129,9 @@ class SpeechCommands:
             its rng is drawn from (seed, epoch, index): call `set_epoch(e)` for fresh draws.
         exclude_families: leave out the clips of these voice families (manifest.csv), e.g.
             ("neural",) to train without Kokoro and test on it (leave-one-family-out).
+        silence_source: optional callable(rng) -> float32 [16000] making each `_silence_` item
+            without a file (e.g. kws.data.acoustics.Acoustics.silence: music, ambient sounds);
+            None: a window of a `_background_noise_` file at a random volume.
     Attributes:
         labels: class names, index = label. items: list of (relative path or None, label index)
         (None = a silence window made from the noise files). failed: files that could not be read.
@@ -137,7 +140,7 @@ class SpeechCommands:
     def __init__(self, root: str | Path, split: str = "training", task: str = "v1-12",
                  words: str | list[str] | None = None, silence_fraction: float = 0.1,
                  unknown_fraction: float | None = None, seed: int = 0,
-                 augment: Augmenter | None = None, exclude_families=()):
+                 augment: Augmenter | None = None, exclude_families=(), silence_source=None):
         self.root = Path(root)
         if split not in SPLITS:
             raise KwsError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
@@ -157,6 +160,7 @@ class SpeechCommands:
         self.silence_fraction = float(silence_fraction)
         self.unknown_fraction = unknown_fraction
         self.augment = augment
+        self.silence_source = silence_source
         self.labels = task_labels(task, words)
         self.epoch = 0
         self._failed: dict[str, str] = {}
@@ -266,10 +270,12 @@ class SpeechCommands:
         return self._noise
 
     def _silence(self, j: int) -> np.ndarray:
+        rng = np.random.default_rng([self.seed, self.epoch, j, 0])
+        if self.silence_source is not None:
+            return np.asarray(self.silence_source(rng), np.float32)
         noise = self.noise
         if not noise:
             return np.zeros(CLIP_SAMPLES, np.float32)
-        rng = np.random.default_rng([self.seed, self.epoch, j, 0])
         x = noise[int(rng.integers(len(noise)))]
         start = int(rng.integers(x.size - CLIP_SAMPLES + 1))
         return (x[start:start + CLIP_SAMPLES] * np.float32(rng.uniform(0.0, 1.0))).astype(np.float32)

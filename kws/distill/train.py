@@ -355,10 +355,12 @@ class Trainer:
                           seed=o.seed) if o.augment else None
         sc = dict(task=o.task, words=o.words, seed=o.seed, exclude_families=o.exclude_families)
         uf = dict(unknown_fraction=o.unknown_fraction) if o.unknown_fraction is not None else {}
-        self.train_clips = SpeechCommands(data, "training", augment=aug, **sc, **uf)
+        # realistic: `_silence_` items are also music and ambient sounds alone, not only noise
+        silence = dict(silence_source=self.acoustics.silence) if self.acoustics else {}
+        self.train_clips = SpeechCommands(data, "training", augment=aug, **sc, **uf, **silence)
         self.plain_train = SpeechCommands(data, "training", **sc, **uf)
         # BN calibration draws: the training augmentation, on its own copy (own epoch state)
-        self.calib_train = SpeechCommands(data, "training", augment=aug, **sc, **uf) if aug else None
+        self.calib_train = SpeechCommands(data, "training", augment=aug, **sc, **uf, **silence) if aug else None
         self.val_clips = SpeechCommands(data, "validation", **sc)
         if len(self.train_clips) < o.batch_size:
             raise KwsError(f"the training split has {len(self.train_clips)} items, fewer than "
