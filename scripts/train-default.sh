@@ -78,4 +78,7 @@ kws eval --model $M --data "$DATA" --no-stream --snr 10 --json > "$REPORT/snr10.
 kws eval --model $M --data "$DATA" --no-stream --resample 8000 --json > "$REPORT/8khz.json"
 stage "yardsticks"
 python scripts/default_model_report.py --model $M --report "$REPORT" --history "$RUN/work/history.json"
+# the README's table: v2 (measured with the same commands on the same data and streams) beside v3
+python scripts/yardsticks_table.py --model v2=docs/default-model/v2/ --model v3="$REPORT/" \
+    > "$REPORT/yardsticks.md"
 stage "report"
