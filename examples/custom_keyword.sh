@@ -8,13 +8,15 @@
 #                          (a clip of the data set's testing split, between two stretches of noise)
 #
 #   bash examples/custom_keyword.sh                       # tiny: a toy model in a few minutes
-#   WORDS="hey kiwi" PER_WORD=2000 EPOCHS=30 BACKBONE=128 HIDDEN=256 BLOCKS=8 PROCS=2 \
+#   WORDS="hey kiwi" PER_WORD=2000 ENGINES=all EPOCHS=30 BACKBONE=128 HIDDEN=256 BLOCKS=8 PROCS=2 \
 #     OUT=runs/kiwi bash examples/custom_keyword.sh       # a real one (hours on 2 cores)
 #
 # Settings (environment variables; defaults are the tiny run):
 #   WORDS            comma-separated keywords, phrases allowed        ("hey kiwi")
 #   OUT              working folder: data/, model.kws, test.wav       (runs/custom-keyword)
 #   PER_WORD         clips per keyword (unknown words get 60 % of all) (120)
+#   ENGINES          TTS engines; "all" adds the Kokoro neural voices, ~1 s of CPU a clip, which a
+#                    real model needs (espeak-ng,mbrola,flite,festival,pico,rhvoice)
 #   NOISE_SECONDS    length of each background noise file             (20)
 #   EPOCHS           student epochs; TEACHER_EPOCHS teacher epochs    (10; EPOCHS)
 #   BACKBONE HIDDEN BLOCKS   network size (the default model: 128 256 8)  (64 64 4)
@@ -31,6 +33,8 @@ PY=${PYTHON:-python3}
 WORDS=${WORDS:-hey kiwi}
 OUT=${OUT:-runs/custom-keyword}
 PER_WORD=${PER_WORD:-120}
+ENGINES=${ENGINES:-espeak-ng,mbrola,flite,festival,pico,rhvoice}
+[ "$ENGINES" = all ] && ENGINES=espeak-ng,mbrola,flite,festival,pico,rhvoice,kokoro
 NOISE_SECONDS=${NOISE_SECONDS:-20}
 EPOCHS=${EPOCHS:-10}
 TEACHER_EPOCHS=${TEACHER_EPOCHS:-$EPOCHS}
@@ -48,7 +52,7 @@ DATA=$OUT/data
 MODEL=$OUT/model.kws
 
 echo "== 1/3 kws data synth: '$WORDS', $PER_WORD clips per keyword -> $DATA"
-kws data synth --out "$DATA" --words "$WORDS" --per-word "$PER_WORD" \
+kws data synth --out "$DATA" --words "$WORDS" --per-word "$PER_WORD" --engines "$ENGINES" \
   --noise-seconds "$NOISE_SECONDS" --jobs "$JOBS" --no-progress
 
 echo "== 2/3 kws train --task custom -> $MODEL  [${SECONDS} s so far]"
