@@ -294,7 +294,10 @@ def replay(scores, times, thresholds, refractory_s) -> list[tuple[int, float]]:
             continue
         quiet = times[j] + refractory_s
         held = best[j]
-        below = np.flatnonzero(scores[j + 1:, held] < thresholds[held])
+        # the first hop after j below the threshold: usually within a few hops, so look near first
+        below = np.flatnonzero(scores[j + 1:j + 65, held] < thresholds[held])
+        if not below.size:
+            below = np.flatnonzero(scores[j + 1:, held] < thresholds[held])
         rearm = j + 1 + below[0] if below.size else math.inf
         dets.append((int(best[j]), float(times[j])))
     return dets
