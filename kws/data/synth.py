@@ -1,13 +1,17 @@
 """`kws data synth`: a Speech Commands-layout data set from offline TTS, noise and variation.
 
 Design (../shared/recipes/speech-data.md, "A generator design that worked"):
-  * Plan, per word: clip i alternates between an espeak-ng formant voice (even i, a different
-    accent+variant each, cycling a seeded permutation of all selected formant voices) and a human-donor
-    voice (odd i: MBROLA, flite, festival, pico, RHVoice, cycling their seeded permutation). Each clip
-    draws rate 0.8-1.25 (log-uniform), pitch -3..+3 semitones, level -35..-15 dBFS, shift
+  * Words: the keywords, the `_unknown_` words (default: the Speech Commands non-keywords,
+    EXTRA_UNKNOWN_WORDS and each keyword's confusable words, kws.data.confusable) and `_speech_`
+    (SPEECH_SHARE of the word clips: 1 s windows of keyword-free sentences, `_sentences`).
+  * Plan, per word: clip i takes turns between the voice families selected: an espeak-ng formant
+    voice, a human-donor voice (MBROLA, flite, festival, pico, RHVoice) and a Kokoro neural voice
+    (a third each with every engine), each family cycling a seeded permutation of its voices. Each
+    clip draws rate 0.8-1.25 (log-uniform), pitch -3..+3 semitones, level -35..-15 dBFS, shift
     -100..+100 ms and a stationary noise floor 25-50 dB below the speech, from
     rng(seed, word, i): the same options give the same plan, clip by clip.
-  * Render, check loudness (kws.data.clip), centre in 1 s, write 16 kHz mono int16 WAV
+  * Render, check loudness (kws.data.clip), centre in 1 s (a `_speech_` clip: a 1 s window of the
+    sentence, kws.data.clip.speech_window), write 16 kHz mono int16 WAV
     `OUT/<word>/<speaker>_nohash_<n>.wav`; n = that speaker's repeat of that word.
   * A rejected render is retried with the same voice at rate 1 / pitch 0, then with up to
     MAX_ALTERNATES other voices of the same family (rate 1, pitch 0). Alternates are resolved after the
