@@ -46,10 +46,28 @@ def test_choose_stops_just_above_the_highest_keyword_free_score():
                    refractory_s=1.5)
     assert loose["yes"]["threshold"] == pytest.approx(0.67) and loose["yes"]["false_alarms"] == 1
     # nothing within budget even at 0.99: the fewest false alarms (then the lowest), flagged
-    bad = _trace({10: (0, 0.999), 50: (0, 0.8)})
+    bad = _trace({10: (0, 1.0), 50: (0, 0.8)})
     r = choose([bad[:2] + ([],) + bad[2:]], LABELS, ["yes"], 0.5, 0.4, 1.5)
     assert r["yes"]["threshold"] == pytest.approx(0.81) and r["yes"]["false_alarms"] == 1
     assert not r["yes"]["within_budget"]
+
+
+def test_the_false_alarm_tail_is_extrapolated_beyond_the_calibration_audio():
+    """32 keyword-free peaks of "yes" with log(count above t) = 4 - logit(t): on this audio the
+    budget (0.1 false alarm) is met just above the highest peak (logit 4: 0.982 -> 0.99 on the
+    grid), but the fitted tail puts the rate at the budget near logit 6.3 (0.998)."""
+    import math
+    peaks = {10 * i: (0, 1 / (1 + math.exp(-(4 - math.log(i))))) for i in range(1, 33)}
+    s, t, sec = _trace(peaks)
+    hours = sec / 3600
+    traces = [(s, t, [], sec)]
+    r = choose(traces, LABELS, ["yes"], fa_per_hour=0.1 / hours, min_threshold=0.4, refractory_s=1.5)["yes"]
+    assert r["empirical_threshold"] == pytest.approx(0.99)
+    assert r["tail_fit"]["slope"] == pytest.approx(-1.0, abs=0.2)
+    assert 0.997 <= r["threshold"] <= 0.999 and r["false_alarms"] == 0
+    assert r["fitted_fa_per_hour"] * hours <= 0.1 + 1e-9
+    plain = choose(traces, LABELS, ["yes"], 0.1 / hours, 0.4, 1.5, extrapolate=False)["yes"]
+    assert plain["threshold"] == pytest.approx(0.99) and plain["tail_fit"] is None
 
 
 @pytest.fixture(scope="module")

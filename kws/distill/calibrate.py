@@ -16,15 +16,21 @@ What it runs (numpy and the kernel runtime only):
     posteriors every hop), and the Detector's trigger rule is replayed on the record
     (`evaluate.replay`) for every candidate threshold.
 For each keyword on its own (the others switched off, so a keyword's false alarms are its own):
-the lowest threshold on a 0.01 grid from `min_threshold` to 0.99 at which its false alarms, over
-all streams, stay within its share of the budget (`fa_per_hour` / number of keywords, per hour of
-all streams together); if none does, the one with the fewest (then the lowest). With about an hour
-of validation audio a share of 0.05/h allows no false alarm at all: each threshold ends just
-above the highest score the keyword reached on keyword-free audio, and the FRR it costs is reported.
+the lowest threshold (a 0.01 grid from `min_threshold` to 0.99, finer to 0.9999, `_grid`) at which
+its false alarms, over all streams, stay within its share of the budget (`fa_per_hour` / number of
+keywords, per hour of all streams together); if none does, the one with the fewest (then the
+lowest). With about an hour of validation audio a share of 0.05/h allows less than one false
+alarm, so that threshold sits just above the highest score the keyword reached on keyword-free
+audio -- and new audio exceeds the highest of N such peaks about once per N, i.e. roughly one false
+alarm per keyword per stream of the same length: ten times the budget. So, with `extrapolate`
+(default), the tail of the false-alarm count is fitted, log(count) linear in logit(threshold) over
+the highest thresholds with 2 or more false alarms (`tail_fit`), and the threshold moves up to
+where the fitted rate meets the budget. The FRR each threshold costs is reported.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -61,14 +67,33 @@ def _negative(model, path):
             len(audio) / model.frontend.sample_rate)
 
 
+def _grid(min_threshold: float) -> np.ndarray:
+    """Candidate thresholds: 0.01 steps up to 0.99, then 0.001 steps to 0.999 and 0.0001 steps to
+    0.9999 (confident keywords' smoothed posteriors crowd near 1)."""
+    return np.unique(np.round(np.concatenate([
+        np.arange(min_threshold, 0.99 + 1e-9, GRID_STEP), np.arange(0.991, 0.999 + 1e-9, 0.001),
+        np.arange(0.9991, 0.9999 + 1e-9, 0.0001)]), 4))
+
+
+def tail_fit(rows, min_count: int = 2, points: int = 8):
+    """(intercept, slope) of log(false alarms) against logit(threshold) over the highest thresholds
+    with at least `min_count` false alarms (at most `points` of them, at least 3), or None: the
+    false-alarm rate's tail, to extrapolate where the calibration audio has too few."""
+    tail = [(math.log(t / (1 - t)), math.log(f)) for t, f, *_ in rows if f >= min_count][-points:]
+    if len(tail) < 3 or len({x for x, _ in tail}) < 3:
+        return None
+    slope, intercept = np.polyfit(*zip(*tail), 1)
+    return (float(intercept), float(slope)) if slope < 0 else None
+
+
 def choose(traces, labels, keywords, fa_per_hour: float, min_threshold: float,
-           refractory_s: float) -> dict:
-    """{keyword: {"threshold", "false_alarms", "fa_per_hour", "hits", "positives", "frr"}} from
-    traces [(scores, times, events, seconds)] (module doc)."""
+           refractory_s: float, extrapolate: bool = True) -> dict:
+    """{keyword: {"threshold", "false_alarms", "fa_per_hour", "hits", "positives", "frr", ...}}
+    from traces [(scores, times, events, seconds)] (module doc)."""
     from kws.distill.evaluate import _match, replay
     hours = sum(t[3] for t in traces) / 3600.0
     budget = fa_per_hour / max(len(keywords), 1) * hours        # false alarms allowed per keyword
-    grid = np.round(np.arange(min_threshold, 0.99 + 1e-9, GRID_STEP), 4)
+    grid = _grid(min_threshold)
     out = {}
     for k in keywords:
         c = labels.index(k)
@@ -83,17 +108,30 @@ def choose(traces, labels, keywords, fa_per_hour: float, min_threshold: float,
                 hits, fas, pos = hits + h, fas + f, pos + len(mine)
             rows.append((float(thr), fas, hits, pos))
         ok = [r for r in rows if r[1] <= budget]
-        thr, fas, hits, pos = ok[0] if ok else min(rows, key=lambda r: (r[1], r[0]))
+        best = empirical = ok[0] if ok else min(rows, key=lambda r: (r[1], r[0]))
+        fit = tail_fit(rows) if extrapolate else None
+        expected = None
+        if fit is not None:
+            # the threshold where the fitted rate meets the budget, if above the empirical one
+            x = (math.log(budget) - fit[0]) / fit[1]
+            t_fit = 1.0 / (1.0 + math.exp(-x))
+            later = [r for r in rows if r[0] >= t_fit]
+            best = max(best, later[0] if later else rows[-1], key=lambda r: r[0])
+            z = math.log(best[0] / (1 - best[0]))
+            expected = math.exp(fit[0] + fit[1] * z) / hours if hours else None
+        thr, fas, hits, pos = best
         out[k] = {"threshold": thr, "false_alarms": fas, "fa_per_hour": fas / hours if hours else 0.0,
                   "hits": hits, "positives": pos, "frr": 1.0 - hits / max(pos, 1),
-                  "within_budget": bool(ok)}
+                  "within_budget": fas <= budget, "empirical_threshold": empirical[0],
+                  "tail_fit": None if fit is None else {"intercept": fit[0], "slope": fit[1]},
+                  "fitted_fa_per_hour": expected}
     return out
 
 
 def calibrate(model, data, negative_streams=(), backgrounds=(), snr_db: float = 10.0,
               points=None, fa_per_hour: float = 0.5, min_threshold: float = 0.4,
               split: str = "validation", seed: int = 0, max_clips: int | None = None,
-              progress=None) -> dict:
+              progress=None, extrapolate: bool = True) -> dict:
     """Thresholds per operating point and keyword, and what they give on the streams (module doc).
 
     Returns {"point_thresholds": {point: {keyword: threshold}}, "points": {point: per-keyword
@@ -117,6 +155,7 @@ def calibrate(model, data, negative_streams=(), backgrounds=(), snr_db: float = 
     streams = _streams(model, data, backgrounds, snr_db, split, seed, max_clips)
     streams += [_negative(model, f) for f in negative_streams]
     result = {"split": split, "fa_per_hour_target": fa_per_hour, "min_threshold": min_threshold,
+              "extrapolate": extrapolate,
               "snr_db": snr_db, "streams": [{"name": n, "seconds": s, "keyword_events": len(e)}
                                             for n, _, e, s in streams],
               "points": {}, "point_thresholds": {}}
@@ -126,7 +165,7 @@ def calibrate(model, data, negative_streams=(), backgrounds=(), snr_db: float = 
             det = Detector(model, width=op.width, blocks=len(op.blocks), threshold=1.0)
             scores, times = detector_trace(det, audio)
             traces.append((scores, times, events, seconds))
-        chosen = choose(traces, labels, keywords, fa_per_hour, min_threshold, REFRACTORY_S)
+        chosen = choose(traces, labels, keywords, fa_per_hour, min_threshold, REFRACTORY_S, extrapolate)
         th = np.array([chosen[l]["threshold"] if l in chosen else np.inf for l in labels])
         per_stream = {}
         for (name, _, events, seconds), (scores, times, _, _) in zip(streams, traces):
