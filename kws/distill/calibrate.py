@@ -176,5 +176,5 @@ def calibrate(model, data, negative_streams=(), backgrounds=(), snr_db: float = 
         result["points"][op.name] = {"keywords": chosen, "streams": per_stream}
         result["point_thresholds"][op.name] = {k: v["threshold"] for k, v in chosen.items()}
         if progress:
-            progress(f"{op.name}: " + ", ".join(f"{k} {v['threshold']:.2f}" for k, v in chosen.items()))
+            progress(f"{op.name}: " + ", ".join(f"{k} {v['threshold']:.4g}" for k, v in chosen.items()))
     return result
