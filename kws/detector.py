@@ -159,6 +159,7 @@ class Detector:
             raise ValueError(f"refractory_s must be >= 0 seconds, got {refractory_s!r}")
         self.refractory_s = float(refractory_s)
         self._confirm = None if confirm is None else resolve_operating_point(arch, confirm)
+        self._set_thresholds()
         self.reset()
 
     def _set_thresholds(self) -> None:
@@ -167,6 +168,11 @@ class Detector:
                                              self.model.thresholds_for(self._op))
         # per class, so one comparison serves every label (non-keywords never fire)
         self._thresh = np.array([self.thresholds.get(l, math.inf) for l in self.labels])
+        # a cascade's confirm point fires at its own calibrated thresholds
+        confirm = getattr(self, "_confirm", None)
+        own = self.thresholds if confirm is None else resolve_thresholds(
+            self._threshold_arg, allowed, self.model.thresholds_for(confirm))
+        self._confirm_thresh = np.array([own.get(l, math.inf) for l in self.labels])
 
     @property
     def threshold(self) -> float | dict[str, float]:
@@ -303,7 +309,7 @@ class Detector:
             confirm = None
             if self._confirm is not None:
                 confirm = self._confirm_scores()
-                if int(np.argmax(confirm)) != best or confirm[best] < self._thresh[best]:
+                if int(np.argmax(confirm)) != best or confirm[best] < self._confirm_thresh[best]:
                     return None                                 # the confirm point disagrees
             self._quiet_until = end_s + self.refractory_s
             self._held = best

@@ -227,3 +227,20 @@ def test_listen_confirm_flag():
     assert "confirmed by" not in r.stderr and len(full) == 5 and "confirmed_by" not in full[0]
     r, _ = listen(*point, "--confirm", "3x3")
     assert r.returncode == 1 and r.stderr.strip().splitlines()[-1].startswith("kws: error: operating point '3x3'")
+
+
+def test_the_confirm_point_uses_its_own_calibrated_thresholds(audio):
+    """With per-point thresholds (kws calibrate) the listening point fires at its own and the
+    confirm point agrees only at or above ITS own: a confirm threshold just above the score it
+    reached silences the cascade, one just below lets the detection through."""
+    m = random_model(labels=LABELS, seed=4)      # 0.25x2 fires once here, 0.5x4 confirms at ~0.33
+    keywords = LABELS[:10]
+    low = {k: 0.1 for k in keywords}
+    base = kws.Detector(m, width=0.25, blocks=2, threshold=0.1, confirm="0.5x4").feed(audio)
+    assert len(base) == 1 and 0.2 < base[0].confirm_score < 0.9
+    c = base[0].confirm_score
+    for confirm_thr, fires in ((c + 0.01, False), (c - 0.01, True)):
+        m.point_thresholds = {"0.25x2": low, "0.5x4": {k: confirm_thr for k in keywords}}
+        det = kws.Detector(m, width=0.25, blocks=2, confirm="0.5x4")
+        assert det.thresholds == low
+        assert (det.feed(audio) == base) is fires
