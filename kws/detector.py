@@ -133,6 +133,7 @@ class Detector:
         arch, fe = self.model.arch, self.model.frontend
         self.sample_rate = fe.sample_rate
         self._op = arch.operating_point(width, blocks)     # validates both
+        self._confirm = None if confirm is None else resolve_operating_point(arch, confirm)
         allowed = [l for l in self.labels if l not in NON_KEYWORDS]
         if keywords is None:
             keywords = allowed
@@ -158,8 +159,6 @@ class Detector:
         if not isinstance(refractory_s, (int, float)) or refractory_s < 0:
             raise ValueError(f"refractory_s must be >= 0 seconds, got {refractory_s!r}")
         self.refractory_s = float(refractory_s)
-        self._confirm = None if confirm is None else resolve_operating_point(arch, confirm)
-        self._set_thresholds()
         self.reset()
 
     def _set_thresholds(self) -> None:
@@ -169,9 +168,8 @@ class Detector:
         # per class, so one comparison serves every label (non-keywords never fire)
         self._thresh = np.array([self.thresholds.get(l, math.inf) for l in self.labels])
         # a cascade's confirm point fires at its own calibrated thresholds
-        confirm = getattr(self, "_confirm", None)
-        own = self.thresholds if confirm is None else resolve_thresholds(
-            self._threshold_arg, allowed, self.model.thresholds_for(confirm))
+        own = self.thresholds if self._confirm is None else resolve_thresholds(
+            self._threshold_arg, allowed, self.model.thresholds_for(self._confirm))
         self._confirm_thresh = np.array([own.get(l, math.inf) for l in self.labels])
 
     @property

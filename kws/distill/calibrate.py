@@ -97,15 +97,16 @@ def choose(traces, labels, keywords, fa_per_hour: float, min_threshold: float,
     out = {}
     for k in keywords:
         c = labels.index(k)
+        mine = [[e for e in events if e[0] == k] for _, _, events, _ in traces]
+        pos = sum(map(len, mine))
         rows = []
         for thr in grid:
             th = np.full(len(labels), np.inf)
             th[c] = thr
-            hits = fas = pos = 0
-            for scores, times, events, _ in traces:
-                mine = [e for e in events if e[0] == k]
-                h, f = _match([(labels[i], t) for i, t in replay(scores, times, th, refractory_s)], mine)
-                hits, fas, pos = hits + h, fas + f, pos + len(mine)
+            hits = fas = 0
+            for (scores, times, _, _), own in zip(traces, mine):
+                h, f = _match([(labels[i], t) for i, t in replay(scores, times, th, refractory_s)], own)
+                hits, fas = hits + h, fas + f
             rows.append((float(thr), fas, hits, pos))
         ok = [r for r in rows if r[1] <= budget]
         best = empirical = ok[0] if ok else min(rows, key=lambda r: (r[1], r[0]))
