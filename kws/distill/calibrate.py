@@ -59,12 +59,9 @@ def _streams(model, data, backgrounds, snr_db: float, split: str, seed: int, max
 
 
 def _negative(model, path):
-    from kws.distill.evaluate import _read_mono
-    audio, _ = _read_mono(path, "negative stream", model.frontend.sample_rate)
-    if len(audio) < model.frontend.sample_rate:
-        raise KwsError(f"{path}: a negative stream needs at least 1 s of audio")
-    return (f"negative {Path(path).name}", audio.astype(np.float32), [],
-            len(audio) / model.frontend.sample_rate)
+    from kws.distill.evaluate import read_negative_stream
+    audio, rate = read_negative_stream(path, model.frontend.sample_rate)
+    return f"negative {Path(path).name}", audio.astype(np.float32), [], len(audio) / rate
 
 
 def _grid(min_threshold: float) -> np.ndarray:

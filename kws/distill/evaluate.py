@@ -411,15 +411,21 @@ def _read_mono(path, what: str, sample_rate: int | None = None) -> tuple[np.ndar
     return x, rate
 
 
+def read_negative_stream(path, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
+    """(mono float32 audio, rate) of keyword-free audio (`_read_mono`), at least 1 s long."""
+    audio, rate = _read_mono(path, "negative stream", sample_rate)
+    if len(audio) < rate:
+        raise KwsError(f"{path}: a negative stream needs at least 1 s of audio, got {len(audio) / rate:.2f} s")
+    return audio, rate
+
+
 def negative_stream_metric(model, path, ops, chunk_s: float = 0.1) -> dict:
     """False alarms of the Detector (its default thresholds: the model's own, else 0.5) on an
     audio file that holds no keyword, per operating point: {point: {"false_alarms", "hours",
     "fa_per_hour", "by_label": {label: n}}}. Multi-channel files are averaged to mono; any
     sample rate (the Detector resamples)."""
     from kws.detector import Detector
-    audio, rate = _read_mono(path, "negative stream")
-    if len(audio) < rate:
-        raise KwsError(f"{path}: a negative stream needs at least 1 s of audio, got {len(audio) / rate:.2f} s")
+    audio, rate = read_negative_stream(path)
     hours = len(audio) / rate / 3600
     out = {}
     step = max(1, int(chunk_s * rate))
