@@ -3,6 +3,7 @@ keyword-free audio, keywords found, CPU per second of audio, and the Raspberry P
 
     python benchmarks/cascade.py [--work /tmp/kws-cascade] [--json docs/cascade.json]
                                  [--listen 0.5x4,...] [--confirm 1x8] [--threshold 0.5]
+                                 [--speech STREAM.flac] [--music STREAM.flac]
 
 Everything is made here, seeded, in a few CPU minutes (kept in --work; a re-run reuses it):
   * keywords: `kws data synth` of a small V1-12 stand-in (10 keywords x 50 clips, 40 unknown words
@@ -15,8 +16,8 @@ Everything is made here, seeded, in a few CPU minutes (kept in --work; a re-run 
     engines over backgrounds changing every 20-40 s (quiet, noise, music, babble; 0-20 dB SNR; half
     of the utterances in a simulated room), and music alone (Debian's sonic-pi-samples). Real speech
     recordings are reserved for independent evaluation and are not used.
-Every configuration is a real kws.Detector (default model, 200 ms hop, smoothing 2, threshold
-0.5) fed the stream: each listening point alone, the confirm point alone, and the cascade
+Every configuration is a real kws.Detector (default model, 200 ms hop, smoothing 2, the model's
+calibrated thresholds of each point, or --threshold for all) fed the stream: each listening point alone, the confirm point alone, and the cascade
 (listening point confirmed by the confirm point). On the keyword streams a detection is a hit when
 kws.distill.evaluate's rule matches it to a keyword clip, anything else a false alarm; on the
 keyword-free streams every detection is a false alarm.
@@ -138,9 +139,11 @@ def run(args) -> dict:
     say("data: kws data synth (small V1-12 stand-in)")
     data = synth_data(work)
     kw = keyword_streams(data, model)
-    say(f"synthetic speech: {args.speech_minutes:g} min")
-    free = {"speech": speech_stream(work, args.speech_minutes)}
-    music = music_stream(args.music_minutes)
+    from kws.distill.evaluate import read_negative_stream
+    say(f"synthetic speech: {args.speech or f'{args.speech_minutes:g} min'}")
+    free = {"speech": read_negative_stream(args.speech, SR)[0] if args.speech
+            else speech_stream(work, args.speech_minutes)}
+    music = read_negative_stream(args.music, SR)[0] if args.music else music_stream(args.music_minutes)
     if music is not None:
         free["music"] = music
     streams = {}
@@ -219,7 +222,7 @@ def run(args) -> dict:
 def print_table(r: dict) -> None:
     s = r["streams"]
     print(f"cascade | CPU: {r['cpu']} (lscpu) | kernel {r['kernel_isa']} | {r['date']} | load {r['loadavg']}")
-    print(f"threshold {r['threshold']} | " + " | ".join(
+    print(f"threshold {r['threshold'] or 'calibrated, per point'} | " + " | ".join(
         f"{k}: {v['minutes']:.1f} min" + (f", {v['keywords']} keywords" if "keywords" in v else "")
         for k, v in s.items()))
     free = [k for k, v in s.items() if v["kind"] == "keyword-free"]
@@ -250,7 +253,11 @@ def main(argv=None) -> int:
     p.add_argument("--model", default=None)
     p.add_argument("--listen", default=None, help="listening points (default: every other point)")
     p.add_argument("--confirm", default="1x8")
-    p.add_argument("--threshold", type=float, default=0.5)
+    p.add_argument("--threshold", type=float, default=None,
+                   help="one threshold for every point (default: the model's calibrated thresholds, each point its own)")
+    p.add_argument("--speech", default=None, help="keyword-free speech stream file (e.g. `kws data "
+                   "stream --kind speech`'s; default: make --speech-minutes of it here)")
+    p.add_argument("--music", default=None, help="music stream file (default: --music-minutes made here)")
     p.add_argument("--speech-minutes", type=float, default=10.0)
     p.add_argument("--music-minutes", type=float, default=10.0)
     p.add_argument("--cpu-seconds", type=float, default=60.0)
