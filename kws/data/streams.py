@@ -238,6 +238,8 @@ def babble_stream(minutes: float, voices, keywords, seed: int = 0) -> tuple[np.n
             rows.append({"start_s": round(start / SAMPLE_RATE, 3), "end_s": round((start + length) / SAMPLE_RATE, 3),
                          "kind": "babble", "name": name, "text": "", "snr_db": "", "detail": ""})
             start += length
+            if log and len(rows) % 10 == 0:        # babble segments are rendered speech: minutes
+                log(f"kws data stream: backgrounds {start / SAMPLE_RATE / 60:.1f} of {minutes:g} min")
     finally:
         Renderer.close_all()
     return np.clip(np.concatenate(parts), -1, 1), rows
@@ -303,6 +305,8 @@ def speech_stream(minutes: float, voices, keywords, seed: int = 0, log=None,
                          "kind": kind, "name": name, "text": "", "snr_db": "" if bg is None else round(snr, 1),
                          "detail": ""})
             start += length
+            if log and len(rows) % 10 == 0:        # babble segments are rendered speech: minutes
+                log(f"kws data stream: backgrounds {start / SAMPLE_RATE / 60:.1f} of {minutes:g} min")
     finally:
         Renderer.close_all()
     return np.clip(track, -1, 1), rows
