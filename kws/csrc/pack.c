@@ -40,6 +40,21 @@ static inline unsigned signs4(const float *x, const float *t, size_t *nans) {
 #endif
 }
 
+/* Bits b.. end-1 of one packed word (values base + b ...), 4 at a time then one by one: the
+ * portable path, and the tail of the AVX2 path. */
+static inline uint64_t signs_from(const float *xi, const float *thresh, size_t base, size_t b,
+                                  size_t end, size_t *nans) {
+    uint64_t word = 0;
+    for (; b + 4 <= end; b += 4)
+        word |= (uint64_t)signs4(xi + base + b, thresh ? thresh + base + b : NULL, nans) << b;
+    for (; b < end; b++) {
+        const float v = xi[base + b];
+        word |= (uint64_t)(!(v >= (thresh ? thresh[base + b] : 0.0f))) << b;
+        *nans += (v != v);
+    }
+    return word;
+}
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 /* AVX-512: 16 signs per compare straight into a mask register (the residual stream is packed
@@ -70,8 +85,8 @@ static size_t pack_f32_avx512(const float *x, size_t ldx, size_t m, size_t k, co
 }
 
 /* AVX2: 8 signs per compare and movemask (SSE2's 4 per movemask cost 4 instructions per float,
- * 11 % of a 0.5x4 inference's instructions under valgrind); the last < 8 values of a row go
- * through signs4 and the scalar tail. */
+ * 11 % of a 0.5x4 inference's instructions under valgrind); the last < 8 values of a word go
+ * through signs_from. */
 __attribute__((target("avx2,popcnt")))
 static size_t pack_f32_avx2(const float *x, size_t ldx, size_t m, size_t k, const float *thresh,
                             uint64_t *out, size_t ldo) {
@@ -89,14 +104,7 @@ static size_t pack_f32_avx2(const float *x, size_t ldx, size_t m, size_t k, cons
                 nans += (size_t)__builtin_popcount((unsigned)_mm256_movemask_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q)));
                 word |= (uint64_t)(unsigned)_mm256_movemask_ps(_mm256_cmp_ps(v, t, _CMP_NGE_UQ)) << b;
             }
-            for (; b + 4 <= end; b += 4)
-                word |= (uint64_t)signs4(xi + base + b, thresh ? thresh + base + b : NULL, &nans) << b;
-            for (; b < end; b++) {
-                const float v = xi[base + b];
-                word |= (uint64_t)(!(v >= (thresh ? thresh[base + b] : 0.0f))) << b;
-                nans += (v != v);
-            }
-            out[i * ldo + q] = word;
+            out[i * ldo + q] = word | signs_from(xi, thresh, base, b, end, &nans);
         }
     }
     return nans;
@@ -118,16 +126,7 @@ size_t kws_pack_f32(const float *x, size_t ldx, size_t m, size_t k, const float 
         uint64_t *oi = out + i * ldo;
         for (size_t q = 0; q < kw; q++) {
             const size_t base = q * 64, end = (k - base < 64) ? k - base : 64;
-            uint64_t word = 0;
-            size_t b = 0;
-            for (; b + 4 <= end; b += 4)
-                word |= (uint64_t)signs4(xi + base + b, thresh ? thresh + base + b : NULL, &nans) << b;
-            for (; b < end; b++) {
-                const float v = xi[base + b];
-                word |= (uint64_t)(!(v >= (thresh ? thresh[base + b] : 0.0f))) << b;
-                nans += (v != v);
-            }
-            oi[q] = word;
+            oi[q] = signs_from(xi, thresh, base, 0, end, &nans);
         }
     }
     return nans;
