@@ -12,7 +12,7 @@ import soundfile as sf
 
 import kws
 from kws.cli import main
-from kws.distill.calibrate import choose
+from kws.distill.calibrate import TRADEOFF_BUDGETS, choose
 from kws.fsmn.model import load_model
 
 LABELS = ["yes", "no", "_unknown_", "_silence_"]
@@ -50,6 +50,26 @@ def test_choose_stops_just_above_the_highest_keyword_free_score():
     r = choose([bad[:2] + ([],) + bad[2:]], LABELS, ["yes"], 0.5, 0.4, 1.5)
     assert r["yes"]["threshold"] == pytest.approx(0.81) and r["yes"]["false_alarms"] == 1
     assert not r["yes"]["within_budget"]
+
+
+def test_the_tradeoff_gives_each_budget_what_choosing_for_it_gives():
+    s, t, sec = _trace({20: (0, 0.9), 60: (0, 0.62), 100: (0, 0.7), 140: (1, 0.55), 180: (1, 0.95)})
+    events = [("yes", t[20] - 1.0, t[20]), ("yes", t[60] - 1.0, t[60]),
+              ("no", t[140] - 1.0, t[140]), ("no", t[180] - 1.0, t[180])]
+    neg_s, neg_t, neg_sec = _trace({50: (0, 0.66), 90: (1, 0.3)})
+    traces = [(s, t, events, sec), (neg_s, neg_t, [], neg_sec)]
+    tradeoff = []
+    choose(traces, LABELS, ["yes", "no"], 0.5, 0.4, 1.5, tradeoff=tradeoff)
+    assert [r["fa_per_hour_budget"] for r in tradeoff] == list(TRADEOFF_BUDGETS)
+    for row in tradeoff:
+        alone = choose(traces, LABELS, ["yes", "no"], row["fa_per_hour_budget"], 0.4, 1.5)
+        assert row["thresholds"] == {k: v["threshold"] for k, v in alone.items()}
+        assert row["false_alarms"] == sum(v["false_alarms"] for v in alone.values())
+        assert row["frr"] == pytest.approx(1 - sum(v["hits"] for v in alone.values()) / 4)
+    frr = [r["frr"] for r in tradeoff]
+    assert frr == sorted(frr, reverse=True)     # a larger budget never costs more misses
+    # at 0.5/h: the first test's choice, just above the stray 0.70
+    assert tradeoff[0]["thresholds"]["yes"] == pytest.approx(0.71)
 
 
 def test_the_false_alarm_tail_is_extrapolated_beyond_the_calibration_audio():
@@ -99,6 +119,7 @@ def test_calibrate_writes_thresholds_the_detector_uses(validation_set, tmp_path,
                             for k in m.thresholds}
     assert m.provenance["calibration"]["split"] == "validation"
     assert r["streams"][0]["keyword_events"] == 30
+    assert [t["fa_per_hour_budget"] for t in r["points"]["0.5x4"]["tradeoff"]] == list(TRADEOFF_BUDGETS)
     audio, _ = sf.read(neg, dtype="float32")
     for point, (w, b) in (("1x8", (1.0, 8)), ("0.5x4", (0.5, 4))):
         det = kws.Detector(m, width=w, blocks=b)

@@ -25,7 +25,9 @@ audio -- and new audio exceeds the highest of N such peaks about once per N, i.e
 alarm per keyword per stream of the same length: ten times the budget. So, with `extrapolate`
 (default), the tail of the false-alarm count is fitted, log(count) linear in logit(threshold) over
 the highest thresholds with 2 or more false alarms (`tail_fit`), and the threshold moves up to
-where the fitted rate meets the budget. The FRR each threshold costs is reported.
+where the fitted rate meets the budget. The FRR each threshold costs is reported, and for each
+point the trade-off: the FRR that budgets from 0.5 to 20 false alarms per hour would cost
+(`tradeoff`), to choose the budget from.
 """
 
 from __future__ import annotations
@@ -83,46 +85,70 @@ def tail_fit(rows, min_count: int = 2, points: int = 8):
     return (float(intercept), float(slope)) if slope < 0 else None
 
 
-def choose(traces, labels, keywords, fa_per_hour: float, min_threshold: float,
-           refractory_s: float, extrapolate: bool = True) -> dict:
-    """{keyword: {"threshold", "false_alarms", "fa_per_hour", "hits", "positives", "frr", ...}}
-    from traces [(scores, times, events, seconds)] (module doc)."""
+TRADEOFF_BUDGETS = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0)     # false alarms per hour, all keywords
+
+
+def _rows(traces, labels, k, grid, refractory_s: float):
+    """[(threshold, false alarms, hits, positives)] of keyword k alone (the others switched off,
+    so its false alarms are its own) at every grid threshold, over all traces."""
     from kws.distill.evaluate import _match, replay
+    c = labels.index(k)
+    mine = [[e for e in events if e[0] == k] for _, _, events, _ in traces]
+    pos = sum(map(len, mine))
+    rows = []
+    for thr in grid:
+        th = np.full(len(labels), np.inf)
+        th[c] = thr
+        hits = fas = 0
+        for (scores, times, _, _), own in zip(traces, mine):
+            h, f = _match([(labels[i], t) for i, t in replay(scores, times, th, refractory_s)], own)
+            hits, fas = hits + h, fas + f
+        rows.append((float(thr), fas, hits, pos))
+    return rows
+
+
+def _pick(rows, budget: float, hours: float, extrapolate: bool) -> dict:
+    """The lowest threshold of `rows` whose false alarms stay within `budget` (a count), moved up
+    to where the fitted tail meets it (module doc)."""
+    ok = [r for r in rows if r[1] <= budget]
+    best = empirical = ok[0] if ok else min(rows, key=lambda r: (r[1], r[0]))
+    fit = tail_fit(rows) if extrapolate else None
+    expected = None
+    if fit is not None:
+        # the threshold where the fitted rate meets the budget, if above the empirical one
+        x = (math.log(budget) - fit[0]) / fit[1]
+        t_fit = 1.0 / (1.0 + math.exp(-x))
+        later = [r for r in rows if r[0] >= t_fit]
+        best = max(best, later[0] if later else rows[-1], key=lambda r: r[0])
+        z = math.log(best[0] / (1 - best[0]))
+        expected = math.exp(fit[0] + fit[1] * z) / hours if hours else None
+    thr, fas, hits, pos = best
+    return {"threshold": thr, "false_alarms": fas, "fa_per_hour": fas / hours if hours else 0.0,
+            "hits": hits, "positives": pos, "frr": 1.0 - hits / max(pos, 1),
+            "within_budget": fas <= budget, "empirical_threshold": empirical[0],
+            "tail_fit": None if fit is None else {"intercept": fit[0], "slope": fit[1]},
+            "fitted_fa_per_hour": expected}
+
+
+def choose(traces, labels, keywords, fa_per_hour: float, min_threshold: float,
+           refractory_s: float, extrapolate: bool = True, tradeoff=None) -> dict:
+    """{keyword: {"threshold", "false_alarms", "fa_per_hour", "hits", "positives", "frr", ...}}
+    from traces [(scores, times, events, seconds)] (module doc). With `tradeoff` (a list), appends
+    to it, for each budget of TRADEOFF_BUDGETS, what the thresholds chosen for that budget would
+    give (every keyword alone, summed: FRR over the keyword streams, validation false alarms)."""
     hours = sum(t[3] for t in traces) / 3600.0
-    budget = fa_per_hour / max(len(keywords), 1) * hours        # false alarms allowed per keyword
+    share = 1.0 / max(len(keywords), 1) * hours                # a keyword's share of 1 FA/h, as a count
     grid = _grid(min_threshold)
-    out = {}
-    for k in keywords:
-        c = labels.index(k)
-        mine = [[e for e in events if e[0] == k] for _, _, events, _ in traces]
-        pos = sum(map(len, mine))
-        rows = []
-        for thr in grid:
-            th = np.full(len(labels), np.inf)
-            th[c] = thr
-            hits = fas = 0
-            for (scores, times, _, _), own in zip(traces, mine):
-                h, f = _match([(labels[i], t) for i, t in replay(scores, times, th, refractory_s)], own)
-                hits, fas = hits + h, fas + f
-            rows.append((float(thr), fas, hits, pos))
-        ok = [r for r in rows if r[1] <= budget]
-        best = empirical = ok[0] if ok else min(rows, key=lambda r: (r[1], r[0]))
-        fit = tail_fit(rows) if extrapolate else None
-        expected = None
-        if fit is not None:
-            # the threshold where the fitted rate meets the budget, if above the empirical one
-            x = (math.log(budget) - fit[0]) / fit[1]
-            t_fit = 1.0 / (1.0 + math.exp(-x))
-            later = [r for r in rows if r[0] >= t_fit]
-            best = max(best, later[0] if later else rows[-1], key=lambda r: r[0])
-            z = math.log(best[0] / (1 - best[0]))
-            expected = math.exp(fit[0] + fit[1] * z) / hours if hours else None
-        thr, fas, hits, pos = best
-        out[k] = {"threshold": thr, "false_alarms": fas, "fa_per_hour": fas / hours if hours else 0.0,
-                  "hits": hits, "positives": pos, "frr": 1.0 - hits / max(pos, 1),
-                  "within_budget": fas <= budget, "empirical_threshold": empirical[0],
-                  "tail_fit": None if fit is None else {"intercept": fit[0], "slope": fit[1]},
-                  "fitted_fa_per_hour": expected}
+    rows = {k: _rows(traces, labels, k, grid, refractory_s) for k in keywords}
+    out = {k: _pick(rows[k], fa_per_hour * share, hours, extrapolate) for k in keywords}
+    for b in (TRADEOFF_BUDGETS if tradeoff is not None else ()):
+        got = [_pick(rows[k], b * share, hours, extrapolate) for k in keywords]
+        pos = sum(g["positives"] for g in got)
+        tradeoff.append({"fa_per_hour_budget": b,
+                         "frr": 1.0 - sum(g["hits"] for g in got) / max(pos, 1),
+                         "false_alarms": sum(g["false_alarms"] for g in got),
+                         "fa_per_hour": sum(g["false_alarms"] for g in got) / hours if hours else 0.0,
+                         "thresholds": {k: g["threshold"] for k, g in zip(keywords, got)}})
     return out
 
 
@@ -133,7 +159,8 @@ def calibrate(model, data, negative_streams=(), backgrounds=(), snr_db: float = 
     """Thresholds per operating point and keyword, and what they give on the streams (module doc).
 
     Returns {"point_thresholds": {point: {keyword: threshold}}, "points": {point: per-keyword
-    results (`choose`) + "streams": totals per stream at the chosen thresholds}, "streams":
+    results (`choose`) + "streams": totals per stream at the chosen thresholds + "tradeoff":
+    FRR and false alarms at other budgets}, "streams":
     [{name, seconds, keyword_events}], "fa_per_hour_target", "min_threshold", "split"}."""
     from kws.detector import REFRACTORY_S, Detector, resolve_model, resolve_operating_point
     from kws.distill.evaluate import _match, detector_trace, replay
@@ -163,7 +190,9 @@ def calibrate(model, data, negative_streams=(), backgrounds=(), snr_db: float = 
             det = Detector(model, width=op.width, blocks=len(op.blocks), threshold=1.0)
             scores, times = detector_trace(det, audio)
             traces.append((scores, times, events, seconds))
-        chosen = choose(traces, labels, keywords, fa_per_hour, min_threshold, REFRACTORY_S, extrapolate)
+        tradeoff = []
+        chosen = choose(traces, labels, keywords, fa_per_hour, min_threshold, REFRACTORY_S, extrapolate,
+                        tradeoff)
         th = np.array([chosen[l]["threshold"] if l in chosen else np.inf for l in labels])
         per_stream = {}
         for (name, _, events, seconds), (scores, times, _, _) in zip(streams, traces):
@@ -171,7 +200,7 @@ def calibrate(model, data, negative_streams=(), backgrounds=(), snr_db: float = 
             per_stream[name] = {"hits": hits, "positives": len(events), "false_alarms": fas,
                                 "frr": 1.0 - hits / len(events) if events else None,
                                 "fa_per_hour": fas / (seconds / 3600.0)}
-        result["points"][op.name] = {"keywords": chosen, "streams": per_stream}
+        result["points"][op.name] = {"keywords": chosen, "streams": per_stream, "tradeoff": tradeoff}
         result["point_thresholds"][op.name] = {k: v["threshold"] for k, v in chosen.items()}
         if progress:
             progress(f"{op.name}: " + ", ".join(f"{k} {v['threshold']:.4g}" for k, v in chosen.items()))

@@ -310,6 +310,8 @@ def _calibrate(args) -> int:
         for s, v in p["streams"].items():
             frr = "" if v["frr"] is None else f", FRR {v['frr']:.3f}"
             print(f"  {s}: {v['false_alarms']} FA ({v['fa_per_hour']:.2f}/h){frr}")
+        print("  trade-off, budget FA/h -> keyword-stream FRR: " + ", ".join(
+            f"{t['fa_per_hour_budget']:g} -> {t['frr']:.3f}" for t in p["tradeoff"]))
     print(f"wrote {args.out}")
     return 0
 
