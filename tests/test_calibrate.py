@@ -12,7 +12,7 @@ import soundfile as sf
 
 import kws
 from kws.cli import main
-from kws.distill.calibrate import TRADEOFF_BUDGETS, choose
+from kws.distill.calibrate import TRADEOFF_BUDGETS, _pick, choose
 from kws.fsmn.model import load_model
 
 LABELS = ["yes", "no", "_unknown_", "_silence_"]
@@ -86,6 +86,10 @@ def test_the_false_alarm_tail_is_extrapolated_beyond_the_calibration_audio():
     assert r["tail_fit"]["slope"] == pytest.approx(-1.0, abs=0.2)
     assert 0.997 <= r["threshold"] <= 0.999 and r["false_alarms"] == 0
     assert r["fitted_fa_per_hour"] * hours <= 0.1 + 1e-9
+    # a nearly flat tail (3 -> 2 false alarms over the whole grid) and a generous budget put the
+    # fitted threshold at logit ~ -13800 (the logistic function must not overflow): the empirical one
+    flat = [(t, 3 if t < 0.9 else 2, 0, 1) for t in (0.4, 0.6, 0.8, 0.95, 0.99, 0.9999)]
+    assert _pick(flat, 1e300, 1.0, True)["threshold"] == pytest.approx(0.4)
     plain = choose(traces, LABELS, ["yes"], 0.1 / hours, 0.4, 1.5, extrapolate=False)["yes"]
     assert plain["threshold"] == pytest.approx(0.99) and plain["tail_fit"] is None
 

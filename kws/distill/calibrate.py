@@ -117,7 +117,7 @@ def _pick(rows, budget: float, hours: float, extrapolate: bool) -> dict:
     if fit is not None:
         # the threshold where the fitted rate meets the budget, if above the empirical one
         x = (math.log(budget) - fit[0]) / fit[1]
-        t_fit = 1.0 / (1.0 + math.exp(-x))
+        t_fit = 0.5 * (1.0 + math.tanh(x / 2))       # the logistic function, without overflow
         later = [r for r in rows if r[0] >= t_fit]
         best = max(best, later[0] if later else rows[-1], key=lambda r: r[0])
         z = math.log(best[0] / (1 - best[0]))
