@@ -32,3 +32,10 @@ python ../../scripts/yardsticks_table.py --model v2=../../docs/default-model/v2/
 # 6. leave-one-family-out, 3 + 3 epochs each (15 min each)
 (cd ../.. && DATA=runs/v3/data RUN=runs/v3 EPOCHS=3 REPORT=docs/default-model/v3-run1 \
     bash scripts/leave-one-family-out.sh)
+# 7. after run 1: validation confusion (validation.json) and the class-balance fine-tune (9 min)
+kws eval --model student.kws --data data --split validation --no-stream --json > $OUT/validation.json
+torchrun --standalone --nproc_per_node 2 -m kws train --data data --task v1-12 --out ft.kws --workdir ft \
+    --seed 0 --teacher work/teacher.pt --init-student work/student.pt --epochs 3 --optimizer adam \
+    --student-lr 3e-4 --acoustics realistic --spec-masks 2 --student-plan center --inplace-kd 1 \
+    --unknown-fraction 0.3 --no-progress --resume
+kws eval --model ft.kws --data data --split validation --no-stream --json > $OUT/finetune-unknown30-validation.json
