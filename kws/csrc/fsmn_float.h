@@ -34,9 +34,12 @@ static void NAME(stem_input)(const float *restrict x, size_t rows, size_t f, siz
         }
 }
 
-/* h[r, c] = sum over i (in order) of s[r, i] * wt[i, c].  Tiles of 4 rows x TV vectors: 4 * TV
+/* h[r, c] = sum over i (in order) of s[r, i] * wt[i, c].  Tiles of RT rows x TV vectors: RT * TV
  * independent accumulators hide the add latency and stay in registers (TV = 4 on NEON's 32
- * registers, 2 elsewhere); each weight vector loaded serves 4 rows. */
+ * registers, 2 elsewhere; RT = 8 on AVX-512, 4 elsewhere); each weight vector loaded serves RT
+ * rows.  The tile shape never changes the order of a sum, only which sums run side by side.
+ * AVX-512 with 8 rows (Intel Xeon family 6 model 207, one thread, thread CPU time, 5 alternating
+ * runs): a whole 1x8 inference 104 -> 87 us; 0.5x4 unchanged within noise (26 us). */
 #ifndef TV
 #define TV 2
 #endif
@@ -44,41 +47,52 @@ static void NAME(stem_input)(const float *restrict x, size_t rows, size_t f, siz
  * fused multiply-adds where the target has them (AVX2, AVX-512, NEON): it is the largest float
  * layer, and FMA halves its instructions; so its rounding, like BLAS's, depends on the CPU (the
  * tests compare it with an exact sum, to 1e-5), while every step after it is bit-exact. */
+/* RT rows per tile: 8 on AVX-512 (16 accumulators of its 32 registers), 4 elsewhere. */
+#ifndef RT
+#define RT (VL == 16 ? 8 : 4)
+#endif
+#define STEM_TILE NAME(stem_tile)
+/* rows r..r+R-1 of h, every column block of TV vectors; the columns past the last block one by one */
+static inline __attribute__((always_inline, optimize("fp-contract=fast"))) void STEM_TILE(
+        const float *restrict s, size_t r, const int R, size_t k, const float *restrict wt, size_t bw,
+        float *restrict h) {
+    size_t c = 0;
+    for (; c + TV * VL <= bw; c += TV * VL) {
+        vf acc[8][TV];
+#pragma GCC unroll 16
+        for (int q = 0; q < R; q++)
+#pragma GCC unroll 16
+            for (int v = 0; v < TV; v++) acc[q][v] = (vf){0};
+        for (size_t i = 0; i < k; i++) {
+            vf w[TV];
+#pragma GCC unroll 16
+            for (int v = 0; v < TV; v++) w[v] = ld(wt + i * bw + c + v * VL);
+#pragma GCC unroll 16
+            for (int q = 0; q < R; q++) {
+                const float x = s[(r + q) * k + i];
+#pragma GCC unroll 16
+                for (int v = 0; v < TV; v++) acc[q][v] = acc[q][v] + x * w[v];
+            }
+        }
+#pragma GCC unroll 16
+        for (int q = 0; q < R; q++)
+#pragma GCC unroll 16
+            for (int v = 0; v < TV; v++) st(h + (r + q) * bw + c + v * VL, acc[q][v]);
+    }
+    for (; c < bw; c++)
+        for (int q = 0; q < R; q++) {
+            float a = 0;
+            for (size_t i = 0; i < k; i++) a = a + s[(r + q) * k + i] * wt[i * bw + c];
+            h[(r + q) * bw + c] = a;
+        }
+}
+
 __attribute__((noinline, optimize("fp-contract=fast"))) static void NAME(stem_matmul)(const float *restrict s, size_t rows, size_t k,
                                                         const float *restrict wt, size_t bw,
                                                         float *restrict h) {
     size_t r = 0;
-    for (; r + 4 <= rows; r += 4) {
-        size_t c = 0;
-        for (; c + TV * VL <= bw; c += TV * VL) {
-            vf acc[4][TV];
-#pragma GCC unroll 16
-            for (int q = 0; q < 4; q++)
-#pragma GCC unroll 16
-                for (int v = 0; v < TV; v++) acc[q][v] = (vf){0};
-            for (size_t i = 0; i < k; i++) {
-                vf w[TV];
-#pragma GCC unroll 16
-                for (int v = 0; v < TV; v++) w[v] = ld(wt + i * bw + c + v * VL);
-#pragma GCC unroll 16
-                for (int q = 0; q < 4; q++) {
-                    const float x = s[(r + q) * k + i];
-#pragma GCC unroll 16
-                    for (int v = 0; v < TV; v++) acc[q][v] = acc[q][v] + x * w[v];
-                }
-            }
-#pragma GCC unroll 16
-            for (int q = 0; q < 4; q++)
-#pragma GCC unroll 16
-                for (int v = 0; v < TV; v++) st(h + (r + q) * bw + c + v * VL, acc[q][v]);
-        }
-        for (; c < bw; c++)
-            for (size_t q = 0; q < 4; q++) {
-                float a = 0;
-                for (size_t i = 0; i < k; i++) a = a + s[(r + q) * k + i] * wt[i * bw + c];
-                h[(r + q) * bw + c] = a;
-            }
-    }
+    for (; r + RT <= rows; r += RT) STEM_TILE(s, r, RT, k, wt, bw, h);
+    for (; r + 4 <= rows; r += 4) STEM_TILE(s, r, 4, k, wt, bw, h);
     for (; r < rows; r++)
         for (size_t c = 0; c < bw; c++) {
             float a = 0;
@@ -180,6 +194,8 @@ static const kws_float_ops NAME(float_ops) = {
     NAME(float_memconv), NAME(memory_update), NAME(add_into)};
 
 #undef TV
+#undef RT
+#undef STEM_TILE
 #undef vf
 #undef vi
 #undef ld
