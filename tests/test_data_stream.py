@@ -126,3 +126,13 @@ def test_validation_streams_share_nothing_with_the_test_streams(speech, tmp_path
     evaluation = {n for kind in sample_split(p.stem for p in MUSIC_DIR.glob("*.flac"))["evaluation"].values()
                   for n in kind}
     assert names and not names & evaluation
+
+
+def test_babble_stream_reports_progress(tmp_path, capsys):
+    """A babble stream long enough for 10+ segments (20-40 s each) logs its progress, as the
+    background phase of a speech stream does (both are minutes of rendered speech)."""
+    out = tmp_path / "babble.flac"
+    assert main(["data", "stream", "--out", str(out), "--kind", "babble", "--minutes", "6",
+                 "--engines", "espeak-ng", "--seed", "3"]) == 0
+    assert re.search(r"backgrounds \d+\.\d of 6 min", capsys.readouterr().err)
+    assert len(_rows(out)) >= 10

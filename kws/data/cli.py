@@ -151,11 +151,11 @@ def _stream(args) -> int:
             raise KwsError(f"no {args.split}-split voice among the selected engines")
         check_engines(voices)
         words = _split_list(args.words) or []
+        log = lambda m: print(m, file=sys.stderr)   # noqa: E731
         if args.kind == "babble":
-            audio, rows = streams.babble_stream(args.minutes, voices, words, args.seed)
+            audio, rows = streams.babble_stream(args.minutes, voices, words, args.seed, log=log)
         else:
-            audio, rows = streams.speech_stream(args.minutes, voices, words, args.seed,
-                                                log=lambda m: print(m, file=sys.stderr), part=part)
+            audio, rows = streams.speech_stream(args.minutes, voices, words, args.seed, log=log, part=part)
     streams.write_stream(out, audio, rows)
     print(f"kws data stream: {out} ({len(audio) / 16000 / 60:.1f} min, {args.kind}, "
           f"{len(rows)} rows in {out}.csv) in {time.time() - t0:.0f} s")

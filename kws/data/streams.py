@@ -218,9 +218,10 @@ def _exclude(keywords) -> set[str]:
     return {w for k in keywords for w in re.findall(r"[a-z']+", k.lower().replace("_", " "))}
 
 
-def babble_stream(minutes: float, voices, keywords, seed: int = 0) -> tuple[np.ndarray, list[dict]]:
+def babble_stream(minutes: float, voices, keywords, seed: int = 0, log=None) -> tuple[np.ndarray, list[dict]]:
     """(audio, rows) of `minutes` of babble: 3-8 talkers of `voices` (word salad without the
-    keywords), a new set every 20-40 s, at -22 dBFS over a -55 dBFS pink floor."""
+    keywords), a new set every 20-40 s, at -22 dBFS over a -55 dBFS pink floor. `log`: None, or
+    called with a progress line every 10 segments."""
     from kws.data.engines import Renderer
     from kws.data.noise import make_noise
     rng = np.random.default_rng([seed, 3])
