@@ -125,7 +125,7 @@ def pi_counts() -> dict:
 def run(args) -> dict:
     from kws.bench import cpu_model
     from kws.detector import resolve_model, resolve_operating_point
-    from kws.distill.evaluate import _match
+    from kws.distill.evaluate import _match, read_negative_stream
     from kws import _kernels
     import pi_estimate
     work = Path(args.work)
@@ -139,7 +139,6 @@ def run(args) -> dict:
     say("data: kws data synth (small V1-12 stand-in)")
     data = synth_data(work)
     kw = keyword_streams(data, model)
-    from kws.distill.evaluate import read_negative_stream
     say(f"synthetic speech: {args.speech or f'{args.speech_minutes:g} min'}")
     free = {"speech": read_negative_stream(args.speech, SR)[0] if args.speech
             else speech_stream(work, args.speech_minutes)}

@@ -58,7 +58,7 @@ static inline __attribute__((always_inline, optimize("fp-contract=fast"))) void 
         float *restrict h) {
     size_t c = 0;
     for (; c + TV * VL <= bw; c += TV * VL) {
-        vf acc[8][TV];
+        vf acc[RT][TV];      /* R <= RT rows used */
 #pragma GCC unroll 16
         for (int q = 0; q < R; q++)
 #pragma GCC unroll 16
