@@ -128,6 +128,29 @@ def test_unknown_fraction_subsamples(sc_dir):
     assert {p for p, _ in other.items} != {p for p, _ in ds.items}
 
 
+def test_unknown_subset_redrawn_each_epoch(sc_dir):
+    ds = _all_items(sc_dir, unknown_fraction=0.1, silence_fraction=0.1)["training"]
+    first, counts = list(ds.items), ds.class_counts()
+    unk = lambda: {p for p, lab in ds.items if ds.labels[lab] == UNKNOWN}
+    seen = unk()
+    ds.set_epoch(3)
+    assert ds.class_counts() == counts and len(ds) == len(first)      # same balance, same length
+    assert unk() != seen                                               # a fresh subset ...
+    assert [it for it in ds.items if ds.labels[it[1]] != UNKNOWN] == \
+        [it for it in first if ds.labels[it[1]] != UNKNOWN]            # ... and nothing else moved
+    third = list(ds.items)
+    ds.set_epoch(0)
+    assert ds.items == first                                           # deterministic per epoch
+    ds.set_epoch(3)
+    assert ds.items == third
+    full = _all_items(sc_dir)["training"]
+    for e in range(1, 12):
+        ds.set_epoch(e)
+        seen |= unk()
+    pool = {p for p, lab in full.items if full.labels[lab] == UNKNOWN}
+    assert len(pool) > counts[UNKNOWN] and seen == pool               # over epochs, every clip serves
+
+
 def test_v2_35_requires_all_words(sc_dir):
     with pytest.raises(KwsError, match="no folder for"):
         SpeechCommands(sc_dir, task="v2-35")

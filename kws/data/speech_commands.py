@@ -123,7 +123,8 @@ class SpeechCommands:
         words: the keywords of task "custom" (list or comma-separated; phrases become `hey_kiwi`).
         silence_fraction: share of `_silence_` items in the split (tasks with `_silence_` only).
         unknown_fraction: None keeps every `_unknown_` clip (reference BiFSMN); a float in [0, 1)
-            keeps a seeded subset so unknown clips are that share of the split (TF uses 0.1).
+            keeps a seeded subset so unknown clips are that share of the split (TF uses 0.1);
+            `set_epoch(e)` draws epoch e's subset, so training sees all of them over the epochs.
         seed: seeds the unknown subset and the silence windows.
         augment: optional callable(audio [16000] float32, rng) -> audio, e.g. kws.data.Augment;
             its rng is drawn from (seed, epoch, index): call `set_epoch(e)` for fresh draws.
@@ -196,13 +197,12 @@ class SpeechCommands:
                 known += [(f, index[word]) for f in files if assign(f) == split]
             elif has_unknown:
                 unknown += [(f, index[UNKNOWN]) for f in files if assign(f) == split]
-        rng = np.random.default_rng([self.seed, zlib.crc32(split.encode())])
+        # a subset of `_unknown_` is redrawn by set_epoch: the balance is fixed, every clip serves
+        self._known, self._unknown_pool, self._n_unk = known, unknown, len(unknown)
         if has_unknown and unknown_fraction is not None:
             n_unk = round(unknown_fraction * len(known) / (1.0 - silence_fraction - unknown_fraction))
-            keep = np.sort(rng.permutation(len(unknown))[:min(n_unk, len(unknown))])
-            unknown = [unknown[k] for k in keep]
-        self.items: list[tuple[str | None, int]] = known + unknown
-        self.items.sort(key=lambda it: it[0])
+            self._n_unk = min(n_unk, len(unknown))
+        self.items: list[tuple[str | None, int]] = self._word_items(0)
         if SILENCE in self.labels:
             sil = index[SILENCE]
             sdir = self.root / SILENCE
@@ -250,8 +250,21 @@ class SpeechCommands:
         return sorted(self._failed)
 
     def set_epoch(self, epoch: int) -> None:
-        """Choose the draw of augmentation and silence windows (deterministic per epoch)."""
+        """Choose the draw of augmentation, silence windows and the `_unknown_` subset
+        (deterministic per epoch; the number of items never changes)."""
         self.epoch = int(epoch)
+        if self._n_unk < len(self._unknown_pool):
+            n = len(self._known) + self._n_unk
+            self.items[:n] = self._word_items(self.epoch)
+
+    def _word_items(self, epoch: int) -> list[tuple[str, int]]:
+        """The keyword clips plus this epoch's `_unknown_` subset, sorted by path."""
+        unknown = self._unknown_pool
+        if self._n_unk < len(unknown):
+            key = [self.seed, zlib.crc32(self.split.encode())] + ([epoch] if epoch else [])
+            keep = np.random.default_rng(key).permutation(len(unknown))[:self._n_unk]
+            unknown = [unknown[k] for k in np.sort(keep)]
+        return sorted(self._known + unknown, key=lambda it: it[0])
 
     def class_counts(self) -> dict[str, int]:
         """Items per class, in label order: {label name: count}."""

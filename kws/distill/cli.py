@@ -107,8 +107,8 @@ def register(sub) -> None:
                    help="batches per operating point to re-estimate BatchNorm statistics after "
                         "training (0: off)")
     p.add_argument("--unknown-fraction", type=float,
-                   help="keep a seeded subset of _unknown_ training clips so they are this share of the "
-                        "training split (default: all of them, as the reference; TF uses 0.1)")
+                   help="_unknown_ training clips are this share of each epoch, a fresh seeded subset "
+                        "every epoch (default: all of them every epoch, as the reference; TF uses 0.1)")
     p.add_argument("--exclude-families", default="",
                    help="comma-separated voice families (formant, donor, neural) left out of training "
                         "and validation, by the data set's manifest.csv: leave-one-family-out")
