@@ -52,6 +52,24 @@ def test_choose_stops_just_above_the_highest_keyword_free_score():
     assert not r["yes"]["within_budget"]
 
 
+def test_false_alarms_count_on_the_streams_fa_from_marks():
+    # the stray "yes" at 0.70 sits in the keyword stream's gap (an _unknown_ word); counted on the
+    # keyword-free trace alone, "yes" may go down to just above that trace's 0.66
+    s, t, sec = _trace({20: (0, 0.9), 60: (0, 0.62), 100: (0, 0.7), 140: (1, 0.55), 180: (1, 0.95)})
+    events = [("yes", t[20] - 1.0, t[20]), ("yes", t[60] - 1.0, t[60]),
+              ("no", t[140] - 1.0, t[140]), ("no", t[180] - 1.0, t[180])]
+    neg_s, neg_t, neg_sec = _trace({50: (0, 0.66), 90: (1, 0.3)})
+    traces = [(s, t, events, sec), (neg_s, neg_t, [], neg_sec)]
+    r = choose(traces, LABELS, ["yes", "no"], 0.5, 0.4, 1.5, fa_from=[False, True])
+    assert r["yes"]["threshold"] == pytest.approx(0.67) and r["yes"]["false_alarms"] == 0
+    assert (r["yes"]["hits"], r["yes"]["positives"]) == (1, 2)       # hits still from the keywords
+    # the budget is per hour of the counted audio: 1 false alarm in 80 s is 45/h
+    one = choose(traces, LABELS, ["yes"], 45.0, 0.4, 1.5, fa_from=[False, True], extrapolate=False)
+    assert one["yes"]["threshold"] == pytest.approx(0.4) and one["yes"]["fa_per_hour"] == pytest.approx(45.0)
+    with pytest.raises(kws.KwsError, match="fa_from"):
+        choose(traces, LABELS, ["yes"], 0.5, 0.4, 1.5, fa_from=[False, False])
+
+
 def test_the_tradeoff_gives_each_budget_what_choosing_for_it_gives():
     s, t, sec = _trace({20: (0, 0.9), 60: (0, 0.62), 100: (0, 0.7), 140: (1, 0.55), 180: (1, 0.95)})
     events = [("yes", t[20] - 1.0, t[20]), ("yes", t[60] - 1.0, t[60]),

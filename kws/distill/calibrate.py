@@ -17,9 +17,10 @@ What it runs (numpy and the kernel runtime only):
     (`evaluate.replay`) for every candidate threshold.
 For each keyword on its own (the others switched off, so a keyword's false alarms are its own):
 the lowest threshold (a 0.01 grid from `min_threshold` to 0.99, finer to 0.9999, `_grid`) at which
-its false alarms, over all streams, stay within its share of the budget (`fa_per_hour` / number of
-keywords, per hour of all streams together); if none does, the one with the fewest (then the
-lowest). With about an hour of validation audio a share of 0.05/h allows less than one false
+its false alarms stay within its share of the budget (`fa_per_hour` / number of keywords, per
+hour): false alarms and hours are those of the negative streams when there are any (what users
+count: keyword-free speech and music), else of all streams; if none does, the one with the fewest
+(then the lowest). With about an hour of validation audio a share of 0.05/h allows less than one false
 alarm, so that threshold sits just above the highest score the keyword reached on keyword-free
 audio -- and new audio exceeds the highest of N such peaks about once per N, i.e. roughly one false
 alarm per keyword per stream of the same length: ten times the budget. So, with `extrapolate`
@@ -88,9 +89,10 @@ def tail_fit(rows, min_count: int = 2, points: int = 8):
 TRADEOFF_BUDGETS = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0)     # false alarms per hour, all keywords
 
 
-def _rows(traces, labels, k, grid, refractory_s: float):
+def _rows(traces, labels, k, grid, refractory_s: float, counted):
     """[(threshold, false alarms, hits, positives)] of keyword k alone (the others switched off,
-    so its false alarms are its own) at every grid threshold, over all traces."""
+    so its false alarms are its own) at every grid threshold: hits over all traces, false alarms
+    over the traces `counted` marks."""
     from kws.distill.evaluate import _match, replay
     c = labels.index(k)
     mine = [[e for e in events if e[0] == k] for _, _, events, _ in traces]
@@ -100,9 +102,11 @@ def _rows(traces, labels, k, grid, refractory_s: float):
         th = np.full(len(labels), np.inf)
         th[c] = thr
         hits = fas = 0
-        for (scores, times, _, _), own in zip(traces, mine):
+        for (scores, times, _, _), own, counts in zip(traces, mine, counted):
+            if not (own or counts):
+                continue
             h, f = _match([(labels[i], t) for i, t in replay(scores, times, th, refractory_s)], own)
-            hits, fas = hits + h, fas + f
+            hits, fas = hits + h, fas + (f if counts else 0)
         rows.append((float(thr), fas, hits, pos))
     return rows
 
@@ -131,15 +135,20 @@ def _pick(rows, budget: float, hours: float, extrapolate: bool) -> dict:
 
 
 def choose(traces, labels, keywords, fa_per_hour: float, min_threshold: float,
-           refractory_s: float, extrapolate: bool = True, tradeoff=None) -> dict:
+           refractory_s: float, extrapolate: bool = True, tradeoff=None, fa_from=None) -> dict:
     """{keyword: {"threshold", "false_alarms", "fa_per_hour", "hits", "positives", "frr", ...}}
-    from traces [(scores, times, events, seconds)] (module doc). With `tradeoff` (a list), appends
-    to it, for each budget of TRADEOFF_BUDGETS, what the thresholds chosen for that budget would
-    give (every keyword alone, summed: FRR over the keyword streams, validation false alarms)."""
-    hours = sum(t[3] for t in traces) / 3600.0
+    from traces [(scores, times, events, seconds)] (module doc). False alarms are counted, and the
+    budget is per hour, on the traces where `fa_from` (one bool per trace; None: all) is true.
+    With `tradeoff` (a list), appends to it, for each budget of TRADEOFF_BUDGETS, what the
+    thresholds chosen for that budget would give (every keyword alone, summed: FRR over the
+    keyword streams, validation false alarms)."""
+    counted = [True] * len(traces) if fa_from is None else [bool(c) for c in fa_from]
+    if len(counted) != len(traces) or not any(counted):
+        raise KwsError("fa_from must mark at least one of the traces")
+    hours = sum(t[3] for t, c in zip(traces, counted) if c) / 3600.0
     share = 1.0 / max(len(keywords), 1) * hours                # a keyword's share of 1 FA/h, as a count
     grid = _grid(min_threshold)
-    rows = {k: _rows(traces, labels, k, grid, refractory_s) for k in keywords}
+    rows = {k: _rows(traces, labels, k, grid, refractory_s, counted) for k in keywords}
     out = {k: _pick(rows[k], fa_per_hour * share, hours, extrapolate) for k in keywords}
     for b in (TRADEOFF_BUDGETS if tradeoff is not None else ()):
         got = [_pick(rows[k], b * share, hours, extrapolate) for k in keywords]
@@ -178,9 +187,14 @@ def calibrate(model, data, negative_streams=(), backgrounds=(), snr_db: float = 
     labels = list(model.labels)
     keywords = [l for l in labels if l not in NON_KEYWORDS]
     streams = _streams(model, data, backgrounds, snr_db, split, seed, max_clips)
+    # false alarms are what keyword-free audio triggers: with negative streams, only they count
+    # (the keyword streams' gaps are dense with `_unknown_` and confusable words, ~1,000 an hour,
+    # far from what users hear); without them, every stream counts
+    fa_from = [not negative_streams] * len(streams) + [True] * len(negative_streams)
     streams += [_negative(model, f) for f in negative_streams]
     result = {"split": split, "fa_per_hour_target": fa_per_hour, "min_threshold": min_threshold,
               "extrapolate": extrapolate,
+              "fa_streams": [n for (n, *_), c in zip(streams, fa_from) if c],
               "snr_db": snr_db, "streams": [{"name": n, "seconds": s, "keyword_events": len(e)}
                                             for n, _, e, s in streams],
               "points": {}, "point_thresholds": {}}
@@ -192,7 +206,7 @@ def calibrate(model, data, negative_streams=(), backgrounds=(), snr_db: float = 
             traces.append((scores, times, events, seconds))
         tradeoff = []
         chosen = choose(traces, labels, keywords, fa_per_hour, min_threshold, REFRACTORY_S, extrapolate,
-                        tradeoff)
+                        tradeoff, fa_from)
         th = np.array([chosen[l]["threshold"] if l in chosen else np.inf for l in labels])
         per_stream = {}
         for (name, _, events, seconds), (scores, times, _, _) in zip(streams, traces):
