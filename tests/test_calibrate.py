@@ -12,7 +12,7 @@ import soundfile as sf
 
 import kws
 from kws.cli import main
-from kws.distill.calibrate import TRADEOFF_BUDGETS, _pick, choose
+from kws.distill.calibrate import TRADEOFF_BUDGETS, allocate, choose
 from kws.fsmn.model import load_model
 
 LABELS = ["yes", "no", "_unknown_", "_silence_"]
@@ -41,10 +41,15 @@ def test_choose_stops_just_above_the_highest_keyword_free_score():
     assert (r["yes"]["hits"], r["yes"]["positives"], r["yes"]["false_alarms"]) == (1, 2, 0)
     assert r["no"]["threshold"] == pytest.approx(0.4)          # nothing to avoid: the floor
     assert (r["no"]["hits"], r["no"]["frr"]) == (2, 0.0)
-    # a budget of 1 false alarm per keyword over these 160 s lets "yes" go just above the 0.66
+    # a budget of 2 false alarms over these 160 s: "no" needs none, so "yes" gets both and finds
+    # its 0.62 too (equal shares would have stopped it at 0.67: one each)
     loose = choose(traces, LABELS, ["yes", "no"], fa_per_hour=2 * 3600 / 160, min_threshold=0.4,
                    refractory_s=1.5)
-    assert loose["yes"]["threshold"] == pytest.approx(0.67) and loose["yes"]["false_alarms"] == 1
+    assert loose["yes"]["threshold"] == pytest.approx(0.4)
+    assert (loose["yes"]["false_alarms"], loose["yes"]["hits"]) == (2, 2)
+    one = choose(traces, LABELS, ["yes", "no"], fa_per_hour=1 * 3600 / 160, min_threshold=0.4,
+                 refractory_s=1.5)
+    assert one["yes"]["threshold"] == pytest.approx(0.67) and one["yes"]["false_alarms"] == 1
     # nothing within budget even at 0.99: the fewest false alarms (then the lowest), flagged
     bad = _trace({10: (0, 1.0), 50: (0, 0.8)})
     r = choose([bad[:2] + ([],) + bad[2:]], LABELS, ["yes"], 0.5, 0.4, 1.5)
@@ -91,25 +96,45 @@ def test_the_tradeoff_gives_each_budget_what_choosing_for_it_gives():
 
 
 def test_the_false_alarm_tail_is_extrapolated_beyond_the_calibration_audio():
-    """32 keyword-free peaks of "yes" with log(count above t) = 4 - logit(t): on this audio the
-    budget (0.1 false alarm) is met just above the highest peak (logit 4: 0.982 -> 0.99 on the
-    grid), but the fitted tail puts the rate at the budget near logit 6.3 (0.998)."""
+    """32 keyword-free peaks of "yes" with log(count above t) = 4 - logit(t): on this audio no
+    false alarm is left just above the highest peak (logit 4: 0.982), but the fitted tail expects
+    the budget (0.1 false alarm) to be met only near logit 6.3 (0.998)."""
     import math
     peaks = {10 * i: (0, 1 / (1 + math.exp(-(4 - math.log(i))))) for i in range(1, 33)}
     s, t, sec = _trace(peaks)
     hours = sec / 3600
-    traces = [(s, t, [], sec)]
-    r = choose(traces, LABELS, ["yes"], fa_per_hour=0.1 / hours, min_threshold=0.4, refractory_s=1.5)["yes"]
-    assert r["empirical_threshold"] == pytest.approx(0.99)
+    # "yes" said at 0.95 and 0.9997 in a keyword stream whose gaps do not count
+    ks, kt, ksec = _trace({100: (0, 0.95), 300: (0, 0.9997)})
+    events = [("yes", kt[100] - 1.0, kt[100]), ("yes", kt[300] - 1.0, kt[300])]
+    traces = [(s, t, [], sec), (ks, kt, events, ksec)]
+    r = choose(traces, LABELS, ["yes"], fa_per_hour=0.1 / hours, min_threshold=0.4, refractory_s=1.5,
+               fa_from=[True, False])["yes"]
     assert r["tail_fit"]["slope"] == pytest.approx(-1.0, abs=0.2)
-    assert 0.997 <= r["threshold"] <= 0.999 and r["false_alarms"] == 0
-    assert r["fitted_fa_per_hour"] * hours <= 0.1 + 1e-9
-    # a nearly flat tail (3 -> 2 false alarms over the whole grid) and a generous budget put the
-    # fitted threshold at logit ~ -13800 (the logistic function must not overflow): the empirical one
-    flat = [(t, 3 if t < 0.9 else 2, 0, 1) for t in (0.4, 0.6, 0.8, 0.95, 0.99, 0.9999)]
-    assert _pick(flat, 1e300, 1.0, True)["threshold"] == pytest.approx(0.4)
-    plain = choose(traces, LABELS, ["yes"], 0.1 / hours, 0.4, 1.5, extrapolate=False)["yes"]
+    assert 0.997 <= r["threshold"] <= 0.999 and r["false_alarms"] == 0 and r["hits"] == 1
+    assert r["expected_false_alarms"] <= 0.1 + 1e-9 and r["within_budget"]
+    # without the fit, 0 false alarms is taken at its word: just above the highest peak
+    plain = choose(traces, LABELS, ["yes"], 0.1 / hours, 0.4, 1.5, extrapolate=False,
+                   fa_from=[True, False])["yes"]
     assert plain["threshold"] == pytest.approx(0.99) and plain["tail_fit"] is None
+
+
+def test_allocate_spends_the_budget_where_it_buys_hits():
+    # rows (threshold, false alarms, hits, positives): "a" gains 5 hits for 2 false alarms,
+    # "b" 1 hit for 2; a budget of 2 goes to "a"
+    a = [(0.4, 2, 9, 10), (0.6, 0, 4, 10), (0.8, 0, 4, 10)]
+    b = [(0.4, 2, 5, 10), (0.6, 0, 4, 10), (0.8, 0, 3, 10)]
+    rows = {"a": a, "b": b}
+    exp = {k: np.array([r[1] for r in v], float) for k, v in rows.items()}
+    assert allocate(rows, exp, 2.0) == ({"a": 0, "b": 1}, True)
+    assert allocate(rows, exp, 4.0) == ({"a": 0, "b": 0}, True)
+    assert allocate(rows, exp, 1.0) == ({"a": 1, "b": 1}, True)     # 0.6: lowest with those hits
+    # a fractional expected count: the leftover lowers "b" only while its hits stay
+    exp["b"] = np.array([2.0, 0.5, 0.0])
+    assert allocate(rows, exp, 2.2) == ({"a": 0, "b": 2}, True)
+    assert allocate(rows, exp, 2.6) == ({"a": 0, "b": 1}, True)
+    # over budget even at the top of the grid: the fewest, flagged
+    exp["a"] = np.array([3.0, 2.0, 1.0])
+    assert allocate(rows, exp, 0.5) == ({"a": 2, "b": 2}, False)
 
 
 @pytest.fixture(scope="module")

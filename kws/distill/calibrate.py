@@ -15,19 +15,20 @@ What it runs (numpy and the kernel runtime only):
   * each stream goes once through a Detector at each operating point (`detector_trace`: smoothed
     posteriors every hop), and the Detector's trigger rule is replayed on the record
     (`evaluate.replay`) for every candidate threshold.
-For each keyword on its own (the others switched off, so a keyword's false alarms are its own):
-the lowest threshold (a 0.01 grid from `min_threshold` to 0.99, finer to 0.9999, `_grid`) at which
-its false alarms stay within its share of the budget (`fa_per_hour` / number of keywords, per
-hour): false alarms and hours are those of the negative streams when there are any (what users
-count: keyword-free speech and music), else of all streams; if none does, the one with the fewest
-(then the lowest). With about an hour of validation audio a share of 0.05/h allows less than one false
-alarm, so that threshold sits just above the highest score the keyword reached on keyword-free
-audio -- and new audio exceeds the highest of N such peaks about once per N, i.e. roughly one false
-alarm per keyword per stream of the same length: ten times the budget. So, with `extrapolate`
-(default), the tail of the false-alarm count is fitted, log(count) linear in logit(threshold) over
-the highest thresholds with 2 or more false alarms (`tail_fit`), and the threshold moves up to
-where the fitted rate meets the budget. The FRR each threshold costs is reported, and for each
-point the trade-off: the FRR that budgets from 0.5 to 20 false alarms per hour would cost
+For each keyword on its own (the others switched off, so a keyword's false alarms are its own),
+at every threshold of a grid (0.01 steps from `min_threshold` to 0.99, finer to 0.9999, `_grid`):
+its hits on the keyword streams and its false alarms, counted on the negative streams when there
+are any (what users count: keyword-free speech and music), else on all streams. A count of 0 or 1
+says little (new audio exceeds the highest of N keyword-free peaks about once per N), so with
+`extrapolate` (default) the count's tail is fitted, log(count) linear in logit(threshold) over the
+highest thresholds with 2 or more (`tail_fit`), and above them the fitted value is the expected
+number (`expected_false_alarms`). The budget (`fa_per_hour` x the counted hours) is shared among
+the keywords where it buys the most hits (`allocate`: one price per false alarm, each keyword at
+its best hits - price x expected false alarms), rather than in equal shares: with an hour of
+validation audio an equal share of 0.5/h is 0.05 false alarms per keyword, below what one hour
+can tell apart. If even the top of the grid exceeds the budget, every keyword gets its fewest
+(`within_budget` false). The FRR each threshold costs is reported, and for each point the
+trade-off: the FRR that budgets from 0.5 to 20 false alarms per hour would cost
 (`tradeoff`), to choose the budget from.
 """
 
@@ -111,27 +112,53 @@ def _rows(traces, labels, k, grid, refractory_s: float, counted):
     return rows
 
 
-def _pick(rows, budget: float, hours: float, extrapolate: bool) -> dict:
-    """The lowest threshold of `rows` whose false alarms stay within `budget` (a count), moved up
-    to where the fitted tail meets it (module doc)."""
-    ok = [r for r in rows if r[1] <= budget]
-    best = empirical = ok[0] if ok else min(rows, key=lambda r: (r[1], r[0]))
-    fit = tail_fit(rows) if extrapolate else None
-    expected = None
-    if fit is not None:
-        # the threshold where the fitted rate meets the budget, if above the empirical one
-        x = (math.log(budget) - fit[0]) / fit[1]
-        t_fit = 0.5 * (1.0 + math.tanh(x / 2))       # the logistic function, without overflow
-        later = [r for r in rows if r[0] >= t_fit]
-        best = max(best, later[0] if later else rows[-1], key=lambda r: r[0])
-        z = math.log(best[0] / (1 - best[0]))
-        expected = math.exp(fit[0] + fit[1] * z) / hours if hours else None
-    thr, fas, hits, pos = best
-    return {"threshold": thr, "false_alarms": fas, "fa_per_hour": fas / hours if hours else 0.0,
-            "hits": hits, "positives": pos, "frr": 1.0 - hits / max(pos, 1),
-            "within_budget": fas <= budget, "empirical_threshold": empirical[0],
-            "tail_fit": None if fit is None else {"intercept": fit[0], "slope": fit[1]},
-            "fitted_fa_per_hour": expected}
+def expected_false_alarms(rows, fit) -> np.ndarray:
+    """The false alarms to expect at each row's threshold on audio like the calibration audio:
+    the count itself where it is 2 or more, the fitted tail (`tail_fit`) above that, made
+    non-increasing in the threshold."""
+    e = np.array([f if f >= 2 or fit is None else
+                  math.exp(fit[0] + fit[1] * math.log(t / (1 - t))) for t, f, *_ in rows], float)
+    return np.minimum.accumulate(e)
+
+
+def allocate(rows: dict, expected: dict, budget: float, lam_hi: float = 1e9):
+    """{keyword: row index}: the thresholds that find the most keywords while the expected false
+    alarms of all keywords together stay within `budget` (a count); and whether they do.
+    Lagrangian: for a price lam per false alarm each keyword takes the row maximising
+    hits - lam * expected; lam is the lowest price (bisection) whose choices fit the budget, so
+    false alarms go to the keywords where they buy the most hits. Then what is left of the budget
+    lowers thresholds that keep their hits (a margin for keywords said a little less clearly than
+    the calibration ones), keyword by keyword."""
+    def pick(lam):
+        return {k: max(range(len(r)), key=lambda i: (r[i][2] - lam * expected[k][i], -i))
+                for k, r in rows.items()}
+
+    def total(ch):
+        return sum(expected[k][i] for k, i in ch.items())
+
+    best = pick(lam_hi)
+    if total(best) > budget:
+        return best, False
+    lo, hi = 0.0, lam_hi
+    if total(pick(lo)) <= budget:
+        best, hi = pick(lo), lo
+    for _ in range(200 if hi > 0 else 0):     # geometric bisection over 21 decades
+        mid = math.sqrt(lo * hi) if lo > 0 else hi * 1e-12
+        ch = pick(mid)
+        if total(ch) <= budget:
+            hi, best = mid, ch
+        else:
+            lo = mid
+        if hi - lo <= 1e-6 * hi:
+            break
+    left = budget - total(best)
+    for k, i in best.items():
+        j = i
+        while j > 0 and rows[k][j - 1][2] == rows[k][i][2] and expected[k][j - 1] - expected[k][i] <= left:
+            j -= 1
+        left -= expected[k][j] - expected[k][i]
+        best[k] = j
+    return best, True
 
 
 def choose(traces, labels, keywords, fa_per_hour: float, min_threshold: float,
@@ -140,25 +167,41 @@ def choose(traces, labels, keywords, fa_per_hour: float, min_threshold: float,
     from traces [(scores, times, events, seconds)] (module doc). False alarms are counted, and the
     budget is per hour, on the traces where `fa_from` (one bool per trace; None: all) is true.
     With `tradeoff` (a list), appends to it, for each budget of TRADEOFF_BUDGETS, what the
-    thresholds chosen for that budget would give (every keyword alone, summed: FRR over the
-    keyword streams, validation false alarms)."""
+    thresholds chosen for that budget would give (FRR over the keyword streams, each keyword
+    replayed alone and summed; validation false alarms)."""
     counted = [True] * len(traces) if fa_from is None else [bool(c) for c in fa_from]
     if len(counted) != len(traces) or not any(counted):
         raise KwsError("fa_from must mark at least one of the traces")
     hours = sum(t[3] for t, c in zip(traces, counted) if c) / 3600.0
-    share = 1.0 / max(len(keywords), 1) * hours                # a keyword's share of 1 FA/h, as a count
     grid = _grid(min_threshold)
     rows = {k: _rows(traces, labels, k, grid, refractory_s, counted) for k in keywords}
-    out = {k: _pick(rows[k], fa_per_hour * share, hours, extrapolate) for k in keywords}
+    fits = {k: tail_fit(r) if extrapolate else None for k, r in rows.items()}
+    expected = {k: expected_false_alarms(r, fits[k]) for k, r in rows.items()}
+
+    def result(budget):
+        chosen, ok = allocate(rows, expected, budget * hours)
+        out = {}
+        for k, i in chosen.items():
+            thr, fas, hits, pos = rows[k][i]
+            fit = fits[k]
+            out[k] = {"threshold": thr, "false_alarms": fas, "fa_per_hour": fas / hours,
+                      "expected_false_alarms": float(expected[k][i]),
+                      "fitted_fa_per_hour": float(expected[k][i]) / hours,
+                      "hits": hits, "positives": pos, "frr": 1.0 - hits / max(pos, 1),
+                      "within_budget": ok,
+                      "tail_fit": None if fit is None else {"intercept": fit[0], "slope": fit[1]}}
+        return out
+
     for b in (TRADEOFF_BUDGETS if tradeoff is not None else ()):
-        got = [_pick(rows[k], b * share, hours, extrapolate) for k in keywords]
+        got = list(result(b).values())
         pos = sum(g["positives"] for g in got)
         tradeoff.append({"fa_per_hour_budget": b,
                          "frr": 1.0 - sum(g["hits"] for g in got) / max(pos, 1),
                          "false_alarms": sum(g["false_alarms"] for g in got),
-                         "fa_per_hour": sum(g["false_alarms"] for g in got) / hours if hours else 0.0,
+                         "fa_per_hour": sum(g["false_alarms"] for g in got) / hours,
+                         "expected_fa_per_hour": sum(g["expected_false_alarms"] for g in got) / hours,
                          "thresholds": {k: g["threshold"] for k, g in zip(keywords, got)}})
-    return out
+    return result(fa_per_hour)
 
 
 def calibrate(model, data, negative_streams=(), backgrounds=(), snr_db: float = 10.0,
