@@ -1,5 +1,5 @@
 /* The fused binary D-FSMN network.  Per window (see kws/fsmn/config.py):
- *   x = (features - mean) / std, stacked into stem windows S [T', stem_kernel * F]
+ *   x = (features - mean) / std; stem window r = frames r*stride .. +stem_kernel-1 of x, in place
  *   h = PReLU((S . stem_wt) * stem_scale + stem_shift)      float stem
  *   per block:
  *     m = memconv(h)  (float, +-1 taps; or memconv(sign(h - mem_in)) in bits)
@@ -51,8 +51,8 @@ static void fp_leave(unsigned long long saved) {
 
 /* The float kernels, one set per target (fsmn_float.h), picked once by CPU features. */
 typedef struct {
-    void (*stem_input)(const float *, size_t, size_t, size_t, size_t, const float *, const float *, float *);
-    void (*stem_matmul)(const float *, size_t, size_t, const float *, size_t, float *);
+    void (*normalise)(const float *, size_t, size_t, const float *, const float *, float *);
+    void (*stem_matmul)(const float *, size_t, size_t, size_t, const float *, size_t, float *);
     void (*affine_prelu)(float *, size_t, size_t, const float *, const float *, const float *);
     void (*affine_mean)(const float *, size_t, size_t, const float *, const float *, float *);
     void (*memconv)(const float *, size_t, size_t, const float *, size_t, size_t, const float *, float *);
@@ -182,10 +182,10 @@ size_t kws_fsmn_stem_frames(const kws_fsmn_net *net) {
     return (net->n_frames - net->stem_kernel) / net->stem_stride + 1;
 }
 
-/* scratch of one forward: stem windows [t, k], h [t, bw], g [bw], then the blocks' scratch */
+/* scratch of one forward: normalised frames [n_frames, F], h [t, bw], g [bw], then the blocks' */
 static size_t forward_floats(const kws_fsmn_net *net) {
     const size_t t = kws_fsmn_stem_frames(net);
-    return t * net->stem_kernel * net->n_features + t * net->bw + net->bw;
+    return net->n_frames * net->n_features + t * net->bw + net->bw;
 }
 
 size_t kws_fsmn_scratch_bytes(const kws_fsmn_net *net) {
@@ -198,12 +198,13 @@ int kws_fsmn_forward(const kws_fsmn_net *net, const float *features, float *logi
     const size_t floats = forward_floats(net);
     float *p = scratch ? scratch : malloc(kws_fsmn_scratch_bytes(net));
     if (!p) return -1;
-    float *s = p, *h = s + t * k, *g = h + t * bw;
+    float *s = p, *h = s + net->n_frames * net->n_features, *g = h + t * bw;
     const block_scratch bs = block_scratch_at(p + floats + (floats & 1), t, bw, net->hw);   /* 8-byte aligned */
     const unsigned long long mode = fp_enter();
     const kws_float_ops *ops = float_ops();
-    ops->stem_input(features, t, net->n_features, net->stem_kernel, net->stem_stride, net->mean, net->std, s);
-    ops->stem_matmul(s, t, k, net->stem_wt, bw, h);
+    /* the stem windows are rows of the normalised frames: window r starts at frame r * stride */
+    ops->normalise(features, net->n_frames, net->n_features, net->mean, net->std, s);
+    ops->stem_matmul(s, net->stem_stride * net->n_features, t, k, net->stem_wt, bw, h);
     ops->affine_prelu(h, t, bw, net->stem_scale, net->stem_shift, net->stem_prelu);
     if (trace) memcpy(trace, h, t * bw * sizeof *h);
     int rc = run_blocks(h, t, bw, net->hw, net->back, net->ahead, net->blocks, net->n_blocks, &bs,

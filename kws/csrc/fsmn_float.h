@@ -22,19 +22,20 @@ static inline vf prelu_v(vf u, vf slope) {
     return (vf)(((vi)(u * slope) & neg) | ((vi)u & ~neg));
 }
 
-/* S[r, j*F + f] = (x[r*stride + j, f] - mean[f]) / std[f] */
-static void NAME(stem_input)(const float *restrict x, size_t rows, size_t f, size_t kernel,
-                              size_t stride, const float *restrict mean, const float *restrict std,
-                              float *restrict s) {
-    for (size_t r = 0; r < rows; r++)
-        for (size_t j = 0; j < kernel; j++) {
-            const float *xr = x + (r * stride + j) * f;
-            float *sr = s + (r * kernel + j) * f;
-            for (size_t c = 0; c < f; c++) sr[c] = (xr[c] - mean[c]) / std[c];
-        }
+/* xn[n, f] = (x[n, f] - mean[f]) / std[f]: every frame once.  A stem window is then a row of
+ * stem_kernel * F consecutive floats of xn starting at frame r * stride, read in place. */
+static void NAME(normalise)(const float *restrict x, size_t frames, size_t f, const float *restrict mean,
+                            const float *restrict std, float *restrict xn) {
+    for (size_t n = 0; n < frames; n++) {
+        const float *xr = x + n * f;
+        float *xo = xn + n * f;
+        size_t c = 0;
+        for (; c + VL <= f; c += VL) st(xo + c, (ld(xr + c) - ld(mean + c)) / ld(std + c));
+        for (; c < f; c++) xo[c] = (xr[c] - mean[c]) / std[c];
+    }
 }
 
-/* h[r, c] = sum over i (in order) of s[r, i] * wt[i, c].  Tiles of RT rows x TV vectors: RT * TV
+/* h[r, c] = sum over i (in order) of s[r * lds + i] * wt[i, c] (rows of s may overlap).  Tiles of RT rows x TV vectors: RT * TV
  * independent accumulators hide the add latency and stay in registers (TV = 4 on NEON's 32
  * registers, 2 elsewhere; RT = 8 on AVX-512, 4 elsewhere); each weight vector loaded serves RT
  * rows.  The tile shape never changes the order of a sum, only which sums run side by side.
@@ -54,8 +55,8 @@ static void NAME(stem_input)(const float *restrict x, size_t rows, size_t f, siz
 #define STEM_TILE NAME(stem_tile)
 /* rows r..r+R-1 of h, every column block of TV vectors; the columns past the last block one by one */
 static inline __attribute__((always_inline, optimize("fp-contract=fast"))) void STEM_TILE(
-        const float *restrict s, size_t r, const int R, size_t k, const float *restrict wt, size_t bw,
-        float *restrict h) {
+        const float *restrict s, size_t lds, size_t r, const int R, size_t k, const float *restrict wt,
+        size_t bw, float *restrict h) {
     size_t c = 0;
     for (; c + TV * VL <= bw; c += TV * VL) {
         vf acc[RT][TV];      /* R <= RT rows used */
@@ -69,7 +70,7 @@ static inline __attribute__((always_inline, optimize("fp-contract=fast"))) void 
             for (int v = 0; v < TV; v++) w[v] = ld(wt + i * bw + c + v * VL);
 #pragma GCC unroll 16
             for (int q = 0; q < R; q++) {
-                const float x = s[(r + q) * k + i];
+                const float x = s[(r + q) * lds + i];
 #pragma GCC unroll 16
                 for (int v = 0; v < TV; v++) acc[q][v] = acc[q][v] + x * w[v];
             }
@@ -82,21 +83,21 @@ static inline __attribute__((always_inline, optimize("fp-contract=fast"))) void 
     for (; c < bw; c++)
         for (int q = 0; q < R; q++) {
             float a = 0;
-            for (size_t i = 0; i < k; i++) a = a + s[(r + q) * k + i] * wt[i * bw + c];
+            for (size_t i = 0; i < k; i++) a = a + s[(r + q) * lds + i] * wt[i * bw + c];
             h[(r + q) * bw + c] = a;
         }
 }
 
-__attribute__((noinline, optimize("fp-contract=fast"))) static void NAME(stem_matmul)(const float *restrict s, size_t rows, size_t k,
-                                                        const float *restrict wt, size_t bw,
-                                                        float *restrict h) {
+__attribute__((noinline, optimize("fp-contract=fast"))) static void NAME(stem_matmul)(
+        const float *restrict s, size_t lds, size_t rows, size_t k, const float *restrict wt, size_t bw,
+        float *restrict h) {
     size_t r = 0;
-    for (; r + RT <= rows; r += RT) STEM_TILE(s, r, RT, k, wt, bw, h);
-    for (; r + 4 <= rows; r += 4) STEM_TILE(s, r, 4, k, wt, bw, h);
+    for (; r + RT <= rows; r += RT) STEM_TILE(s, lds, r, RT, k, wt, bw, h);
+    for (; r + 4 <= rows; r += 4) STEM_TILE(s, lds, r, 4, k, wt, bw, h);
     for (; r < rows; r++)
         for (size_t c = 0; c < bw; c++) {
             float a = 0;
-            for (size_t i = 0; i < k; i++) a = a + s[r * k + i] * wt[i * bw + c];
+            for (size_t i = 0; i < k; i++) a = a + s[r * lds + i] * wt[i * bw + c];
             h[r * bw + c] = a;
         }
 }
@@ -190,7 +191,7 @@ static void NAME(add_into)(float *restrict h, const float *restrict y, size_t n)
 }
 
 static const kws_float_ops NAME(float_ops) = {
-    NAME(stem_input), NAME(stem_matmul), NAME(affine_prelu), NAME(affine_mean),
+    NAME(normalise), NAME(stem_matmul), NAME(affine_prelu), NAME(affine_mean),
     NAME(float_memconv), NAME(memory_update), NAME(add_into)};
 
 #undef TV
