@@ -137,8 +137,9 @@ def register(sub) -> None:
                        description="Choose every keyword's firing threshold at each operating point "
                        "on VALIDATION audio (keyword streams quiet and over --background files at "
                        "--snr, plus keyword-free --negative-stream files from `kws data stream "
-                       "--split validation`): the lowest threshold whose false alarms stay within "
-                       "the keyword's share of --fa-per-hour. Writes the model with them "
+                       "--split validation`): the thresholds that find the most keywords while the "
+                       "false alarms of all keywords on the negative streams stay within "
+                       "--fa-per-hour. Writes the model with them "
                        "(point_thresholds: kws.Detector's default) and reports what they give.")
     p.add_argument("--model", default="default", help="a .kws file, or 'default'")
     p.add_argument("--data", required=True, help="data set folder (its validation split is used)")
@@ -157,8 +158,8 @@ def register(sub) -> None:
     p.add_argument("--max-clips", type=int, default=None,
                    help="use at most this many validation clips per keyword stream")
     p.add_argument("--no-extrapolate", action="store_true",
-                   help="take the lowest threshold within budget on the calibration audio itself, "
-                        "without extrapolating the false-alarm rate's tail (docs/training.md)")
+                   help="count false alarms on the calibration audio as they are, without "
+                        "extrapolating the false-alarm rate's tail (docs/training.md)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     p.set_defaults(func=_calibrate)
@@ -307,7 +308,7 @@ def _calibrate(args) -> int:
         for k, v in p["keywords"].items():
             fitted = "" if v["fitted_fa_per_hour"] is None else f", fitted {v['fitted_fa_per_hour']:.2f}/h"
             print(f"  {k:>10}  {v['threshold']:.4f}  {v['false_alarms']:>3} FA{fitted}  FRR {v['frr']:.3f}"
-                  + ("" if v["within_budget"] else "  (over its false-alarm share even at the top)"))
+                  + ("" if v["within_budget"] else "  (over the budget even at the top)"))
         for s, v in p["streams"].items():
             frr = "" if v["frr"] is None else f", FRR {v['frr']:.3f}"
             print(f"  {s}: {v['false_alarms']} FA ({v['fa_per_hour']:.2f}/h){frr}")
