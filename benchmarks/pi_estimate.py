@@ -4,7 +4,7 @@
     python benchmarks/pi_estimate.py [--json] [--points 1x8,0.5x4] [--ipc 1.0]
 
 How: benchmarks/arm64/runtime_main.c calls kws_fsmn_forward, the one C call of
-BinaryFSMN.logits (normalise + stack the stem windows, the stem matmul, the blocks with the NEON
+BinaryFSMN.logits (normalise the frames, the stem matmul over windows read in place, the blocks with the NEON
 kernels, pooled head, classifier: kws/csrc/fsmn.c), on random weights of the model's shapes; it
 is cross-compiled with the project's kws/csrc/*.c (same flags as setup.py on aarch64) and counted
 with ../shared/tools/arm64/icount.sh: whole program with 1 inference minus with 0 (set-up
