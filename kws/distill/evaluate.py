@@ -15,7 +15,7 @@ The streaming metric (`streaming_metric`) runs kws.detector.Detector over one lo
     at -35..-15 dBFS) the keyword clips' SNR (clip power / noise power, as `--snr`) has median
     4.4 dB and a quarter of them are at or below 0 dB; `noise_dbfs=-50` (median ~19 dB) is a
     quiet room;
-  * the stream is fed to a Detector with its defaults (200 ms hop, smoothing 2 hops, 1.5 s
+  * the stream is fed to a Detector with its defaults (200 ms hop, smoothing 3 hops, 1.5 s
     refractory, re-arm below threshold) in hop-sized chunks; after each hop its smoothed posteriors
     (Detector.last_scores) are recorded, and the Detector's own trigger rule (most likely class is a
     keyword, smoothed score >= threshold, refractory period) is replayed for every threshold on
@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kws.detector import SMOOTHING_HOPS
 from kws.errors import KwsError
 from kws.fsmn.model import NON_KEYWORDS
 
@@ -258,7 +259,7 @@ def detector_trace(det, stream) -> tuple[np.ndarray, np.ndarray]:
 
 
 def window_trace(model, stream, posteriors, hop_ms: float = 200.0,
-                 smoothing: int = 2) -> tuple[np.ndarray, np.ndarray]:
+                 smoothing: int = SMOOTHING_HOPS) -> tuple[np.ndarray, np.ndarray]:
     """What `detector_trace` records, for any classifier: the model's frontend over the whole
     stream (equal to the streaming frontend), the window the Detector would classify at every hop,
     `posteriors(x [N, n_frames, n_features]) -> [N, classes]`, averaged over `smoothing` hops."""
@@ -334,7 +335,7 @@ def _sweep(scores, times, events, labels, kw_idx, hours, refractory_s, fa_per_ho
 
 
 def streaming_metric(model, stream, events, seconds: float, width=None, blocks=None,
-                     fa_per_hour: float = 1.0, hop_ms: float = 200.0, smoothing: int = 2,
+                     fa_per_hour: float = 1.0, hop_ms: float = 200.0, smoothing: int = SMOOTHING_HOPS,
                      refractory_s: float | None = None) -> dict:
     """FRR at `fa_per_hour` false alarms per hour over a stream of the split's clips (make_stream;
     module doc)."""
@@ -369,7 +370,7 @@ def streaming_metric(model, stream, events, seconds: float, width=None, blocks=N
 
 
 def teacher_streaming_metric(net, model, stream, events, seconds: float, fa_per_hour: float = 1.0,
-                             hop_ms: float = 200.0, smoothing: int = 2,
+                             hop_ms: float = 200.0, smoothing: int = SMOOTHING_HOPS,
                              refractory_s: float | None = None) -> dict:
     """The same stream and trigger rule as `streaming_metric`, scored by a float teacher
     (load_teacher) instead of the binary model: how much of the FRR binarization costs.
