@@ -127,3 +127,31 @@ def test_a_checkpoint_calibrated_on_clean_clips_is_recalibrated(toy_data, first_
     assert "student after BN calibration" in capsys.readouterr().err
     assert load_checkpoint(work / "student.pt")["bn_calibrated"]["data"] == "augmented training clips"
     assert (tmp_path / "m.kws").exists()
+
+
+def test_denormal_weights_are_exported_as_zero(first_run, monkeypatch):
+    """Training runs with denormals flushed (fast: they take a slow path in every operation), so it
+    reads a weight of -1e-40 as 0, sign +1; the export must see +0 too, not the -1 numpy would
+    give. And the flag is off again after `run`."""
+    import kws.distill.train as T
+    from kws.distill.train import flush_denormals_, load_checkpoint, net_from_checkpoint
+    net, _ = net_from_checkpoint(load_checkpoint(first_run / "student.pt"))
+    w = next(p for p in net.parameters() if p.dim() == 2)
+    with torch.no_grad():
+        w[0, :3] = torch.tensor([-1e-40, 1e-41, -0.5])
+    assert flush_denormals_(net) >= 2
+    assert w[0, 0].item() == 0.0 and not torch.signbit(w[0, 0]) and w[0, 1].item() == 0.0
+    assert w[0, 2].item() == -0.5
+    seen = []
+
+    class Probe:                      # stands in for the Trainer: what does a run see?
+        def __init__(self, opts, env):
+            pass
+
+        def run(self):
+            seen.append((torch.tensor(1e-40) * 1).item())
+            return {}
+    monkeypatch.setattr(T, "Trainer", Probe)
+    T.run(TrainOptions(data="unused", out="unused.kws", progress=False))
+    assert seen == [0.0]                                     # flushed during the run
+    assert (torch.tensor(1e-40) * 1).item() != 0.0          # and not after it

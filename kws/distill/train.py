@@ -727,6 +727,7 @@ class Trainer:
                    "history": self.history}
         if env.main:
             from kws.distill.export import export_model
+            flush_denormals_(student)       # as training saw them (run: denormals flushed)
             model = export_model(student, self.frontend, self.labels, self.provenance(summary))
             model.save(self.out)
             self.log(f"wrote {self.out}")
@@ -828,11 +829,33 @@ class _Objective(nn.Module):
         return total, first
 
 
+def flush_denormals_(net) -> int:
+    """Set the float parameters and buffers of `net` that are denormal (or zero) to +0, in place;
+    returns how many were denormal. Training runs with denormals flushed (`run`), so it treats
+    them as 0; the exported model must too (sign(+0) = +1, sign(-1e-40) = -1 without the flush)."""
+    tiny = torch.finfo(torch.float32).tiny
+    n = 0
+    with torch.no_grad():
+        for t in net.state_dict().values():
+            if t.is_floating_point():
+                small = t.abs() < tiny
+                n += int((small & (t != 0)).sum())
+                t[small] = 0.0
+    return n
+
+
 def run(opts: TrainOptions) -> dict:
-    """Train teacher and student and export; returns a summary (rank 0's view)."""
+    """Train teacher and student and export; returns a summary (rank 0's view).
+
+    Denormal floats are flushed to zero for the run: late in a student run ~6 % of the weights and
+    of Adam's moments sink into the denormal range, and every operation on them takes a slow path
+    (one training step of the v3 student at 1x8 + 0.5x4, batch 48, one thread, Intel Xeon family 6
+    model 207: 1.23 s CPU without the flush, 0.29-0.33 s with it)."""
     env = _Dist()
     _threads(env.world, opts.threads)
+    torch.set_flush_denormal(True)
     try:
         return Trainer(opts, env).run()
     finally:
+        torch.set_flush_denormal(False)
         env.close()
