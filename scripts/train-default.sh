@@ -13,8 +13,10 @@
 # rooms, real ambient sounds, music and babble at 0-20 dB SNR and channel effects (--acoustics
 # realistic), SpecAugment masks, the central point 0.5x4 in every batch, in-place distillation from
 # the widest point; per-keyword thresholds per operating point tuned on validation streams
-# (kws calibrate); yardsticks on testing-split voices and the evaluation part of sentences and
-# music samples only.
+# (kws calibrate, 5 false alarms per hour of keyword-free speech and music); yardsticks on
+# testing-split voices and the evaluation part of sentences and music samples only.
+# Shipped as v3 on 2026-12-06 (the run in docs/default-model.md: teacher 31 min, student 24 epochs
+# 1.4 h on 2 cores, calibration 5 min, yardsticks 6 min; data 1 h 50 min, streams ~1 h).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-data/v3}
@@ -23,7 +25,8 @@ NPROC=${NPROC:-2}
 SEED=${SEED:-0}
 PER_WORD=${PER_WORD:-1000}
 TEACHER_EPOCHS=${TEACHER_EPOCHS:-15}
-STUDENT_EPOCHS=${STUDENT_EPOCHS:-12}
+STUDENT_EPOCHS=${STUDENT_EPOCHS:-24}
+BUDGET=${BUDGET:-5}             # false alarms per hour the shipped thresholds are calibrated for
 REPORT=${REPORT:-docs/default-model}
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
 mkdir -p "$RUN" "$REPORT"
@@ -49,19 +52,20 @@ stream "$RUN/test-music.flac" --kind music --minutes 30 --seed 17
 stream "$RUN/test-babble.flac" --kind babble --minutes 15 --seed 17
 stage "streams"
 
-# 3. teacher (float, Adam 3e-3) then the thinnable binary student (Adam 1e-3, HED)
+# 3. teacher (float, Adam 3e-3) then the thinnable binary student (Adam 1e-3, HED); realistic
+#    acoustics on half of the clips, _unknown_ 40 % of each epoch (a fresh subset every epoch)
 torchrun --standalone --nproc_per_node "$NPROC" -m kws train --data "$DATA" --task v1-12 \
     --out "$RUN/student.kws" --workdir "$RUN/work" --seed "$SEED" \
     --teacher-epochs "$TEACHER_EPOCHS" --epochs "$STUDENT_EPOCHS" --optimizer adam --lr 3e-3 \
-    --student-lr 1e-3 --acoustics realistic --spec-masks 2 --student-plan center --inplace-kd 1 \
-    --no-progress --resume
+    --student-lr 1e-3 --acoustics realistic --noise-prob 0.5 --unknown-fraction 0.4 --spec-masks 2 \
+    --student-plan center --inplace-kd 1 --no-progress --resume
 stage "training"
 
 # 4. per-keyword thresholds for every operating point, on validation audio only
 kws calibrate --model "$RUN/student.kws" --data "$DATA" --out "$RUN/default.kws" \
     --negative-stream "$RUN/val-speech.flac" --negative-stream "$RUN/val-music.flac" \
     --background "$RUN/val-babble.flac" --background "$RUN/val-music.flac" --snr 10 \
-    --fa-per-hour 0.5 --json > "$RUN/calibration.json"
+    --fa-per-hour "$BUDGET" --json > "$RUN/calibration.json"
 cp "$RUN/default.kws" kws/models/default.kws.tmp && mv kws/models/default.kws.tmp kws/models/default.kws
 stage "calibration"
 
@@ -79,6 +83,7 @@ kws eval --model $M --data "$DATA" --no-stream --resample 8000 --json > "$REPORT
 stage "yardsticks"
 python scripts/default_model_report.py --model $M --report "$REPORT" --history "$RUN/work/history.json"
 # the README's table: v2 (measured with the same commands on the same data and streams) beside v3
-python scripts/yardsticks_table.py --model v2=docs/default-model/v2/ --model v3="$REPORT/" \
+python scripts/yardsticks_table.py --model "v2 (threshold 0.5, as shipped)=docs/default-model/v2/" \
+    --model "v2, calibrated like v3=docs/default-model/v2-calibrated/" --model "v3=$REPORT/" \
     > "$REPORT/yardsticks.md"
 stage "report"

@@ -220,10 +220,11 @@ def test_other_pcm_formats_are_converted(server, recording):
     got = hits(run(stream(server.port, stereo, rate=48000, channels=2)))
     assert got == direct(up, rate=48000)
     assert [n for n, _ in got] == [n for n, _ in expected]
-    # 8-bit unsigned (as in WAV), 3 channels: coarser samples, the same keywords
+    # 8-bit unsigned (as in WAV), 3 channels: what the Detector gives on the same 8-bit samples
+    # (which keywords survive the coarser samples is the model's business, not the server's)
     u8 = np.clip(np.round(recording / 256.0) + 128, 0, 255).astype(np.uint8)
     got = hits(run(stream(server.port, np.repeat(u8, 3).tobytes(), width=1, channels=3)))
-    assert [n for n, _ in got] == [n for n, _ in expected]
+    assert got == direct(((u8.astype(np.int16) - 128) * 256).astype(np.int16)) and got
 
 
 def test_ping_and_select_program(server):
