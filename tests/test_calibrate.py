@@ -28,14 +28,18 @@ def _trace(peaks, hop=0.2, n=400):
     return scores, hop * (np.arange(n) + 5), n * hop
 
 
-def test_choose_stops_just_above_the_highest_keyword_free_score():
-    # keyword stream: "yes" at 0.9 and 0.62 (its events), a stray "yes" at 0.7 in a gap;
-    # "no" said twice at 0.55 and 0.95, never fired elsewhere
+def _two_keywords():
+    """A keyword stream ("yes" said at 0.9 and 0.62, a stray "yes" at 0.7 in a gap, "no" said at
+    0.55 and 0.95) and keyword-free audio ("yes" peaks at 0.66, "no" at 0.3): the two traces."""
     s, t, sec = _trace({20: (0, 0.9), 60: (0, 0.62), 100: (0, 0.7), 140: (1, 0.55), 180: (1, 0.95)})
     events = [("yes", t[20] - 1.0, t[20]), ("yes", t[60] - 1.0, t[60]),
               ("no", t[140] - 1.0, t[140]), ("no", t[180] - 1.0, t[180])]
-    neg_s, neg_t, neg_sec = _trace({50: (0, 0.66), 90: (1, 0.3)})     # keyword-free audio
-    traces = [(s, t, events, sec), (neg_s, neg_t, [], neg_sec)]
+    neg_s, neg_t, neg_sec = _trace({50: (0, 0.66), 90: (1, 0.3)})
+    return [(s, t, events, sec), (neg_s, neg_t, [], neg_sec)]
+
+
+def test_choose_stops_just_above_the_highest_keyword_free_score():
+    traces = _two_keywords()
     r = choose(traces, LABELS, ["yes", "no"], fa_per_hour=0.5, min_threshold=0.4, refractory_s=1.5)
     assert r["yes"]["threshold"] == pytest.approx(0.71)        # above the stray 0.70
     assert (r["yes"]["hits"], r["yes"]["positives"], r["yes"]["false_alarms"]) == (1, 2, 0)
@@ -60,11 +64,7 @@ def test_choose_stops_just_above_the_highest_keyword_free_score():
 def test_false_alarms_count_on_the_streams_fa_from_marks():
     # the stray "yes" at 0.70 sits in the keyword stream's gap (an _unknown_ word); counted on the
     # keyword-free trace alone, "yes" may go down to just above that trace's 0.66
-    s, t, sec = _trace({20: (0, 0.9), 60: (0, 0.62), 100: (0, 0.7), 140: (1, 0.55), 180: (1, 0.95)})
-    events = [("yes", t[20] - 1.0, t[20]), ("yes", t[60] - 1.0, t[60]),
-              ("no", t[140] - 1.0, t[140]), ("no", t[180] - 1.0, t[180])]
-    neg_s, neg_t, neg_sec = _trace({50: (0, 0.66), 90: (1, 0.3)})
-    traces = [(s, t, events, sec), (neg_s, neg_t, [], neg_sec)]
+    traces = _two_keywords()
     r = choose(traces, LABELS, ["yes", "no"], 0.5, 0.4, 1.5, fa_from=[False, True])
     assert r["yes"]["threshold"] == pytest.approx(0.67) and r["yes"]["false_alarms"] == 0
     assert (r["yes"]["hits"], r["yes"]["positives"]) == (1, 2)       # hits still from the keywords
@@ -76,11 +76,7 @@ def test_false_alarms_count_on_the_streams_fa_from_marks():
 
 
 def test_the_tradeoff_gives_each_budget_what_choosing_for_it_gives():
-    s, t, sec = _trace({20: (0, 0.9), 60: (0, 0.62), 100: (0, 0.7), 140: (1, 0.55), 180: (1, 0.95)})
-    events = [("yes", t[20] - 1.0, t[20]), ("yes", t[60] - 1.0, t[60]),
-              ("no", t[140] - 1.0, t[140]), ("no", t[180] - 1.0, t[180])]
-    neg_s, neg_t, neg_sec = _trace({50: (0, 0.66), 90: (1, 0.3)})
-    traces = [(s, t, events, sec), (neg_s, neg_t, [], neg_sec)]
+    traces = _two_keywords()
     tradeoff = []
     choose(traces, LABELS, ["yes", "no"], 0.5, 0.4, 1.5, tradeoff=tradeoff)
     assert [r["fa_per_hour_budget"] for r in tradeoff] == list(TRADEOFF_BUDGETS)
