@@ -16,7 +16,7 @@ Everything is made here, seeded, in a few CPU minutes (kept in --work; a re-run 
     engines over backgrounds changing every 20-40 s (quiet, noise, music, babble; 0-20 dB SNR; half
     of the utterances in a simulated room), and music alone (Debian's sonic-pi-samples). Real speech
     recordings are reserved for independent evaluation and are not used.
-Every configuration is a real kws.Detector (default model, 200 ms hop, smoothing 2, the model's
+Every configuration is a real kws.Detector (default model, 200 ms hop, smoothing 3, the model's
 calibrated thresholds of each point, or --threshold for all) fed the stream: each listening point alone, the confirm point alone, and the cascade
 (listening point confirmed by the confirm point). On the keyword streams a detection is a hit when
 kws.distill.evaluate's rule matches it to a keyword clip, anything else a false alarm; on the
