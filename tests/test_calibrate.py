@@ -161,6 +161,8 @@ def test_calibrate_writes_thresholds_the_detector_uses(validation_set, tmp_path,
     assert m.thresholds == {k: max(m.point_thresholds["1x8"][k], m.point_thresholds["0.5x4"][k])
                             for k in m.thresholds}
     assert m.provenance["calibration"]["split"] == "validation"
+    # the trigger rule the thresholds were tuned for (the Detector's defaults)
+    assert m.provenance["calibration"]["detector"] == {"hop_ms": 200.0, "smoothing": 3, "refractory_s": 1.5}
     assert r["streams"][0]["keyword_events"] == 30
     assert [t["fa_per_hour_budget"] for t in r["points"]["0.5x4"]["tradeoff"]] == list(TRADEOFF_BUDGETS)
     audio, _ = sf.read(neg, dtype="float32")

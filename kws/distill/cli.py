@@ -298,7 +298,7 @@ def _calibrate(args) -> int:
     model.point_thresholds = pt
     model.provenance = {**model.provenance, "calibration": {
         k: r[k] for k in ("split", "fa_per_hour_target", "min_threshold", "extrapolate", "snr_db", "streams",
-                                "fa_streams")}}
+                                "fa_streams", "detector")}}
     model.save(args.out)
     if args.json:
         print(json.dumps(r))
