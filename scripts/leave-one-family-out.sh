@@ -20,7 +20,8 @@ for FAM in $FAMILIES; do
   torchrun --standalone --nproc_per_node "$NPROC" -m kws train --data "$DATA" --task v1-12 \
       --out "$RUN/lofo-$FAM.kws" --workdir "$RUN/lofo-$FAM" --seed 0 \
       --teacher-epochs "$EPOCHS" --epochs "$EPOCHS" --optimizer adam --lr 3e-3 --student-lr 1e-3 \
-      --acoustics realistic --spec-masks 2 --student-plan center --inplace-kd 1 \
+      --acoustics realistic --noise-prob 0.5 --unknown-fraction 0.4 --spec-masks 2 \
+      --student-plan center --inplace-kd 1 \
       --exclude-families "$FAM" --no-progress --resume
   kws eval --model "$RUN/lofo-$FAM.kws" --data "$DATA" --no-stream --json > "$REPORT/lofo-$FAM.json"
   echo "$(date -u +%FT%TZ) lofo $FAM: $((SECONDS - T0)) s" >> "$RUN/times.txt"
