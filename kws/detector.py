@@ -54,6 +54,7 @@ REFRACTORY_S = 1.5
 # 4 hops of 200 ms 72.4 / 65.8 / 59.3 % (better at 0.5x4 by 1-3 points, worse at 1-2 false alarms
 # per hour at 1x8: 89.3 against 82.3 / 77.2 %) and 200 ms more delay: 3 it is.
 SMOOTHING_HOPS = 3
+HOP_MS = 200.0          # how often the network runs by default (the Detector's hop_ms)
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,7 @@ class Detector:
     """
 
     def __init__(self, model=None, width: float = 1.0, blocks: int | None = None,
-                 threshold=None, keywords=None, hop_ms: float = 200.0,
+                 threshold=None, keywords=None, hop_ms: float = HOP_MS,
                  smoothing: int = SMOOTHING_HOPS, refractory_s: float = REFRACTORY_S, confirm=None):
         self.model = resolve_model(model)
         self.net = BinaryFSMN(self.model)

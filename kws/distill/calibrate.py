@@ -214,7 +214,8 @@ def calibrate(model, data, negative_streams=(), backgrounds=(), snr_db: float = 
     results (`choose`) + "streams": totals per stream at the chosen thresholds + "tradeoff":
     FRR and false alarms at other budgets}, "streams":
     [{name, seconds, keyword_events}], "fa_per_hour_target", "min_threshold", "split"}."""
-    from kws.detector import REFRACTORY_S, SMOOTHING_HOPS, Detector, resolve_model, resolve_operating_point
+    from kws.detector import (HOP_MS, REFRACTORY_S, SMOOTHING_HOPS, Detector, resolve_model,
+                              resolve_operating_point)
     from kws.distill.evaluate import _match, detector_trace, replay
     model = resolve_model(model)
     if not 0 < fa_per_hour:
@@ -237,7 +238,7 @@ def calibrate(model, data, negative_streams=(), backgrounds=(), snr_db: float = 
     streams += [_negative(model, f) for f in negative_streams]
     result = {"split": split, "fa_per_hour_target": fa_per_hour, "min_threshold": min_threshold,
               "extrapolate": extrapolate,
-              "detector": {"hop_ms": 200.0, "smoothing": SMOOTHING_HOPS, "refractory_s": REFRACTORY_S},
+              "detector": {"hop_ms": HOP_MS, "smoothing": SMOOTHING_HOPS, "refractory_s": REFRACTORY_S},
               "fa_streams": [n for (n, *_), c in zip(streams, fa_from) if c],
               "snr_db": snr_db, "streams": [{"name": n, "seconds": s, "keyword_events": len(e)}
                                             for n, _, e, s in streams],

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kws.detector import SMOOTHING_HOPS
+from kws.detector import HOP_MS, SMOOTHING_HOPS
 from kws.errors import KwsError
 from kws.fsmn.model import NON_KEYWORDS
 
@@ -258,7 +258,7 @@ def detector_trace(det, stream) -> tuple[np.ndarray, np.ndarray]:
     return np.stack(scores), np.asarray(times)
 
 
-def window_trace(model, stream, posteriors, hop_ms: float = 200.0,
+def window_trace(model, stream, posteriors, hop_ms: float = HOP_MS,
                  smoothing: int = SMOOTHING_HOPS) -> tuple[np.ndarray, np.ndarray]:
     """What `detector_trace` records, for any classifier: the model's frontend over the whole
     stream (equal to the streaming frontend), the window the Detector would classify at every hop,
@@ -335,7 +335,7 @@ def _sweep(scores, times, events, labels, kw_idx, hours, refractory_s, fa_per_ho
 
 
 def streaming_metric(model, stream, events, seconds: float, width=None, blocks=None,
-                     fa_per_hour: float = 1.0, hop_ms: float = 200.0, smoothing: int = SMOOTHING_HOPS,
+                     fa_per_hour: float = 1.0, hop_ms: float = HOP_MS, smoothing: int = SMOOTHING_HOPS,
                      refractory_s: float | None = None) -> dict:
     """FRR at `fa_per_hour` false alarms per hour over a stream of the split's clips (make_stream;
     module doc)."""
@@ -370,7 +370,7 @@ def streaming_metric(model, stream, events, seconds: float, width=None, blocks=N
 
 
 def teacher_streaming_metric(net, model, stream, events, seconds: float, fa_per_hour: float = 1.0,
-                             hop_ms: float = 200.0, smoothing: int = SMOOTHING_HOPS,
+                             hop_ms: float = HOP_MS, smoothing: int = SMOOTHING_HOPS,
                              refractory_s: float | None = None) -> dict:
     """The same stream and trigger rule as `streaming_metric`, scored by a float teacher
     (load_teacher) instead of the binary model: how much of the FRR binarization costs.
