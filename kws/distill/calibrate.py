@@ -140,8 +140,9 @@ def allocate(rows: dict, expected: dict, budget: float, lam_hi: float = 1e9):
     if total(best) > budget:
         return best, False
     lo, hi = 0.0, lam_hi
-    if total(pick(lo)) <= budget:
-        best, hi = pick(lo), lo
+    free = pick(lo)                           # false alarms cost nothing: the most hits
+    if total(free) <= budget:
+        best, hi = free, lo
     for _ in range(200 if hi > 0 else 0):     # geometric bisection over 21 decades
         mid = math.sqrt(lo * hi) if lo > 0 else hi * 1e-12
         ch = pick(mid)

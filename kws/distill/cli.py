@@ -306,8 +306,8 @@ def _calibrate(args) -> int:
     for name, p in r["points"].items():
         print(f"{name}: threshold / validation false alarms / FRR per keyword")
         for k, v in p["keywords"].items():
-            fitted = "" if v["fitted_fa_per_hour"] is None else f", fitted {v['fitted_fa_per_hour']:.2f}/h"
-            print(f"  {k:>10}  {v['threshold']:.4f}  {v['false_alarms']:>3} FA{fitted}  FRR {v['frr']:.3f}"
+            print(f"  {k:>10}  {v['threshold']:.4f}  {v['false_alarms']:>3} FA, expected "
+                  f"{v['fitted_fa_per_hour']:.2f}/h  FRR {v['frr']:.3f}"
                   + ("" if v["within_budget"] else "  (over the budget even at the top)"))
         for s, v in p["streams"].items():
             frr = "" if v["frr"] is None else f", FRR {v['frr']:.3f}"
