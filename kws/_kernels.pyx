@@ -37,6 +37,9 @@ cdef extern from "kernels.h" nogil:
     int kws_bgemm_scale(const uint64_t *a, size_t lda, const uint64_t *w, size_t ldw,
                         size_t m, size_t n, size_t k, const float *scale, const float *bias,
                         float *out, size_t ldo)
+    int kws_bgemm_scale_add(const uint64_t *a, size_t lda, const uint64_t *w, size_t ldw,
+                            size_t m, size_t n, size_t k, const float *scale, const float *bias,
+                            float *out, size_t ldo)
     int kws_bgemm_threshold(const uint64_t *a, size_t lda, const uint64_t *w, size_t ldw,
                             size_t m, size_t n, size_t k, const int32_t *thresh,
                             const uint8_t *flip, uint64_t *out, size_t ldo)
@@ -325,8 +328,15 @@ def bgemm(a, w, k, out=None):
     return out
 
 
-def bgemm_scale(a, w, k, scale, bias, out=None):
-    """float32 [M, N] = bgemm(a, w, k) * scale[n] + bias[n] (float32 scale/bias of length N)."""
+def bgemm_scale(a, w, k, scale, bias, out=None, accumulate=False):
+    """float32 [M, N] = bgemm(a, w, k) * scale[n] + bias[n] (float32 scale/bias of length N).
+
+    accumulate=True adds that into `out` (required then) instead: out += ..., the residual
+    connection of an FSMN block, fused into the GEMM's epilogue.
+    """
+    if accumulate and out is None:
+        raise ValueError("bgemm_scale: accumulate=True adds into out: pass out")
+    cdef bint acc = bool(accumulate)
     cdef _mat av, wv, ov
     _operand(a, "a", &av)
     _operand(w, "w", &wv)
@@ -340,8 +350,12 @@ def bgemm_scale(a, w, k, scale, bias, out=None):
         return out
     cdef int rc
     with nogil:
-        rc = kws_bgemm_scale(<const uint64_t *>av.ptr, av.ld, <const uint64_t *>wv.ptr, wv.ld, m, n, kk,
-                             <const float *>sp, <const float *>bp, <float *>ov.ptr, n)
+        if acc:
+            rc = kws_bgemm_scale_add(<const uint64_t *>av.ptr, av.ld, <const uint64_t *>wv.ptr, wv.ld, m, n,
+                                     kk, <const float *>sp, <const float *>bp, <float *>ov.ptr, n)
+        else:
+            rc = kws_bgemm_scale(<const uint64_t *>av.ptr, av.ld, <const uint64_t *>wv.ptr, wv.ld, m, n, kk,
+                                 <const float *>sp, <const float *>bp, <float *>ov.ptr, n)
     if rc:
         raise MemoryError("bgemm_scale: out of memory for the scratch buffer")
     return out

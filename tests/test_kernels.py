@@ -127,6 +127,28 @@ def test_bgemm_scale_matches_reference(isa, shape):
 
 
 @given(shapes)
+def test_bgemm_scale_accumulate_matches_reference(isa, shape):
+    """out += dot * scale + bias: the residual add fused into the epilogue, same two roundings
+    then one add."""
+    m, n, k, extra, seed = shape
+    rng = np.random.default_rng(seed)
+    a, w = random_packed(rng, m, K.words(k) + extra), random_packed(rng, n, K.words(k) + extra)
+    scale = rng.standard_normal(n).astype(np.float32)
+    bias = rng.standard_normal(n).astype(np.float32)
+    h = (rng.standard_normal((m, n)) * 50).astype(np.float32)
+    dot = (ref_signs(a, k) @ ref_signs(w, k).T).astype(np.float32)
+    out = h.copy()
+    assert K.bgemm_scale(a, w, k, scale, bias, out=out, accumulate=True) is out
+    np.testing.assert_array_equal(out, h + (dot * scale + bias))
+
+
+def test_bgemm_scale_accumulate_needs_out():
+    a = np.zeros((2, 1), np.uint64)
+    with pytest.raises(ValueError, match="pass out"):
+        K.bgemm_scale(a, a, 10, np.ones(2, np.float32), np.ones(2, np.float32), accumulate=True)
+
+
+@given(shapes)
 def test_bgemm_threshold_matches_reference(isa, shape):
     m, n, k, extra, seed = shape
     rng = np.random.default_rng(seed)
@@ -134,6 +156,9 @@ def test_bgemm_threshold_matches_reference(isa, shape):
     dot = ref_signs(a, k) @ ref_signs(w, k).T
     thresh = rng.integers(-k - 1, k + 2, size=n).astype(np.int32)
     thresh[: n // 3] = dot[0, : n // 3]            # ties: dot == thresh must count as "above"
+    extremes = np.array([np.iinfo(np.int32).min, np.iinfo(np.int32).max, -k - 2, k + 3], np.int32)
+    pick = rng.random(n) < 0.1                     # thresholds no dot product reaches
+    thresh[pick] = rng.choice(extremes, size=int(pick.sum()))
     flip = rng.integers(0, 2, size=n).astype(np.uint8)
     positive = (dot >= thresh) ^ flip.astype(bool)
     got = K.bgemm_threshold(a, w, k, thresh, flip)

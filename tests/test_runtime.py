@@ -18,6 +18,10 @@ ARCHS = [
                block_sets=((0, 1, 2, 3), (1, 3), (3,)), memory_input="binary"),
     ArchConfig(n_frames=20, n_features=8, stem_kernel=1, stem_stride=1, backbone=200, hidden=136,
                n_blocks=3, back=0, ahead=0, n_classes=3, widths=(1.0, 0.5), block_sets=((0, 1, 2), (2,))),
+    # 5 float memory taps (the one-pass memory block) on widths that are not a multiple of its
+    # channel blocks, packed signs over two words
+    ArchConfig(n_frames=24, n_features=10, stem_kernel=2, stem_stride=2, backbone=100, hidden=70,
+               n_blocks=3, back=1, ahead=3, n_classes=4, widths=(1.0, 0.5), block_sets=((0, 1, 2), (1,))),
 ]
 
 
@@ -96,9 +100,18 @@ def reference_logits(model, h, op):
     return ordered_matmul(t["classifier.weight"][:, :bw], g[:, None])[:, 0] + p["classifier.bias"], trace
 
 
+@pytest.fixture(params=K.available())
+def isa(request):
+    """Every instruction set this CPU runs: the binary kernels and the float kernels with them."""
+    before = K.isa()
+    K.set_isa(request.param)
+    yield request.param
+    K.set_isa(before)
+
+
 @pytest.mark.parametrize("arch_i", range(len(ARCHS)))
 @pytest.mark.parametrize("seed", [0, 1])
-def test_runtime_matches_reference_for_every_operating_point(arch_i, seed):
+def test_runtime_matches_reference_for_every_operating_point(isa, arch_i, seed):
     arch = ARCHS[arch_i]
     model = random_model(arch, frontend_for(arch), seed=seed)
     net = BinaryFSMN(model)

@@ -135,6 +135,7 @@ typedef struct {
     __m256 scale, bias;
     unsigned flip, keep;       /* threshold: flip bits, valid bits of this panel's byte */
     size_t nr;
+    int accumulate;            /* scale: add into the output */
 } panel_epi;
 
 /* Store one tile row (8 int32 popcounts in order, doubled if DBL) into output row o (of the
@@ -148,9 +149,15 @@ TARGET INLINE void store_row(__m256i pc, __m256i k, char *o, const panel_epi *pe
         ((uint8_t *)o)[j0 / 8] = (uint8_t)((below ^ pe->flip) & pe->keep);
     } else if (KIND == KWS_EPI_SCALE) {
         /* separate multiply and add (no FMA): the same two roundings as the reference */
-        const __m256 y = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(dot), pe->scale), pe->bias);
-        if (pe->nr == NR) _mm256_storeu_ps((float *)o + j0, y);
-        else _mm256_maskstore_ps((float *)o + j0, pe->mask, y);
+        __m256 y = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(dot), pe->scale), pe->bias);
+        float *const oj = (float *)o + j0;
+        if (pe->nr == NR) {
+            if (pe->accumulate) y = _mm256_add_ps(_mm256_loadu_ps(oj), y);
+            _mm256_storeu_ps(oj, y);
+        } else {
+            if (pe->accumulate) y = _mm256_add_ps(_mm256_maskload_ps(oj, pe->mask), y);
+            _mm256_maskstore_ps(oj, pe->mask, y);
+        }
     } else {
         const __m256i v = KIND == KWS_EPI_DOT ? dot : pc;
         if (pe->nr == NR) _mm256_storeu_si256((__m256i *)((int32_t *)o + j0), v);
@@ -205,6 +212,7 @@ TARGET INLINE void panels(const uint64_t *A, size_t mp, size_t m, size_t kw, uin
             uint64_t *Pb = P + b * 16 * kw;
             build_panel(w + j0 * ldw, ldw, nr, kw, last, Pb);
             pe[b].nr = nr;
+            pe[b].accumulate = e->accumulate;
             pe[b].mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)nr), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
             if (KIND == KWS_EPI_THRESH) {
                 int32_t t[NR] = {0};
@@ -294,7 +302,7 @@ TARGET static int gemm_avx2(const uint64_t *a, size_t lda, const uint64_t *w, si
 
 TARGET static void popcnt_avx2(const uint64_t *a, size_t lda, const uint64_t *w, size_t ldw,
                                size_t m, size_t n, size_t k, int32_t *out, size_t ldo) {
-    const kws_epilogue e = {KWS_EPI_POPCNT, out, ldo, 0, 0, 0, 0};
+    const kws_epilogue e = {KWS_EPI_POPCNT, out, ldo, 0, 0, 0, 0, 0};
     if (gemm_avx2(a, lda, w, ldw, m, n, k, &e))   /* out of memory: the portable kernel needs none */
         kws_isa_scalar()->popcnt(a, lda, w, ldw, m, n, k, out, ldo);
 }

@@ -48,26 +48,55 @@ TARGET INLINE void tile(const uint64_t *A, size_t kw, const uint64_t *P, __m512i
     }
 }
 
-/* Store 16 outputs (int32 popcounts pc of columns c0..c0+15, nc of them valid) of one output row
- * o (of the KIND's element type) through the epilogue. */
-TARGET INLINE void store16(__m512i pc, __m512i kv, char *o, size_t c0, size_t nc,
-                           const kws_epilogue *e, const int KIND) {
-    const __mmask16 valid = nc >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << nc) - 1);
-    const __m512i dot = _mm512_sub_epi32(kv, _mm512_add_epi32(pc, pc));
+/* The epilogue's constants for 16 columns c0..c0+15, made once per column block and used by
+ * every row (in the store they were reloaded per row: the output's char stores may alias them). */
+typedef struct {
+    __m512i thr;          /* THRESH: -1 iff popcount > thr (dot < thresh; see group_at) */
+    __m512 scale, bias;   /* SCALE */
+    __mmask16 valid, flip;
+} group_epi;
+
+TARGET INLINE group_epi group_at(const kws_epilogue *e, size_t k, size_t c0, size_t nc, const int KIND) {
+    group_epi g;
+    g.valid = nc >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << nc) - 1);
+    if (KIND == KWS_EPI_THRESH) {
+        /* dot < t  <=>  k - 2 pc < t  <=>  pc > floor((k - t) / 2); pc is in [0, k], so the
+         * bound is clamped to [-1, k] (always / never) without changing any answer */
+        int32_t thr[16] __attribute__((aligned(64))) = {0};
+        unsigned flip = 0;
+        for (size_t j = 0; j < nc && j < 16; j++) {
+            const int64_t u = (int64_t)k - e->thresh[c0 + j];
+            const int64_t f = u >= 0 ? u / 2 : -((1 - u) / 2);          /* floor(u / 2) */
+            thr[j] = (int32_t)(f < -1 ? -1 : f > (int64_t)k ? (int64_t)k : f);
+            flip |= (unsigned)(e->flip[c0 + j] != 0) << j;
+        }
+        g.thr = _mm512_load_si512((const void *)thr);
+        g.flip = (__mmask16)flip;
+    } else if (KIND == KWS_EPI_SCALE) {
+        g.scale = _mm512_maskz_loadu_ps(g.valid, e->scale + c0);
+        g.bias = _mm512_maskz_loadu_ps(g.valid, e->bias + c0);
+    }
+    return g;
+}
+
+/* Store 16 outputs (int32 popcounts pc of columns c0..c0+15) of one output row o (of the KIND's
+ * element type) through the epilogue. */
+TARGET INLINE void store16(__m512i pc, __m512i kv, char *o, size_t c0, const group_epi *g,
+                           int accumulate, const int KIND) {
     if (KIND == KWS_EPI_THRESH) {
         /* bit 1 = -1: y = -1 iff (dot < thresh) XOR flip; c0 is a multiple of 16 */
-        const __m512i t = _mm512_maskz_loadu_epi32(valid, e->thresh + c0);
-        const __m128i f = _mm_maskz_loadu_epi8(valid, e->flip + c0);
-        const __mmask16 below = _mm512_cmplt_epi32_mask(dot, t);
-        const __mmask16 flip = _mm_test_epi8_mask(f, f);
-        ((uint16_t *)o)[c0 / 16] = (uint16_t)((below ^ flip) & valid);
-    } else if (KIND == KWS_EPI_SCALE) {
+        const __mmask16 below = _mm512_cmpgt_epi32_mask(pc, g->thr);
+        ((uint16_t *)o)[c0 / 16] = (uint16_t)((below ^ g->flip) & g->valid);
+        return;
+    }
+    const __m512i dot = _mm512_sub_epi32(kv, _mm512_add_epi32(pc, pc));
+    if (KIND == KWS_EPI_SCALE) {
         /* separate multiply and add (no FMA): the same two roundings as the reference */
-        const __m512 s = _mm512_maskz_loadu_ps(valid, e->scale + c0);
-        const __m512 b = _mm512_maskz_loadu_ps(valid, e->bias + c0);
-        _mm512_mask_storeu_ps((float *)o + c0, valid, _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(dot), s), b));
+        __m512 y = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(dot), g->scale), g->bias);
+        if (accumulate) y = _mm512_add_ps(_mm512_maskz_loadu_ps(g->valid, (float *)o + c0), y);
+        _mm512_mask_storeu_ps((float *)o + c0, g->valid, y);
     } else {
-        _mm512_mask_storeu_epi32((int32_t *)o + c0, valid, KIND == KWS_EPI_DOT ? dot : pc);
+        _mm512_mask_storeu_epi32((int32_t *)o + c0, g->valid, KIND == KWS_EPI_DOT ? dot : pc);
     }
 }
 
@@ -98,6 +127,8 @@ TARGET INLINE void panels(const uint64_t *A, size_t mp, size_t m, size_t kw, uin
             const size_t j0 = jb + b * 8;
             build_panel(w + j0 * ldw, ldw, b < np ? (n - j0 < 8 ? n - j0 : 8) : 0, kw, last, P + b * 8 * kw);
         }
+        group_epi g[PB / 2];
+        for (size_t q = 0; q < (cols + 15) / 16; q++) g[q] = group_at(e, k, jb + 16 * q, cols - 16 * q, KIND);
         for (size_t i0 = 0; i0 < mp; i0 += MR) {
             const size_t rows = m - i0 < MR ? m - i0 : MR;
             char *o = out + i0 * ldb;
@@ -111,7 +142,7 @@ TARGET INLINE void panels(const uint64_t *A, size_t mp, size_t m, size_t kw, uin
                         const size_t c0 = jb + (t * NP + j) * 8;
                         if (c0 >= n) break;
                         const __m512i pc = _mm512_permutex2var_epi32(acc[i][j], lo32, acc[i][j + 1]);
-                        store16(pc, kv, o + i * ldb, c0, n - c0, e, KIND);
+                        store16(pc, kv, o + i * ldb, c0, &g[(t * NP + j) / 2], e->accumulate, KIND);
                     }
             }
         }
@@ -155,7 +186,7 @@ TARGET static int gemm_avx512(const uint64_t *a, size_t lda, const uint64_t *w, 
 
 static void popcnt_avx512(const uint64_t *a, size_t lda, const uint64_t *w, size_t ldw,
                           size_t m, size_t n, size_t k, int32_t *out, size_t ldo) {
-    const kws_epilogue e = {KWS_EPI_POPCNT, out, ldo, 0, 0, 0, 0};
+    const kws_epilogue e = {KWS_EPI_POPCNT, out, ldo, 0, 0, 0, 0, 0};
     if (gemm_avx512(a, lda, w, ldw, m, n, k, &e))   /* k = 0 or out of memory */
         kws_isa_scalar()->popcnt(a, lda, w, ldw, m, n, k, out, ldo);
 }

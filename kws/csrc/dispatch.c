@@ -160,10 +160,10 @@ static int32_t *scratch_for(size_t n, int32_t *stack_buf, size_t stack_len) {
     return (ROW_BLOCK * n <= stack_len) ? stack_buf : malloc(ROW_BLOCK * n * sizeof(int32_t));
 }
 
-int kws_bgemm_scale(const uint64_t *a, size_t lda, const uint64_t *w, size_t ldw,
-                            size_t m, size_t n, size_t k, const float *scale, const float *bias,
-                            float *out, size_t ldo) {
-    const kws_epilogue e = {KWS_EPI_SCALE, out, ldo, scale, bias, NULL, NULL};
+static int bgemm_scale(const uint64_t *a, size_t lda, const uint64_t *w, size_t ldw, size_t m,
+                       size_t n, size_t k, const float *scale, const float *bias, float *out,
+                       size_t ldo, int accumulate) {
+    const kws_epilogue e = {KWS_EPI_SCALE, out, ldo, scale, bias, NULL, NULL, accumulate};
     if (kws_current()->gemm && kws_current()->gemm(a, lda, w, ldw, m, n, k, &e) == 0) return 0;
     int32_t stack_buf[ROW_BLOCK * 512];
     int32_t *pc = scratch_for(n, stack_buf, sizeof stack_buf / sizeof *stack_buf);
@@ -175,11 +175,26 @@ int kws_bgemm_scale(const uint64_t *a, size_t lda, const uint64_t *w, size_t ldw
         for (size_t i = 0; i < mb; i++) {
             float *o = out + (i0 + i) * ldo;
             const int32_t *p = pc + i * n;
-            for (size_t j = 0; j < n; j++) o[j] = (float)((int32_t)k - 2 * p[j]) * scale[j] + bias[j];
+            for (size_t j = 0; j < n; j++) {
+                const float y = (float)((int32_t)k - 2 * p[j]) * scale[j] + bias[j];
+                o[j] = accumulate ? o[j] + y : y;
+            }
         }
     }
     if (pc != stack_buf) free(pc);
     return 0;
+}
+
+int kws_bgemm_scale(const uint64_t *a, size_t lda, const uint64_t *w, size_t ldw,
+                    size_t m, size_t n, size_t k, const float *scale, const float *bias,
+                    float *out, size_t ldo) {
+    return bgemm_scale(a, lda, w, ldw, m, n, k, scale, bias, out, ldo, 0);
+}
+
+int kws_bgemm_scale_add(const uint64_t *a, size_t lda, const uint64_t *w, size_t ldw,
+                        size_t m, size_t n, size_t k, const float *scale, const float *bias,
+                        float *out, size_t ldo) {
+    return bgemm_scale(a, lda, w, ldw, m, n, k, scale, bias, out, ldo, 1);
 }
 
 int kws_bgemm_threshold(const uint64_t *a, size_t lda, const uint64_t *w, size_t ldw,

@@ -12,15 +12,19 @@
  * every vector width, so the numpy reference in the tests reproduces them bit for bit; the stem
  * matmul alone uses FMA where the CPU has it (fsmn_float.h says why).
  * The float loops (fsmn_float.h) use GCC vector extensions at each target's native width and are
- * compiled for AVX-512, AVX2 and the baseline (SSE2 on x86-64, NEON on aarch64), picked once by
- * CPU features.  The binary layers go through the run-time-selected kernels of kernels.h. */
+ * compiled for AVX-512, AVX2 and the baseline (SSE2 on x86-64, NEON on aarch64); the set used
+ * follows the run-time-selected binary kernel of kernels.h (so KWS_KERNEL forces both). */
 #include <stdlib.h>
 #include <string.h>
 #include "kernels.h"
 #include "fsmn.h"
 
-#if defined(__SSE2__)
+#if defined(__x86_64__)
+#include <immintrin.h>       /* per-target regions below use AVX2/AVX-512 intrinsics */
+#elif defined(__SSE2__)
 #include <xmmintrin.h>
+#elif defined(__aarch64__)
+#include <arm_neon.h>
 #endif
 
 
@@ -49,16 +53,21 @@ static void fp_leave(unsigned long long saved) {
 #endif
 }
 
-/* The float kernels, one set per target (fsmn_float.h), picked once by CPU features. */
+/* The float kernels, one set per target (fsmn_float.h); float_ops() below picks the set. */
 typedef struct {
     void (*normalise)(const float *, size_t, size_t, const float *, const float *, float *);
     void (*stem_matmul)(const float *, size_t, size_t, size_t, const float *, size_t, float *);
     void (*affine_prelu)(float *, size_t, size_t, const float *, const float *, const float *);
     void (*affine_mean)(const float *, size_t, size_t, const float *, const float *, float *);
     void (*memconv)(const float *, size_t, size_t, const float *, size_t, size_t, const float *, float *);
-    void (*memory_update)(float *, const float *, size_t, size_t, const float *, const float *, const float *);
-    void (*add_into)(float *, const float *, size_t);
+    void (*memory_update)(const float *, const float *, size_t, size_t, const float *, const float *,
+                          const float *, float *);
+    void (*memory_block5)(const float *, size_t, size_t, const float *, size_t, const float *,
+                          const float *, const float *, const float *, float *, const float *,
+                          uint64_t *, size_t);
 } kws_float_ops;
+
+#define MEM_TAPS 5      /* taps of the one-pass float memory block (fsmn_float.h: memory_block5) */
 
 static inline float prelu_s(float u, float slope) {
     const float neg = u * slope;
@@ -95,18 +104,16 @@ static inline float prelu_s(float u, float slope) {
 #undef VL
 #undef SUFFIX
 
+/* The float kernels of the binary kernel's instruction set: AVX-512 with the avx512 kernel, AVX2
+ * with avx2, the baseline with scalar and neon.  So KWS_KERNEL / kws._kernels.set_isa force the
+ * whole inference onto one instruction set (the tests run every set this CPU has). */
 static const kws_float_ops *float_ops(void) {
-    static const kws_float_ops *ops = NULL;      /* a benign race: every thread picks the same */
-    if (!ops) {
 #if defined(__x86_64__)
-        __builtin_cpu_init();
-        ops = __builtin_cpu_supports("x86-64-v4") ? &float_ops_avx512
-            : __builtin_cpu_supports("x86-64-v3") ? &float_ops_avx2 : &float_ops_base;
-#else
-        ops = &float_ops_base;
+    const kws_isa *isa = kws_current();
+    if (isa == kws_isa_avx512() && __builtin_cpu_supports("x86-64-v4")) return &float_ops_avx512;
+    if (isa == kws_isa_avx2() && __builtin_cpu_supports("x86-64-v3")) return &float_ops_avx2;
 #endif
-    }
-    return ops;
+    return &float_ops_base;
 }
 
 void kws_affine_prelu(float *h, size_t t, size_t c, const float *scale, const float *shift,
@@ -123,7 +130,8 @@ void kws_affine_mean(const float *h, size_t t, size_t c, const float *scale, con
 typedef struct {
     uint64_t *hb, *z;
     int8_t *mi;
-    float *m, *y, *zero;         /* zero: bw zeros, the memory conv's rows outside the clip */
+    float *m, *h2, *zero;        /* h2: the other residual buffer; zero: bw zeros, the memory
+                                    conv's rows outside the clip */
 } block_scratch;
 
 static size_t block_scratch_bytes(size_t t, size_t bw, size_t hw) {
@@ -135,34 +143,47 @@ static block_scratch block_scratch_at(void *p, size_t t, size_t bw, size_t hw) {
     s.hb = p;
     s.z = s.hb + t * KWS_WORDS(bw);
     s.m = (float *)(s.z + t * KWS_WORDS(hw));
-    s.y = s.m + t * bw;
-    s.zero = s.y + t * bw;
+    s.h2 = s.m + t * bw;
+    s.zero = s.h2 + t * bw;
     s.mi = (int8_t *)(s.zero + bw);
     memset(s.zero, 0, bw * sizeof(float));
     return s;
 }
 
+/* The residual stream alternates between h and s->h2: each block reads one and writes the
+ * other (its memory step cannot update rows in place: later rows still read the old ones), and
+ * the down GEMM adds its output into it in its epilogue.  Ends in h. */
 static int run_blocks(float *h, size_t t, size_t bw, size_t hw, size_t back, size_t ahead,
                       const kws_block *blocks, size_t n, const block_scratch *s, float *trace) {
     const size_t wb = KWS_WORDS(bw), wh = KWS_WORDS(hw);
     const kws_float_ops *ops = float_ops();
+    float *cur = h, *next = s->h2;
     int rc = 0;
     for (size_t b = 0; b < n && rc == 0; b++) {
         const kws_block *k = &blocks[b];
-        if (k->mem_taps) {
-            ops->memconv(h, t, bw, k->mem_taps, back, ahead, s->zero, s->m);
+        const int one_pass = k->mem_taps && back + 1 + ahead == MEM_TAPS;
+        if (one_pass) {         /* also packs sign(h - up_in) into hb */
+            ops->memory_block5(cur, t, bw, k->mem_taps, back, s->zero, k->mem_scale, k->mem_shift,
+                               k->mem_prelu, next, k->up_in, s->hb, wb);
         } else {
-            kws_pack_f32(h, bw, t, bw, k->mem_in, s->hb, wb);
-            kws_bmemconv(s->hb, wb, t, k->mem, k->ldm, back, ahead, bw, s->mi, bw);
-            for (size_t i = 0; i < t * bw; i++) s->m[i] = (float)s->mi[i];    /* exact */
+            if (k->mem_taps) {
+                ops->memconv(cur, t, bw, k->mem_taps, back, ahead, s->zero, s->m);
+            } else {
+                kws_pack_f32(cur, bw, t, bw, k->mem_in, s->hb, wb);
+                kws_bmemconv(s->hb, wb, t, k->mem, k->ldm, back, ahead, bw, s->mi, bw);
+                for (size_t i = 0; i < t * bw; i++) s->m[i] = (float)s->mi[i];    /* exact */
+            }
+            ops->memory_update(cur, s->m, t, bw, k->mem_scale, k->mem_shift, k->mem_prelu, next);
         }
-        ops->memory_update(h, s->m, t, bw, k->mem_scale, k->mem_shift, k->mem_prelu);
-        kws_pack_f32(h, bw, t, bw, k->up_in, s->hb, wb);
+        float *const done = cur;
+        cur = next;
+        next = done;
+        if (!one_pass) kws_pack_f32(cur, bw, t, bw, k->up_in, s->hb, wb);
         rc |= kws_bgemm_threshold(s->hb, wb, k->up, k->ldu, t, hw, bw, k->up_thresh, k->up_flip, s->z, wh);
-        rc |= kws_bgemm_scale(s->z, wh, k->down, k->ldd, t, bw, hw, k->down_scale, k->down_shift, s->y, bw);
-        ops->add_into(h, s->y, t * bw);
-        if (trace) memcpy(trace + b * t * bw, h, t * bw * sizeof *h);
+        rc |= kws_bgemm_scale_add(s->z, wh, k->down, k->ldd, t, bw, hw, k->down_scale, k->down_shift, cur, bw);
+        if (trace) memcpy(trace + b * t * bw, cur, t * bw * sizeof *cur);
     }
+    if (cur != h) memcpy(h, cur, t * bw * sizeof *h);
     return rc;
 }
 

@@ -22,6 +22,24 @@ static inline vf prelu_v(vf u, vf slope) {
     return (vf)(((vi)(u * slope) & neg) | ((vi)u & ~neg));
 }
 
+/* bit i = !(v[i] >= t[i]), lane 0 in bit 0: kws_pack_f32's sign bit (1 = -1, NaN -> 1) */
+static inline unsigned NAME(neg_bits)(vf v, vf t) {
+#if defined(__x86_64__) && VL == 16
+    return _mm512_cmp_ps_mask((__m512)v, (__m512)t, _CMP_NGE_UQ);
+#elif defined(__x86_64__) && VL == 8
+    return (unsigned)_mm256_movemask_ps(_mm256_cmp_ps((__m256)v, (__m256)t, _CMP_NGE_UQ));
+#elif defined(__x86_64__) && VL == 4
+    return (unsigned)_mm_movemask_ps(_mm_cmpnge_ps((__m128)v, (__m128)t));
+#elif defined(__aarch64__) && VL == 4
+    const uint32x4_t lane_bit = {1, 2, 4, 8};
+    return vaddvq_u32(vbicq_u32(lane_bit, vcgeq_f32((float32x4_t)v, (float32x4_t)t)));
+#else
+    unsigned b = 0;
+    for (int i = 0; i < VL; i++) b |= (unsigned)!(v[i] >= t[i]) << i;
+    return b;
+#endif
+}
+
 /* xn[n, f] = (x[n, f] - mean[f]) / std[f]: every frame once.  A stem window is then a row of
  * stem_kernel * F consecutive floats of xn starting at frame r * stride, read in place. */
 static void NAME(normalise)(const float *restrict x, size_t frames, size_t f, const float *restrict mean,
@@ -172,30 +190,91 @@ static void NAME(float_memconv)(const float *restrict x, size_t t, size_t bw,
     }
 }
 
-/* h += PReLU(m * scale + shift) */
-static void NAME(memory_update)(float *restrict h, const float *restrict m, size_t t, size_t bw,
+/* out = h + PReLU(m * scale + shift) */
+static void NAME(memory_update)(const float *restrict h, const float *restrict m, size_t t, size_t bw,
                                  const float *restrict scale, const float *restrict shift,
-                                 const float *restrict slope) {
+                                 const float *restrict slope, float *restrict out) {
     for (size_t r = 0; r < t; r++) {
-        float *restrict hr = h + r * bw;
-        const float *restrict mr = m + r * bw;
+        const float *restrict hr = h + r * bw, *restrict mr = m + r * bw;
+        float *restrict o = out + r * bw;
         size_t c = 0;
         for (; c + VL <= bw; c += VL)
-            st(hr + c, ld(hr + c) + prelu_v(ld(mr + c) * ld(scale + c) + ld(shift + c), ld(slope + c)));
-        for (; c < bw; c++) hr[c] = hr[c] + prelu_s(mr[c] * scale[c] + shift[c], slope[c]);
+            st(o + c, ld(hr + c) + prelu_v(ld(mr + c) * ld(scale + c) + ld(shift + c), ld(slope + c)));
+        for (; c < bw; c++) o[c] = hr[c] + prelu_s(mr[c] * scale[c] + shift[c], slope[c]);
     }
 }
 
-static void NAME(add_into)(float *restrict h, const float *restrict y, size_t n) {
-    for (size_t i = 0; i < n; i++) h[i] = h[i] + y[i];
+/* out = h + PReLU(memconv(h) * scale + shift) in one pass for 5 taps (back + 1 + ahead = 5: the
+ * default architecture's 2 + 1 + 2), the same operations in the same order as float_memconv then
+ * memory_update, m never stored; and the signs of out against up_in packed into hb [t, wb words]
+ * as kws_pack_f32 packs them (the up GEMM's input), while out is in registers.  Blocks of CB
+ * vectors of channels outermost, so the block's 5 taps and 4 parameter vectors are loaded once
+ * and stay in registers down all t rows: per output vector 5 loads of h and one store, against
+ * 16 loads and 2 stores for the two passes and a third pass to pack.  Other tap counts take the
+ * passes.  (With the residual add in the down GEMM's epilogue, Intel Xeon family 6 model 207, one
+ * thread, 4 alternating runs: 1x8 inference 69 -> 61 us, 0.5x4 20.0 -> 16.7 us; docs/performance.md.) */
+#ifndef CB
+#define CB (VL == 16 ? 2 : 1)      /* AVX-512: 2 x (5 taps + 4) of 32 zmm; AVX2/SSE2: 16 registers */
+#endif
+static void NAME(memory_block5)(const float *restrict h, size_t t, size_t bw,
+                                const float *restrict taps, size_t back, const float *restrict zero,
+                                const float *restrict scale, const float *restrict shift,
+                                const float *restrict slope, float *restrict out,
+                                const float *restrict up_in, uint64_t *restrict hb, size_t wb) {
+    enum { L = MEM_TAPS };      /* fsmn.c */
+    memset(hb, 0, t * wb * sizeof *hb);     /* bits arrive in pieces of CB * VL (a divisor of 64) */
+    size_t c = 0;
+    for (; c + CB * VL <= bw; c += CB * VL) {
+        vf tp[L][CB], sc[CB], sh[CB], sl[CB], ui[CB];
+#pragma GCC unroll 16
+        for (int v = 0; v < CB; v++) {
+#pragma GCC unroll 16
+            for (int i = 0; i < L; i++) tp[i][v] = ld(taps + i * bw + c + v * VL);
+            sc[v] = ld(scale + c + v * VL); sh[v] = ld(shift + c + v * VL);
+            sl[v] = ld(slope + c + v * VL); ui[v] = ld(up_in + c + v * VL);
+        }
+        for (size_t r = 0; r < t; r++) {
+            const float *xr[L];
+#pragma GCC unroll 16
+            for (int i = 0; i < L; i++) {
+                const long src = (long)r + i - (long)back;
+                xr[i] = (src < 0 || src >= (long)t) ? zero : h + (size_t)src * bw;
+            }
+            uint64_t bits = 0;
+#pragma GCC unroll 16
+            for (int v = 0; v < CB; v++) {
+                const size_t j = c + v * VL;
+                vf a = ld(xr[0] + j) * tp[0][v];
+#pragma GCC unroll 16
+                for (int i = 1; i < L; i++) a = a + ld(xr[i] + j) * tp[i][v];
+                const vf y = ld(h + r * bw + j) + prelu_v(a * sc[v] + sh[v], sl[v]);
+                st(out + r * bw + j, y);
+                bits |= (uint64_t)NAME(neg_bits)(y, ui[v]) << (v * VL);
+            }
+            hb[r * wb + c / 64] |= bits << (c % 64);
+        }
+    }
+    for (; c < bw; c++)          /* channels past the last block (bw not a multiple of CB * VL) */
+        for (size_t r = 0; r < t; r++) {
+            float a = 0;
+            for (int i = 0; i < L; i++) {
+                const long src = (long)r + i - (long)back;
+                const float x = (src < 0 || src >= (long)t) ? 0.0f : h[(size_t)src * bw + c];
+                a = i == 0 ? x * taps[c] : a + x * taps[i * bw + c];
+            }
+            const float y = h[r * bw + c] + prelu_s(a * scale[c] + shift[c], slope[c]);
+            out[r * bw + c] = y;
+            hb[r * wb + c / 64] |= (uint64_t)!(y >= up_in[c]) << (c % 64);
+        }
 }
 
 static const kws_float_ops NAME(float_ops) = {
     NAME(normalise), NAME(stem_matmul), NAME(affine_prelu), NAME(affine_mean),
-    NAME(float_memconv), NAME(memory_update), NAME(add_into)};
+    NAME(float_memconv), NAME(memory_update), NAME(memory_block5)};
 
 #undef TV
 #undef RT
+#undef CB
 #undef STEM_TILE
 #undef vf
 #undef vi

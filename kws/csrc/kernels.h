@@ -39,6 +39,7 @@ typedef struct {
     const float *scale, *bias;            /* SCALE: dot * scale[j] + bias[j] */
     const int32_t *thresh;                /* THRESH: bit 1 (= -1) iff (dot < thresh[j]) XOR flip[j] */
     const uint8_t *flip;
+    int accumulate;                       /* SCALE: out += dot * scale[j] + bias[j] instead */
 } kws_epilogue;
 typedef int (*kws_gemm_fn)(const uint64_t *a, size_t lda, const uint64_t *w, size_t ldw,
                            size_t m, size_t n, size_t k, const kws_epilogue *e);
@@ -76,6 +77,10 @@ void kws_bgemm(const uint64_t *a, size_t lda, const uint64_t *w, size_t ldw,
 int kws_bgemm_scale(const uint64_t *a, size_t lda, const uint64_t *w, size_t ldw,
                      size_t m, size_t n, size_t k, const float *scale, const float *bias,
                             float *out, size_t ldo);
+/* the same added into out: out += (float)dot * scale[j] + bias[j] (a residual connection). */
+int kws_bgemm_scale_add(const uint64_t *a, size_t lda, const uint64_t *w, size_t ldw,
+                        size_t m, size_t n, size_t k, const float *scale, const float *bias,
+                        float *out, size_t ldo);
 /* binary epilogue: y_j = +1 iff (dot >= thresh[j]) XOR flip[j]; packed into out (row stride
  * ldo words, ceil(n/64) words written per row, padding bits zero).  -1 if out of memory. */
 int kws_bgemm_threshold(const uint64_t *a, size_t lda, const uint64_t *w, size_t ldw,
