@@ -98,6 +98,7 @@ static inline float prelu_s(float u, float slope) {
 #define VL 4          /* SSE2 (x86-64 baseline), NEON (aarch64), or plain C elsewhere */
 #if defined(__aarch64__)
 #define TV 4          /* stem tile: 16 accumulators of NEON's 32 registers */
+#define CB 2          /* memory block: 2 x (5 taps + 4 parameters) of NEON's 32 registers */
 #endif
 #define SUFFIX base
 #include "fsmn_float.h"

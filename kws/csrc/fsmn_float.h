@@ -223,6 +223,9 @@ static void NAME(memory_block5)(const float *restrict h, size_t t, size_t bw,
                                 const float *restrict up_in, uint64_t *restrict hb, size_t wb) {
     enum { L = MEM_TAPS };      /* fsmn.c */
     memset(hb, 0, t * wb * sizeof *hb);     /* bits arrive in pieces of CB * VL (a divisor of 64) */
+    const float *rows[t + L - 1];           /* rows[r + i] = tap i's input row of output row r */
+    for (size_t j = 0; j < t + L - 1; j++)
+        rows[j] = (j < back || j - back >= t) ? zero : h + (j - back) * bw;
     size_t c = 0;
     for (; c + CB * VL <= bw; c += CB * VL) {
         vf tp[L][CB], sc[CB], sh[CB], sl[CB], ui[CB];
@@ -234,12 +237,7 @@ static void NAME(memory_block5)(const float *restrict h, size_t t, size_t bw,
             sl[v] = ld(slope + c + v * VL); ui[v] = ld(up_in + c + v * VL);
         }
         for (size_t r = 0; r < t; r++) {
-            const float *xr[L];
-#pragma GCC unroll 16
-            for (int i = 0; i < L; i++) {
-                const long src = (long)r + i - (long)back;
-                xr[i] = (src < 0 || src >= (long)t) ? zero : h + (size_t)src * bw;
-            }
+            const float *const *xr = rows + r;
             uint64_t bits = 0;
 #pragma GCC unroll 16
             for (int v = 0; v < CB; v++) {
