@@ -64,7 +64,7 @@ typedef struct {
                           const float *, float *);
     void (*memory_block5)(const float *, size_t, size_t, const float *, size_t, const float *,
                           const float *, const float *, const float *, float *, const float *,
-                          uint64_t *, size_t);
+                          uint64_t *, size_t, const float **);
 } kws_float_ops;
 
 #define MEM_TAPS 5      /* taps of the one-pass float memory block (fsmn_float.h: memory_block5) */
@@ -129,6 +129,7 @@ void kws_affine_mean(const float *h, size_t t, size_t c, const float *scale, con
 
 /* Scratch of the block stack for t rows: one allocation. */
 typedef struct {
+    const float **rows;          /* t + MEM_TAPS - 1 row pointers of the one-pass memory block */
     uint64_t *hb, *z;
     int8_t *mi;
     float *m, *h2, *zero;        /* h2: the other residual buffer; zero: bw zeros, the memory
@@ -136,12 +137,14 @@ typedef struct {
 } block_scratch;
 
 static size_t block_scratch_bytes(size_t t, size_t bw, size_t hw) {
-    return t * (KWS_WORDS(bw) + KWS_WORDS(hw)) * sizeof(uint64_t) + (2 * t + 1) * bw * sizeof(float) + t * bw;
+    return (t + MEM_TAPS - 1) * sizeof(float *) + t * (KWS_WORDS(bw) + KWS_WORDS(hw)) * sizeof(uint64_t) +
+           (2 * t + 1) * bw * sizeof(float) + t * bw;
 }
 
 static block_scratch block_scratch_at(void *p, size_t t, size_t bw, size_t hw) {
     block_scratch s;
-    s.hb = p;
+    s.rows = p;
+    s.hb = (uint64_t *)(s.rows + t + MEM_TAPS - 1);
     s.z = s.hb + t * KWS_WORDS(bw);
     s.m = (float *)(s.z + t * KWS_WORDS(hw));
     s.h2 = s.m + t * bw;
@@ -165,7 +168,7 @@ static int run_blocks(float *h, size_t t, size_t bw, size_t hw, size_t back, siz
         const int one_pass = k->mem_taps && back + 1 + ahead == MEM_TAPS;
         if (one_pass) {         /* also packs sign(h - up_in) into hb */
             ops->memory_block5(cur, t, bw, k->mem_taps, back, s->zero, k->mem_scale, k->mem_shift,
-                               k->mem_prelu, next, k->up_in, s->hb, wb);
+                               k->mem_prelu, next, k->up_in, s->hb, wb, s->rows);
         } else {
             if (k->mem_taps) {
                 ops->memconv(cur, t, bw, k->mem_taps, back, ahead, s->zero, s->m);

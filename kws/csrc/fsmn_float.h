@@ -220,10 +220,11 @@ static void NAME(memory_block5)(const float *restrict h, size_t t, size_t bw,
                                 const float *restrict taps, size_t back, const float *restrict zero,
                                 const float *restrict scale, const float *restrict shift,
                                 const float *restrict slope, float *restrict out,
-                                const float *restrict up_in, uint64_t *restrict hb, size_t wb) {
+                                const float *restrict up_in, uint64_t *restrict hb, size_t wb,
+                                const float **rows) {
     enum { L = MEM_TAPS };      /* fsmn.c */
     memset(hb, 0, t * wb * sizeof *hb);     /* bits arrive in pieces of CB * VL (a divisor of 64) */
-    const float *rows[t + L - 1];           /* rows[r + i] = tap i's input row of output row r */
+    /* rows (scratch of t + L - 1 pointers): rows[r + i] = tap i's input row of output row r */
     for (size_t j = 0; j < t + L - 1; j++)
         rows[j] = (j < back || j - back >= t) ? zero : h + (j - back) * bw;
     size_t c = 0;
