@@ -236,13 +236,12 @@ int kws_fsmn_forward(const kws_fsmn_net *net, const float *features, float *logi
                         trace ? trace + t * bw : NULL);
     if (rc == 0) {
         ops->affine_mean(h, t, bw, net->head_scale, net->head_shift, g);
-        /* each class's sum in index order, the classes side by side: n_classes independent add
-         * chains (one class after the other waited on every add: ~2 us of a 1x8 call) */
-        const size_t nc = net->n_classes;
-        for (size_t c = 0; c < nc; c++) logits[c] = 0;
-        for (size_t j = 0; j < bw; j++)
-            for (size_t c = 0; c < nc; c++) logits[c] = logits[c] + net->cls_w[c * net->ldc + j] * g[j];
-        for (size_t c = 0; c < nc; c++) logits[c] = logits[c] + net->cls_b[c];
+        for (size_t c = 0; c < net->n_classes; c++) {
+            const float *w = net->cls_w + c * net->ldc;
+            float a = 0;
+            for (size_t j = 0; j < bw; j++) a = a + w[j] * g[j];
+            logits[c] = a + net->cls_b[c];
+        }
     }
     fp_leave(mode);
     if (!scratch) free(p);
