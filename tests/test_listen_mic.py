@@ -73,6 +73,13 @@ INTERMITTENT: dict = {
     # phases x 3 gains and resampled from 48 / 44.1 kHz never did. 0.5x4 is 7.8 points under the teacher: issue #7.
     "95f98f5dc0059eb2b6cc39d4f678af2b6256dca386ab39c642bf6b086fb19167": {
         "0.5x4": "v2 at 0.5x4 reads flite's 'no' as 'go' in some microphone runs (3 of 8) (#7)"},
+    # default model v3 at 0.5x4 (cascade: 1x8 confirms): flite's 'no' scores 0.47-0.55 against its
+    # calibrated threshold 0.46 in the file resampled to 48 kHz at 10 hop phases (`kws listen
+    # --file`), found at all 20 phases of the 16 kHz file; through the virtual microphone it was
+    # missed in 3 of 5 runs on 2026-12-06 (Intel Xeon; the same outputs from the session-9 and
+    # session-10 runtimes, checked detection by detection).  Issue #17.
+    "065e3261a8344be9b1a76528a7781eac30ed928ff8b310d7ff41c4843d63cc27": {
+        "0.5x4": "v3 at 0.5x4 misses flite's 'no' (score ~0.5, threshold 0.46) in some microphone runs (#17)"},
 }
 
 pytestmark = pytest.mark.mic
