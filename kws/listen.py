@@ -50,7 +50,8 @@ def register(sub) -> None:
     p.add_argument("--file", nargs="+", metavar="AUDIO", help="WAV/FLAC files instead of a microphone")
     p.add_argument("--json", action="store_true", help="one JSON object per detection")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
-    p.add_argument("--hop-ms", type=float, default=200.0, help="how often the network runs (ms)")
+    p.add_argument("--hop-ms", type=float, default=None,
+                   help="how often the network runs, ms (default: the Detector's, kws.detector.HOP_MS)")
     p.add_argument("--confirm", default="auto", metavar="POINT",
                    help="cascade: report a detection only if this operating point (e.g. 1x8) agrees, "
                         "re-scoring the same audio; 'none': off; 'auto' (default): "
@@ -93,11 +94,11 @@ class Printer:
 
 
 def make_detector(args):
-    from kws.detector import Detector, resolve_model
+    from kws.detector import HOP_MS, Detector, resolve_model
     model = resolve_model(args.model)
     listen = model.arch.operating_point(args.width, args.blocks)
     return Detector(model, width=args.width, blocks=args.blocks, threshold=args.threshold,
-                    keywords=args.keywords, hop_ms=args.hop_ms,
+                    keywords=args.keywords, hop_ms=HOP_MS if args.hop_ms is None else args.hop_ms,
                     confirm=confirm_point(args.confirm, model.arch, listen))
 
 
