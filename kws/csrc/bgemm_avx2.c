@@ -135,12 +135,11 @@ typedef struct {
     __m256 scale, bias;
     unsigned flip, keep;       /* threshold: flip bits, valid bits of this panel's byte */
     size_t nr;
-    int accumulate;            /* scale: add into the output */
 } panel_epi;
 
 /* Store one tile row (8 int32 popcounts in order, doubled if DBL) into output row o (of the
  * KIND's element type), columns j0.. . */
-TARGET INLINE void store_row(__m256i pc, __m256i k, char *o, const panel_epi *pe, size_t j0,
+TARGET INLINE void store_row(__m256i pc, __m256i k, char *o, const panel_epi *pe, size_t j0, int accumulate,
                              const int KIND, const int DBL) {
     const __m256i dot = _mm256_sub_epi32(k, DBL ? pc : _mm256_add_epi32(pc, pc));
     if (KIND == KWS_EPI_THRESH) {
@@ -152,10 +151,10 @@ TARGET INLINE void store_row(__m256i pc, __m256i k, char *o, const panel_epi *pe
         __m256 y = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(dot), pe->scale), pe->bias);
         float *const oj = (float *)o + j0;
         if (pe->nr == NR) {
-            if (pe->accumulate) y = _mm256_add_ps(_mm256_loadu_ps(oj), y);
+            if (accumulate) y = _mm256_add_ps(_mm256_loadu_ps(oj), y);
             _mm256_storeu_ps(oj, y);
         } else {
-            if (pe->accumulate) y = _mm256_add_ps(_mm256_maskload_ps(oj, pe->mask), y);
+            if (accumulate) y = _mm256_add_ps(_mm256_maskload_ps(oj, pe->mask), y);
             _mm256_maskstore_ps(oj, pe->mask, y);
         }
     } else {
@@ -212,7 +211,6 @@ TARGET INLINE void panels(const uint64_t *A, size_t mp, size_t m, size_t kw, uin
             uint64_t *Pb = P + b * 16 * kw;
             build_panel(w + j0 * ldw, ldw, nr, kw, last, Pb);
             pe[b].nr = nr;
-            pe[b].accumulate = e->accumulate;
             pe[b].mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)nr), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
             if (KIND == KWS_EPI_THRESH) {
                 int32_t t[NR] = {0};
@@ -238,9 +236,9 @@ TARGET INLINE void panels(const uint64_t *A, size_t mp, size_t m, size_t kw, uin
                 __m256i pc[MR];
                 tile(A + i0 * 2 * kw, kw, P + b * 16 * kw, lut, pc);
                 if (rows == MR) {
-                    for (int i = 0; i < MR; i++) store_row(pc[i], kv, o + i * ldb, &pe[b], jb + b * NR, KIND, DBL);
+                    for (int i = 0; i < MR; i++) store_row(pc[i], kv, o + i * ldb, &pe[b], jb + b * NR, e->accumulate, KIND, DBL);
                 } else {
-                    for (size_t i = 0; i < rows; i++) store_row(pc[i], kv, o + i * ldb, &pe[b], jb + b * NR, KIND, DBL);
+                    for (size_t i = 0; i < rows; i++) store_row(pc[i], kv, o + i * ldb, &pe[b], jb + b * NR, e->accumulate, KIND, DBL);
                 }
             }
         }
