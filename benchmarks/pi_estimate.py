@@ -15,8 +15,8 @@ of the FBCK loop and the FMLAs issue about once per cycle, and the scalar epilog
 loops are load/branch bound; 0.7-1.3 is given as the band).  Not included: the Python glue around
 the C calls (numpy normalisation is counted here in C; the interpreter's per-call overhead is not),
 and cache misses (1x8 holds 66 KB of packed weights and a 61 KB float stem: they fit the Pi 3's
-512 KB L2, not its L1 data cache).  The stem is plain multiply-then-add in index order (no FMA:
-the same bits on every CPU), i.e. two NEON instructions per 4 MACs.
+512 KB L2, not its L1 data cache).  The stem and the memory taps use fused multiply-adds (FMLA: one
+NEON instruction per 4 MACs; exact for the +-1 taps, kws/csrc/fsmn_float.h).
 
 Check against the paper: BiFSMN reports on a Raspberry Pi 3B+ (Cortex-A53, 1.2 GHz) speed-ups
 over full precision of 10.9x (8 blocks), 15.5x (4 blocks) and 22.3x (2 blocks), i.e. the 4- and

@@ -22,6 +22,10 @@ ARCHS = [
     # channel blocks, packed signs over two words
     ArchConfig(n_frames=24, n_features=10, stem_kernel=2, stem_stride=2, backbone=100, hidden=70,
                n_blocks=3, back=1, ahead=3, n_classes=4, widths=(1.0, 0.5), block_sets=((0, 1, 2), (1,))),
+    # 3 float memory taps: the two-pass memory convolution, on 88 channels (one 4-vector block,
+    # single vectors and a scalar tail on every vector width)
+    ArchConfig(n_frames=22, n_features=9, stem_kernel=3, stem_stride=2, backbone=88, hidden=64,
+               n_blocks=2, back=1, ahead=1, n_classes=3, widths=(1.0,), block_sets=((0, 1),)),
 ]
 
 

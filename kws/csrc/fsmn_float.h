@@ -3,7 +3,8 @@
  * AVX2, 4 for SSE2 and NEON; GCC vectors wider than the hardware's spill to the stack: 4x the
  * instructions on NEON).  Every function but stem_matmul is a fixed sequence of IEEE
  * single-precision operations whatever VL is (elementwise vector ops, sums in index order, no
- * FMA), so every build gives the same bits; stem_matmul contracts to FMA (see there).  Names get the suffix SUFFIX; float_ops_SUFFIX collects them.
+ * FMA but where it is exact: add_tap), so every build gives the same bits; stem_matmul contracts
+ * to FMA (see there).  Names get the suffix SUFFIX; float_ops_SUFFIX collects them.
  * Needs: VL, SUFFIX; and NAME(x) to paste the suffix. */
 
 typedef float NAME(vf) __attribute__((vector_size(VL * sizeof(float))));
@@ -20,6 +21,20 @@ static inline void st(float *p, vf v) { memcpy(p, &v, sizeof v); }
 static inline vf prelu_v(vf u, vf slope) {
     const vi neg = u < 0;
     return (vf)(((vi)(u * slope) & neg) | ((vi)u & ~neg));
+}
+
+/* a + x * t for taps t = +-1: the product is exact, so one fused multiply-add rounds exactly as
+ * the separate multiply and add do (the same bits, one instruction instead of two) */
+static inline vf NAME(add_tap)(vf a, vf x, vf t) {
+#if defined(__x86_64__) && VL == 16
+    return (vf)_mm512_fmadd_ps((__m512)x, (__m512)t, (__m512)a);
+#elif defined(__x86_64__) && VL == 8
+    return (vf)_mm256_fmadd_ps((__m256)x, (__m256)t, (__m256)a);
+#elif defined(__aarch64__) && VL == 4
+    return (vf)vfmaq_f32((float32x4_t)a, (float32x4_t)x, (float32x4_t)t);
+#else
+    return a + x * t;
+#endif
 }
 
 /* bit i = !(v[i] >= t[i]), lane 0 in bit 0: kws_pack_f32's sign bit (1 = -1, NaN -> 1) */
@@ -170,16 +185,16 @@ static void NAME(float_memconv)(const float *restrict x, size_t t, size_t bw,
             vf a3 = ld(row[0] + c + 3 * VL) * ld(taps + c + 3 * VL);
             for (size_t i = 1; i < L; i++) {
                 const float *tap = taps + i * bw + c, *xr = row[i] + c;
-                a0 = a0 + ld(xr) * ld(tap);
-                a1 = a1 + ld(xr + VL) * ld(tap + VL);
-                a2 = a2 + ld(xr + 2 * VL) * ld(tap + 2 * VL);
-                a3 = a3 + ld(xr + 3 * VL) * ld(tap + 3 * VL);
+                a0 = NAME(add_tap)(a0, ld(xr), ld(tap));
+                a1 = NAME(add_tap)(a1, ld(xr + VL), ld(tap + VL));
+                a2 = NAME(add_tap)(a2, ld(xr + 2 * VL), ld(tap + 2 * VL));
+                a3 = NAME(add_tap)(a3, ld(xr + 3 * VL), ld(tap + 3 * VL));
             }
             st(mr + c, a0); st(mr + c + VL, a1); st(mr + c + 2 * VL, a2); st(mr + c + 3 * VL, a3);
         }
         for (; c + VL <= bw; c += VL) {
             vf a = ld(row[0] + c) * ld(taps + c);
-            for (size_t i = 1; i < L; i++) a = a + ld(row[i] + c) * ld(taps + i * bw + c);
+            for (size_t i = 1; i < L; i++) a = NAME(add_tap)(a, ld(row[i] + c), ld(taps + i * bw + c));
             st(mr + c, a);
         }
         for (; c < bw; c++) {
@@ -245,7 +260,7 @@ static void NAME(memory_block5)(const float *restrict h, size_t t, size_t bw,
                 const size_t j = c + v * VL;
                 vf a = ld(xr[0] + j) * tp[0][v];
 #pragma GCC unroll 16
-                for (int i = 1; i < L; i++) a = a + ld(xr[i] + j) * tp[i][v];
+                for (int i = 1; i < L; i++) a = NAME(add_tap)(a, ld(xr[i] + j), tp[i][v]);
                 const vf y = ld(h + r * bw + j) + prelu_v(a * sc[v] + sh[v], sl[v]);
                 st(out + r * bw + j, y);
                 bits |= (uint64_t)NAME(neg_bits)(y, ui[v]) << (v * VL);
