@@ -1,6 +1,6 @@
 """Binary GEMM vs numpy float32 matmul on the BiFSMN layer shapes, same run, one thread.
 
-    python benchmarks/bench_kernels.py [--json] [--runs 200] [--stat median|min] [--arm64-icount]
+    python benchmarks/bench_kernels.py [--json] [--runs 200] [--stat median|min] [--arm64-icount] [--avx2-only]
 
 Per shape (M frames, K -> N at widths 1.0/0.5/0.25): median (or min) ms of kws._kernels.bgemm
 (packed operands, preallocated int32 output) and of numpy float32 matmul (preallocated output),
@@ -60,6 +60,9 @@ def main(argv=None) -> int:
                     help="statistic over the runs (min: least disturbed by other processes)")
     ap.add_argument("--arm64-icount", action="store_true",
                     help="also count NEON/scalar guest instructions per 128 binary MACs under qemu")
+    ap.add_argument("--avx2-only", action="store_true",
+                    help="what an AVX2-only machine runs, on this CPU: the avx2 kernel against "
+                         "OpenBLAS's Haswell (AVX2) sgemm (KWS_KERNEL=avx2, OPENBLAS_CORETYPE=Haswell)")
     args = ap.parse_args(argv)
     env = environment()
     if args.json:

@@ -1,7 +1,7 @@
 """Per operating point: the binary runtime vs the same network in float (numpy), same run, and
 the Detector's CPU time per second of audio.
 
-    python benchmarks/bench_runtime.py [--json] [--model PATH] [--runs 200]
+    python benchmarks/bench_runtime.py [--json] [--model PATH] [--runs 200] [--avx2-only]
 
 binary_ms / float_ms: median latency of one inference (one 1 s window), one thread.
 rtf: CPU seconds the Detector spends per second of audio (feeding 100 ms chunks of noise at its
@@ -48,6 +48,9 @@ def main(argv=None) -> int:
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--model")
     ap.add_argument("--runs", type=int, default=200)
+    ap.add_argument("--avx2-only", action="store_true",
+                    help="what an AVX2-only machine runs, on this CPU: the avx2 kernel against "
+                         "OpenBLAS's Haswell (AVX2) sgemm (KWS_KERNEL=avx2, OPENBLAS_CORETYPE=Haswell)")
     args = ap.parse_args(argv)
     model, name, _ = load_bench_model(args.model)
     env = environment()

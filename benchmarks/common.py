@@ -13,12 +13,20 @@ _CLEAN_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THRE
 _UNSET = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 
+# `--avx2-only` (bench_kernels, bench_runtime): the pair of kernels an AVX2-only machine runs,
+# measured on this CPU: kws's avx2 kernel against OpenBLAS's Haswell (AVX2) sgemm
+AVX2_ONLY = {"OPENBLAS_CORETYPE": "Haswell", "KWS_KERNEL": "avx2"}
+
+
 def ensure_single_thread_env() -> None:
-    """Re-exec this script with a clean, single-threaded BLAS environment if needed."""
-    dirty = any(os.environ.get(k) != v for k, v in _CLEAN_ENV.items()) or any(k in os.environ for k in _UNSET)
+    """Re-exec this script with a clean, single-threaded BLAS environment if needed (with
+    AVX2_ONLY's settings when --avx2-only is on the command line)."""
+    want = dict(_CLEAN_ENV, **(AVX2_ONLY if "--avx2-only" in sys.argv else {}))
+    dirty = any(os.environ.get(k) != v for k, v in want.items()) or \
+        any(k in os.environ and k not in want for k in _UNSET)
     if dirty and not os.environ.get("KWS_BENCH_REEXEC"):
         env = {k: v for k, v in os.environ.items() if k not in _UNSET}
-        env.update(_CLEAN_ENV, KWS_BENCH_REEXEC="1")
+        env.update(want, KWS_BENCH_REEXEC="1")
         os.execve(sys.executable, [sys.executable, *sys.argv], env)
 
 
