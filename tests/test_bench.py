@@ -59,6 +59,12 @@ def test_quick_json_is_well_formed(quick):
         assert g["lce_indirect_us"] is None                                 # no peer venvs
     for t in r["targets"]:
         assert set(t) == {"name", "ratio", "target", "met"} and positive(t["ratio"])
+        assert t["met"] == (t["ratio"] >= t["target"])
+    full = r["points"][0]
+    if full["ort_over_binary"] and full["point"] == "1x8":    # issue #18's ONNX Runtime target for the full network
+        t18 = [t for t in r["targets"] if t["name"] == f"issue #18: kws {full['point']} vs the same "
+               f"network in float on ONNX Runtime"]
+        assert len(t18) == 1 and t18[0]["target"] == 8.0 and t18[0]["ratio"] == full["ort_over_binary"]
 
 
 def test_absent_peers_say_how_to_install_them(quick):
