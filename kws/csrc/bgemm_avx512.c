@@ -60,14 +60,10 @@ TARGET INLINE group_epi group_at(const kws_epilogue *e, size_t k, size_t c0, siz
     group_epi g;
     g.valid = nc >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << nc) - 1);
     if (KIND == KWS_EPI_THRESH) {
-        /* dot < t  <=>  k - 2 pc < t  <=>  pc > floor((k - t) / 2); pc is in [0, k], so the
-         * bound is clamped to [-1, k] (always / never) without changing any answer */
         int32_t thr[16] __attribute__((aligned(64))) = {0};
         unsigned flip = 0;
         for (size_t j = 0; j < nc && j < 16; j++) {
-            const int64_t u = (int64_t)k - e->thresh[c0 + j];
-            const int64_t f = u >= 0 ? u / 2 : -((1 - u) / 2);          /* floor(u / 2) */
-            thr[j] = (int32_t)(f < -1 ? -1 : f > (int64_t)k ? (int64_t)k : f);
+            thr[j] = kws_popcount_bound(k, e->thresh[c0 + j]);
             flip |= (unsigned)(e->flip[c0 + j] != 0) << j;
         }
         g.thr = _mm512_load_si512((const void *)thr);

@@ -41,6 +41,15 @@ typedef struct {
     const uint8_t *flip;
     int accumulate;                       /* SCALE: out += dot * scale[j] + bias[j] instead */
 } kws_epilogue;
+/* The THRESH test as a popcount bound: dot < t  <=>  k - 2 pc < t  <=>  pc > floor((k - t) / 2).
+ * pc is in [0, k], so the bound is clamped to [-1, k] (always / never) without changing any answer
+ * and it fits an int32 whatever t is. */
+static inline int32_t kws_popcount_bound(size_t k, int32_t t) {
+    const int64_t u = (int64_t)k - t;
+    const int64_t f = u >= 0 ? u / 2 : -((1 - u) / 2);          /* floor(u / 2) */
+    return (int32_t)(f < -1 ? -1 : f > (int64_t)k ? (int64_t)k : f);
+}
+
 typedef int (*kws_gemm_fn)(const uint64_t *a, size_t lda, const uint64_t *w, size_t ldw,
                            size_t m, size_t n, size_t k, const kws_epilogue *e);
 
