@@ -113,13 +113,20 @@ def cpu_per_audio_s(model, configs, audio, rounds: int) -> list[float]:
     return [float(np.median(t)) for t in times]
 
 
-def pi_counts() -> dict:
+def pi_counts(arch) -> dict:
+    """The Pi counts of docs/bench.json (the shipped model's `kws bench --pi`) per point, if they
+    were counted for this architecture (the same binary and float MACs per point); else {}."""
     path = ROOT / "docs" / "bench.json"
     try:
         pi = json.loads(path.read_text())["pi_estimate"]
-        return {p["point"]: p for p in pi["points"]} if pi.get("status") == "ok" else {}
+        counts = {p["point"]: p for p in pi["points"]} if pi.get("status") == "ok" else {}
     except (OSError, KeyError, json.JSONDecodeError):
         return {}
+    for op in arch.operating_points:
+        c, p = arch.costs(op), counts.get(op.name)
+        if p and (p.get("binary_macs"), p.get("float_macs")) != (c["binary_macs"], c["float_macs"]):
+            return {}          # another architecture (e.g. --model with a wider hidden layer)
+    return counts
 
 
 def run(args) -> dict:
@@ -179,7 +186,7 @@ def run(args) -> dict:
         for row, c in zip(rows, cpu):
             row[f"cpu_per_audio_s_{key}"] = c
     by = {r["config"]: r for r in rows}
-    counts = pi_counts()
+    counts = pi_counts(arch)
     for r in rows:
         alone = by[r["listen"]]
         for key in ("keyword_free", "dense_keywords"):
