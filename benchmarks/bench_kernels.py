@@ -23,7 +23,7 @@ ensure_single_thread_env()
 
 import numpy as np  # noqa: E402
 
-from common import environment, interleaved_times  # noqa: E402
+from common import add_avx2_only_flag, environment, interleaved_times  # noqa: E402
 from kws import _kernels as K  # noqa: E402
 
 LAYERS = [(128, 256), (256, 128), (256, 512), (512, 256), (400, 256)]
@@ -60,9 +60,7 @@ def main(argv=None) -> int:
                     help="statistic over the runs (min: least disturbed by other processes)")
     ap.add_argument("--arm64-icount", action="store_true",
                     help="also count NEON/scalar guest instructions per 128 binary MACs under qemu")
-    ap.add_argument("--avx2-only", action="store_true",
-                    help="what an AVX2-only machine runs, on this CPU: the avx2 kernel against "
-                         "OpenBLAS's Haswell (AVX2) sgemm (KWS_KERNEL=avx2, OPENBLAS_CORETYPE=Haswell)")
+    add_avx2_only_flag(ap)
     args = ap.parse_args(argv)
     env = environment()
     if args.json:

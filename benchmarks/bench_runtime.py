@@ -24,7 +24,7 @@ ensure_single_thread_env()
 
 import numpy as np  # noqa: E402
 
-from common import environment, median_ms  # noqa: E402
+from common import add_avx2_only_flag, environment, median_ms  # noqa: E402
 from kws.bench import detector_cpu, load_bench_model  # noqa: E402
 
 
@@ -48,9 +48,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--model")
     ap.add_argument("--runs", type=int, default=200)
-    ap.add_argument("--avx2-only", action="store_true",
-                    help="what an AVX2-only machine runs, on this CPU: the avx2 kernel against "
-                         "OpenBLAS's Haswell (AVX2) sgemm (KWS_KERNEL=avx2, OPENBLAS_CORETYPE=Haswell)")
+    add_avx2_only_flag(ap)
     args = ap.parse_args(argv)
     model, name, _ = load_bench_model(args.model)
     env = environment()

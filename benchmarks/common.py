@@ -18,6 +18,13 @@ _UNSET = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 AVX2_ONLY = {"OPENBLAS_CORETYPE": "Haswell", "KWS_KERNEL": "avx2"}
 
 
+def add_avx2_only_flag(ap) -> None:
+    """--avx2-only on a benchmark's parser (ensure_single_thread_env acts on it before parsing)."""
+    ap.add_argument("--avx2-only", action="store_true",
+                    help="what an AVX2-only machine runs, on this CPU: the avx2 kernel against "
+                         "OpenBLAS's Haswell (AVX2) sgemm (KWS_KERNEL=avx2, OPENBLAS_CORETYPE=Haswell)")
+
+
 def ensure_single_thread_env() -> None:
     """Re-exec this script with a clean, single-threaded BLAS environment if needed (with
     AVX2_ONLY's settings when --avx2-only is on the command line)."""
