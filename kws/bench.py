@@ -530,21 +530,18 @@ def targets(points, gemm, oww) -> list[dict]:
         out.append({"name": f"kws binary GEMM throughput vs LCE indirect bgemm ({gemm[0]['shape']})",
                     "ratio": v, "target": TARGETS["lce"], "met": v >= TARGETS["lce"]})
     runs = [r for r in oww.get("runs", []) if "over_kws" in r]
-    oww_name = (f"openWakeWord CPU per second of audio vs kws Detector {oww.get('kws_point')} "
-                f"(the cheaper openWakeWord back-end)")
     if runs:
         v = min(r["over_kws"] for r in runs)
-        out.append({"name": oww_name, "ratio": v, "target": TARGETS["openwakeword"],
-                    "met": v >= TARGETS["openwakeword"]})
+        name = (f"openWakeWord CPU per second of audio vs kws Detector {oww['kws_point']} "
+                f"(the cheaper openWakeWord back-end)")
+        for prefix, t in (("", TARGETS["openwakeword"]), ("issue #18: ", TARGETS_18["openwakeword"])):
+            out.append({"name": prefix + name, "ratio": v, "target": t, "met": v >= t})
     for p in points:
         t = TARGETS_18["ort"].get(p["point"])
         if t and p.get("ort_over_binary"):
             v = p["ort_over_binary"]
             out.append({"name": f"issue #18: kws {p['point']} vs the same network in float on ONNX Runtime",
                         "ratio": v, "target": t, "met": v >= t})
-    if runs:
-        v, t = min(r["over_kws"] for r in runs), TARGETS_18["openwakeword"]
-        out.append({"name": f"issue #18: {oww_name}", "ratio": v, "target": t, "met": v >= t})
     return out
 
 
