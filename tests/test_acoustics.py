@@ -330,6 +330,41 @@ def test_streams_use_the_evaluation_samples_and_training_the_rest(acoustics):
     assert bg["music"] and bg["ambient"] and set(bg["music"]) | set(bg["ambient"]) <= training
 
 
+def test_varispeed_moves_pitch_and_length_together():
+    from kws.data.streams import varispeed
+    t = np.arange(SR) / SR
+    x = np.sin(2 * np.pi * 440 * t).astype(np.float32)
+    for semitones, hz in ((12, 880), (-12, 220), (7, 440 * 2 ** (7 / 12))):
+        y = varispeed(x, semitones)
+        assert y.dtype == np.float32 and abs(y.size - SR * 2 ** (-semitones / 12)) <= 2
+        spectrum = np.abs(np.fft.rfft(y * np.hanning(y.size)))
+        assert abs(np.argmax(spectrum) * SR / y.size - hz) < 3
+    assert varispeed(x, 0).tobytes() == x.tobytes()
+
+
+@needs_samples
+def test_repitched_banks_are_longer_varied_seeded_and_from_training_samples(data):
+    from kws.data.streams import music, music_samples
+    plain = Acoustics.for_data(data, seed=3, kinds=["music", "ambient"], n_rirs=0)
+    more = Acoustics.for_data(data, seed=3, kinds=["music", "ambient"], n_rirs=0, bank_seconds=480, repitch=4)
+    again = Acoustics.for_data(data, seed=3, kinds=["music", "ambient"], n_rirs=0, bank_seconds=480, repitch=4)
+    assert more.banks["music"].audio.size == 2 * plain.banks["music"].audio.size == 480 * SR
+    assert more.banks["music"].audio.tobytes() == again.banks["music"].audio.tobytes()
+    assert more.describe()["backgrounds"] == plain.describe()["backgrounds"]   # training samples only
+    assert (more.describe()["bank_seconds"], more.describe()["repitch_semitones"]) == (480, 4)
+    # the test streams' recipe is unchanged by the option: repitch 0 draws nothing more
+    s = music_samples()
+    a, na = music(16, np.random.default_rng(1), s)
+    b, nb = music(16, np.random.default_rng(1), s, 0.0)
+    assert a.tobytes() == b.tobytes() and na == nb
+    c, nc = music(16, np.random.default_rng(1), s, 4.0)
+    assert nc[0] == na[0] and c.tobytes() != a.tobytes()
+    with pytest.raises(KwsError, match="repitch in"):
+        Acoustics.for_data(data, kinds=["music"], n_rirs=0, repitch=13)
+    with pytest.raises(KwsError, match="seconds must be in"):
+        Acoustics.for_data(data, kinds=["music"], n_rirs=0, bank_seconds=0)
+
+
 # ---------------------------------------------------------------------------- bad options
 @pytest.mark.parametrize("kw, message", [
     (dict(snr_db=(20, 0)), "bad SNR range"),
@@ -377,6 +412,7 @@ def test_kws_train_with_realistic_acoustics(realistic_run):
     assert p["acoustics"] == "realistic" and p["noise_prob"] == 0.8 and p["noise_snr"] == [0.0, 20.0]
     r = p["realistic_acoustics"]
     assert r["reverb_prob"] == 0.7 and r["channel_prob"] == 0.5 and r["rooms"] == 300
+    assert (r["bank_seconds"], r["repitch_semitones"]) == (240, 0)
     assert set(r["backgrounds"]) == {"noise", "ambient", "music", "babble"}
     assert r["backgrounds"]["babble"].startswith("20 of 20 training clips")
     hist = json.loads(realistic_run.with_name("m.work").joinpath("history.json").read_text())
@@ -399,6 +435,8 @@ def test_basic_is_the_default_and_unchanged(data, tmp_path):
 @pytest.mark.parametrize("extra, message", [
     (["--reverb-prob", "0.5"], "--reverb-prob: only with --acoustics realistic"),
     (["--backgrounds", "music"], "--backgrounds: only with --acoustics realistic"),
+    (["--music-repitch", "3"], "--music-repitch: only with --acoustics realistic"),
+    (["--acoustics", "realistic", "--music-repitch", "20"], "repitch in [0, 12] semitones"),
     (["--acoustics", "realistic", "--no-augment"], "drop --no-augment"),
     (["--acoustics", "realistic", "--channel-prob", "2"], "--channel-prob must be in [0, 1]"),
     (["--acoustics", "realistic", "--backgrounds", "music,rain"], "unknown background kind(s) rain"),

@@ -221,11 +221,15 @@ class Acoustics:
     @classmethod
     def for_data(cls, root, seed: int = 0, kinds=KINDS, n_rirs: int = 300, p_reverb: float = 0.5,
                  p_background: float = 0.8, snr_db=(0.0, 20.0), p_channel: float = 0.5,
-                 log=None, exclude_families=()) -> Acoustics:
+                 log=None, exclude_families=(), bank_seconds: float = BANK_SECONDS,
+                 repitch: float = 0.0) -> Acoustics:
         """The conditions for training on the data set folder `root`: its `_background_noise_`
         and `_speech_` folders, the training part of the sonic-pi samples, `n_rirs` rooms; banks
         drawn from `seed`. `kinds`: the background kinds to use (a subset of KINDS; a kind whose
-        source is missing is left out, except ambient and music, which need sonic-pi-samples)."""
+        source is missing is left out, except ambient and music, which need sonic-pi-samples).
+        `bank_seconds` of music and of ambient scenes are built, each sample played up to `repitch`
+        semitones off (streams.music): ~20 source samples of each kind are few to learn "not a
+        keyword" from (default model s11a at 0.5x4 fired on unseen music samples)."""
         from kws.data.audio import load_wav
         from kws.data.speech_commands import load_noise_dir
         from kws.data.streams import music, music_samples, sonic_pi_samples
@@ -237,10 +241,14 @@ class Acoustics:
                            f"from {', '.join(KINDS)}")
         if n_rirs < 0:
             raise KwsError(f"n_rirs must be >= 0, got {n_rirs}")
+        if not (8 <= bank_seconds <= 3600 and 0 <= repitch <= 12):
+            raise KwsError(f"music banks: seconds must be in [8, 3600] and repitch in [0, 12] semitones, "
+                           f"got {bank_seconds} and {repitch}")
         root = Path(root)
         if not root.is_dir():
             raise KwsError(f"data folder {root} does not exist")
-        info: dict = {"rooms": n_rirs, "rt60_s": list(RT60), "backgrounds": {}}
+        info: dict = {"rooms": n_rirs, "rt60_s": list(RT60), "backgrounds": {},
+                      "bank_seconds": bank_seconds, "repitch_semitones": repitch}
         banks: dict = {}
         noise_dir = root / BACKGROUND_NOISE
         if "noise" in kinds and noise_dir.is_dir():
@@ -256,11 +264,11 @@ class Acoustics:
             rng = np.random.default_rng([seed, 71])
             if "ambient" in kinds:
                 # streams.music's recipe on ambient sounds: one looped, one or two over it
-                banks["ambient"] = WindowBank([music(BANK_SECONDS, rng, (samples["ambient"],) * 2)[0]])
+                banks["ambient"] = WindowBank([music(bank_seconds, rng, (samples["ambient"],) * 2, repitch)[0]])
                 info["backgrounds"]["ambient"] = [n for _, n in samples["ambient"]]
             if "music" in kinds:
                 loops, tonal = music_samples(samples=samples)
-                banks["music"] = WindowBank([music(BANK_SECONDS, rng, (loops, tonal))[0]])
+                banks["music"] = WindowBank([music(bank_seconds, rng, (loops, tonal), repitch)[0]])
                 info["backgrounds"]["music"] = [n for _, n in loops + tonal]
         talkers = None
         if "babble" in kinds:

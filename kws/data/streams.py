@@ -165,18 +165,32 @@ def music_samples(part: str = "evaluation", samples: dict | None = None):
     return s["loops"], s["tonal"] + [a for a in s["ambient"] if a[1].startswith("ambi_")]
 
 
-def music(seconds: float, rng: np.random.Generator, samples=None) -> tuple[np.ndarray, list[str]]:
+def varispeed(x: np.ndarray, semitones: float) -> np.ndarray:
+    """`x` played `semitones` higher (and faster by the same factor), as a tape or turntable does:
+    a resampling (soxr), float32."""
+    import soxr
+    if semitones == 0:
+        return np.asarray(x, np.float32)
+    return soxr.resample(np.asarray(x, np.float32), SAMPLE_RATE, SAMPLE_RATE * 2.0 ** (-semitones / 12.0))
+
+
+def music(seconds: float, rng: np.random.Generator, samples=None,
+          repitch: float = 0.0) -> tuple[np.ndarray, list[str]]:
     """`seconds` of music at -20 dBFS: 8 s segments of a loop with one or two tonal samples over
-    it; returns (audio, names of the samples used)."""
+    it; returns (audio, names of the samples used). `repitch` > 0: every sample of a segment played
+    U(-repitch, repitch) semitones off (`varispeed`), for training banks that vary more than their
+    few source samples (the test streams keep 0)."""
     loops, tonal = samples or music_samples()
     seg, out, names = 8 * SAMPLE_RATE, [], []
+    shift = (lambda x: varispeed(x, rng.uniform(-repitch, repitch))) if repitch > 0 else (lambda x: x)
     for _ in range(int(math.ceil(seconds / 8))):
         loop, name = loops[rng.integers(len(loops))]
+        loop = shift(loop)
         x = np.tile(loop, 1 + seg // max(1, len(loop)))[:seg].astype(np.float64) / _rms(loop)
         names.append(name)
         for _ in range(int(rng.integers(1, 3))):
             t, tname = tonal[rng.integers(len(tonal))]
-            t = t[:seg]
+            t = shift(t)[:seg]
             at = int(rng.integers(0, seg - t.size + 1))
             x[at:at + t.size] += t / _rms(t)
             names.append(tname)

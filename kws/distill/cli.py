@@ -103,6 +103,12 @@ def register(sub) -> None:
     p.add_argument("--backgrounds",
                    help="--acoustics realistic: background kinds, comma-separated (default "
                         "noise,ambient,music,babble)")
+    p.add_argument("--bank-seconds", type=float,
+                   help="--acoustics realistic: seconds of music and of ambient scenes built from the "
+                        "samples (default 240)")
+    p.add_argument("--music-repitch", type=float,
+                   help="--acoustics realistic: play every music and ambient sample up to this many "
+                        "semitones higher or lower (faster or slower), a new draw per use (default 0)")
     p.add_argument("--bn-calibration", type=int, default=40,
                    help="batches per operating point to re-estimate BatchNorm statistics after "
                         "training (0: off)")
@@ -221,7 +227,7 @@ def _train(args) -> int:
         n_blocks=args.n_blocks, features=args.features, augment=not args.no_augment,
         noise_prob=args.noise_prob, noise_snr=_snr_range(args.noise_snr), init_student=args.init_student,
         acoustics=args.acoustics, reverb_prob=args.reverb_prob, channel_prob=args.channel_prob,
-        backgrounds=args.backgrounds,
+        backgrounds=args.backgrounds, bank_seconds=args.bank_seconds, music_repitch=args.music_repitch,
         unknown_fraction=args.unknown_fraction,
         exclude_families=tuple(f.strip() for f in args.exclude_families.split(",") if f.strip()),
         student_lr=args.student_lr, student_plan=args.student_plan, bn_calibration=args.bn_calibration,

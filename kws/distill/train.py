@@ -124,6 +124,8 @@ class TrainOptions:
     reverb_prob: float | None = None      # realistic: share of clips in a simulated room (None: 0.5)
     channel_prob: float | None = None     # realistic: share with microphone / channel effects (None: 0.5)
     backgrounds: str | None = None        # realistic: comma-separated kinds (None: noise,ambient,music,babble)
+    bank_seconds: float | None = None     # realistic: seconds of music / ambient scenes built (None: 240)
+    music_repitch: float | None = None    # realistic: their samples played up to this many semitones off (None: 0)
     unknown_fraction: float | None = None  # None: every _unknown_ clip (reference); else its share
     exclude_families: tuple = ()          # voice families left out of training and validation
     workers: int = 0
@@ -300,7 +302,8 @@ class Trainer:
             raise KwsError(f"--acoustics must be basic or realistic, got {o.acoustics!r}")
         realistic = o.acoustics == "realistic"
         only_realistic = [f for f, v in (("--reverb-prob", o.reverb_prob), ("--channel-prob", o.channel_prob),
-                                         ("--backgrounds", o.backgrounds)) if v is not None]
+                                         ("--backgrounds", o.backgrounds), ("--bank-seconds", o.bank_seconds),
+                                         ("--music-repitch", o.music_repitch)) if v is not None]
         if only_realistic and not realistic:
             raise KwsError(f"{', '.join(only_realistic)}: only with --acoustics realistic")
         if realistic and not o.augment:
@@ -342,13 +345,15 @@ class Trainer:
         noise = data / "_background_noise_"
         self.acoustics = None
         if realistic:
-            from kws.data.acoustics import KINDS, Acoustics
+            from kws.data.acoustics import BANK_SECONDS, KINDS, Acoustics
             self.acoustics = Acoustics.for_data(
                 data, seed=o.seed, kinds=KINDS if o.backgrounds is None else
                 [k.strip() for k in o.backgrounds.split(",") if k.strip()],
                 p_reverb=0.5 if o.reverb_prob is None else o.reverb_prob, p_background=self.noise_prob,
                 snr_db=o.noise_snr or (0.0, 20.0), p_channel=0.5 if o.channel_prob is None else o.channel_prob,
-                log=self.log, exclude_families=o.exclude_families)
+                log=self.log, exclude_families=o.exclude_families,
+                bank_seconds=BANK_SECONDS if o.bank_seconds is None else o.bank_seconds,
+                repitch=o.music_repitch or 0.0)
             aug = Augment(None, seed=o.seed, acoustics=self.acoustics)
         else:
             aug = Augment(noise if noise.is_dir() else None, p_noise=self.noise_prob, snr_db=o.noise_snr,
