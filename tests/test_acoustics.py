@@ -365,6 +365,39 @@ def test_repitched_banks_are_longer_varied_seeded_and_from_training_samples(data
         Acoustics.for_data(data, kinds=["music"], n_rirs=0, bank_seconds=0)
 
 
+def test_tones_are_harmonic_band_limited_seeded_and_at_the_noise_level():
+    from kws.data.noise import TARGET_DBFS, tones
+    x = tones(np.random.default_rng(4), 20.0)
+    assert x.dtype == np.float32 and x.shape == (20 * SR,) and np.all(np.isfinite(x))
+    assert abs(10 * np.log10(np.mean(x.astype(np.float64) ** 2)) - TARGET_DBFS) < 0.5 or np.abs(x).max() >= 0.98
+    assert x.tobytes() == tones(np.random.default_rng(4), 20.0).tobytes()
+    assert x.tobytes() != tones(np.random.default_rng(5), 20.0).tobytes()
+    spectrum = np.abs(np.fft.rfft(x.astype(np.float64))) ** 2
+    f = np.fft.rfftfreq(x.size, 1 / SR)
+    assert spectrum[f > 7900].sum() < 1e-4 * spectrum.sum()          # no harmonic above 7.8 kHz
+    # tonal, not noise: most of the energy sits in few spectral lines
+    top = np.sort(spectrum)[::-1]
+    assert top[: spectrum.size // 100].sum() > 0.8 * spectrum.sum()
+
+
+def test_tones_are_a_background_kind_only_when_asked_for(data):
+    plain = Acoustics.for_data(data, seed=0, kinds=["noise"], n_rirs=0)
+    assert "tones" not in plain.kinds and "tones" not in A.DEFAULT_KINDS
+    ac = Acoustics.for_data(data, seed=0, kinds=["noise", "tones"], n_rirs=0, bank_seconds=30)
+    assert ac.kinds == ["noise", "tones"] and ac.banks["tones"].audio.size == 30 * SR
+    assert "tones" in ac.describe()["backgrounds"]
+    # `_silence_` items are tones too (kinds other than babble, drawn uniformly)
+    seen = set()
+    for s in range(20):
+        r = np.random.default_rng(s)
+        kind, where = ac.kinds[int(r.integers(0, 2))], r.random()
+        w, ref = ac.silence(np.random.default_rng(s)).astype(np.float64), ac.banks[kind].window(where)
+        assert np.allclose(w / np.sqrt(np.mean(w ** 2)), ref / np.sqrt(np.mean(ref.astype(np.float64) ** 2)),
+                           atol=1e-4)
+        seen.add(kind)
+    assert seen == {"noise", "tones"}
+
+
 # ---------------------------------------------------------------------------- bad options
 @pytest.mark.parametrize("kw, message", [
     (dict(snr_db=(20, 0)), "bad SNR range"),

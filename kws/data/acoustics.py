@@ -20,7 +20,9 @@ Per clip (float32 [N] or a batch [B, N]), three steps, each with its own probabi
      music    kws.data.streams.music (a drum or instrument loop with tonal samples over it);
      babble   3-8 random 1 s clips of the data set's `_speech_` folder (its training split: running
               speech of training voices), each at U(-6, 6) dB; without `_speech_`, windows of the
-              `babble.wav` noise file; without either, no babble.
+              `babble.wav` noise file; without either, no babble;
+     tones    kws.data.noise.tones: sustained harmonic tones, steady, gliding or with vibrato (only
+              when asked for: not in DEFAULT_KINDS).
    Ambient and music use only the training part of kws.data.streams.sample_split (~70 % of the
    samples); the test streams of `kws data stream` use the other ~30 %. Windows are drawn from a
    10 ms grid of positions whose 1 s window is not near silent.
@@ -48,7 +50,8 @@ from kws.errors import KwsError
 
 SAMPLE_RATE = 16000
 CLIP = 16000
-KINDS = ("noise", "ambient", "music", "babble")
+KINDS = ("noise", "ambient", "music", "babble", "tones")
+DEFAULT_KINDS = KINDS[:4]           # tones came later: older recipes stay as they were
 RT60 = (0.15, 0.9)                  # s, training rooms
 MAX_ORDER = 30                      # image source order cap: ~15 ms per room (see random_rir)
 GRID = 160                          # window starts on a 10 ms grid
@@ -219,7 +222,7 @@ class Acoustics:
         self.info = dict(info or {})
 
     @classmethod
-    def for_data(cls, root, seed: int = 0, kinds=KINDS, n_rirs: int = 300, p_reverb: float = 0.5,
+    def for_data(cls, root, seed: int = 0, kinds=DEFAULT_KINDS, n_rirs: int = 300, p_reverb: float = 0.5,
                  p_background: float = 0.8, snr_db=(0.0, 20.0), p_channel: float = 0.5,
                  log=None, exclude_families=(), bank_seconds: float = BANK_SECONDS,
                  repitch: float = 0.0) -> Acoustics:
@@ -270,6 +273,10 @@ class Acoustics:
                 loops, tonal = music_samples(samples=samples)
                 banks["music"] = WindowBank([music(bank_seconds, rng, (loops, tonal), repitch)[0]])
                 info["backgrounds"]["music"] = [n for _, n in loops + tonal]
+        if "tones" in kinds:
+            from kws.data.noise import tones
+            banks["tones"] = WindowBank([tones(np.random.default_rng([seed, 73]), bank_seconds)])
+            info["backgrounds"]["tones"] = f"{bank_seconds:g} s of synthetic harmonic tones"
         talkers = None
         if "babble" in kinds:
             talkers, n_files = speech_clips(root, seed, exclude_families=exclude_families)
@@ -345,7 +352,7 @@ class Acoustics:
 
     def silence(self, rng: np.random.Generator, n: int = CLIP) -> np.ndarray:
         """A `_silence_` item (no keyword, no speech) for the trainer: a window of one background
-        kind other than babble (noise, ambient or music, drawn uniformly among those available) at
+        kind other than babble (noise, ambient, music or tones, drawn uniformly among those available) at
         U(SILENCE_DBFS) RMS, float32 [n]. Without it v2 never saw music alone as a non-keyword and
         fired on music hundreds of times an hour. All zeros when there is no such kind."""
         kinds = [k for k in self.kinds if k != "babble" and k in self.banks]

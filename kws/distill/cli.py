@@ -101,8 +101,8 @@ def register(sub) -> None:
                    help="--acoustics realistic: share of clips with microphone / channel effects "
                         "(default 0.5)")
     p.add_argument("--backgrounds",
-                   help="--acoustics realistic: background kinds, comma-separated (default "
-                        "noise,ambient,music,babble)")
+                   help="--acoustics realistic: background kinds, comma-separated, of noise, ambient, "
+                        "music, babble, tones (default noise,ambient,music,babble)")
     p.add_argument("--bank-seconds", type=float,
                    help="--acoustics realistic: seconds of music and of ambient scenes built from the "
                         "samples (default 240)")

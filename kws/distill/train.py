@@ -345,9 +345,9 @@ class Trainer:
         noise = data / "_background_noise_"
         self.acoustics = None
         if realistic:
-            from kws.data.acoustics import BANK_SECONDS, KINDS, Acoustics
+            from kws.data.acoustics import BANK_SECONDS, DEFAULT_KINDS, Acoustics
             self.acoustics = Acoustics.for_data(
-                data, seed=o.seed, kinds=KINDS if o.backgrounds is None else
+                data, seed=o.seed, kinds=DEFAULT_KINDS if o.backgrounds is None else
                 [k.strip() for k in o.backgrounds.split(",") if k.strip()],
                 p_reverb=0.5 if o.reverb_prob is None else o.reverb_prob, p_background=self.noise_prob,
                 snr_db=o.noise_snr or (0.0, 20.0), p_channel=0.5 if o.channel_prob is None else o.channel_prob,
