@@ -67,6 +67,20 @@ def test_music_stream(tmp_path):
     assert {r["kind"] for r in rows} == {"music"} and float(rows[-1]["end_s"]) == 18.0
 
 
+def test_tones_stream(tmp_path):
+    out, again = tmp_path / "tones.flac", tmp_path / "again.flac"
+    for path in (out, again):
+        assert main(["data", "stream", "--out", str(path), "--kind", "tones", "--minutes", "0.3", "--seed", "5"]) == 0
+    x, sr = sf.read(out, dtype="float32")
+    assert sr == 16000 and len(x) == 18 * 16000
+    assert x.tobytes() == sf.read(again, dtype="float32")[0].tobytes()
+    rows = _rows(out)
+    assert [r["kind"] for r in rows] == ["tones"] * 3 and float(rows[-1]["end_s"]) == 18.0
+    for r in rows:                 # each 8 s segment at an utterance level, -28 to -18 dBFS
+        seg = x[int(float(r["start_s"]) * sr):int(float(r["end_s"]) * sr)].astype(np.float64)
+        assert -28.5 <= 10 * np.log10(np.mean(seg ** 2)) <= -17.5
+
+
 def test_the_default_model_on_a_speech_stream(speech):
     """The stream is what `kws eval --negative-stream` measures: false alarms per hour."""
     from kws.detector import resolve_model

@@ -64,9 +64,11 @@ def register(subparsers) -> None:
                     "(quiet, noise, music, babble; 0-20 dB SNR; half the utterances in a simulated "
                     "room), or music alone; plus FILE.csv saying what is where.")
     t.add_argument("--out", required=True, help="the stream file (.wav or .flac, 16 kHz)")
-    t.add_argument("--kind", choices=("speech", "music", "babble"), default="speech",
+    t.add_argument("--kind", choices=("speech", "music", "babble", "tones"), default="speech",
                    help="speech over changing backgrounds; music alone; babble alone (backgrounds "
-                        "for `kws eval --stream-noise`)")
+                        "for `kws eval --stream-noise`); synthetic harmonic tones alone (negatives "
+                        "for `kws calibrate`: the same generator as `kws train --backgrounds ...,tones`, "
+                        "so not a yardstick once trained on)")
     t.add_argument("--minutes", type=float, default=60.0, help="length of the stream")
     t.add_argument("--words", default=",".join(KEYWORDS_12),
                    help="keywords no sentence may contain (the model's)")
@@ -145,6 +147,8 @@ def _stream(args) -> int:
     part = "evaluation" if args.split == "testing" else "training"
     if args.kind == "music":
         audio, rows = streams.music_stream(args.minutes, args.seed, part)
+    elif args.kind == "tones":
+        audio, rows = streams.tones_stream(args.minutes, args.seed)
     else:
         voices = [v for v in select_voices(_split_list(args.engines)) if group_split(v.group) == args.split]
         if not voices:

@@ -344,6 +344,20 @@ def music_stream(minutes: float, seed: int = 0, part: str = "evaluation") -> tup
     return np.clip(np.concatenate(out)[:n], -1, 1), rows
 
 
+def tones_stream(minutes: float, seed: int = 0) -> tuple[np.ndarray, list[dict]]:
+    """(audio, rows) of `minutes` of synthetic harmonic tones alone (kws.data.noise.tones), 8 s
+    segments at -28 to -18 dBFS: negatives for `kws calibrate` (synthetic, so no split to keep)."""
+    from kws.data.noise import tones
+    rng = np.random.default_rng([seed, 3])
+    n = int(minutes * 60 * SAMPLE_RATE)
+    x, rows, seg = tones(rng, n / SAMPLE_RATE).astype(np.float64), [], 8 * SAMPLE_RATE
+    for pos in range(0, n, seg):
+        x[pos:pos + seg] = _at_dbfs(x[pos:pos + seg], rng.uniform(*SPEECH_DBFS))
+        rows.append({"start_s": round(pos / SAMPLE_RATE, 3), "end_s": round(min(n, pos + seg) / SAMPLE_RATE, 3),
+                     "kind": "tones", "name": "tones", "text": "", "snr_db": "", "detail": ""})
+    return np.clip(x, -1, 1).astype(np.float32), rows
+
+
 def write_stream(path: Path, audio: np.ndarray, rows: list[dict]) -> None:
     """The audio (by suffix: .wav or .flac, 16-bit) and `<path>.csv`, each written atomically."""
     import csv
