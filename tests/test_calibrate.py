@@ -54,6 +54,11 @@ def test_choose_stops_just_above_the_highest_keyword_free_score():
     one = choose(traces, LABELS, ["yes", "no"], fa_per_hour=1 * 3600 / 160, min_threshold=0.4,
                  refractory_s=1.5)
     assert one["yes"]["threshold"] == pytest.approx(0.67) and one["yes"]["false_alarms"] == 1
+    # a cap keeps "yes" within hearing when the budget would need it higher: over budget, flagged
+    capped = choose(traces, LABELS, ["yes", "no"], fa_per_hour=0.5, min_threshold=0.4, refractory_s=1.5,
+                    max_threshold=0.68)
+    assert capped["yes"]["threshold"] == pytest.approx(0.67) and capped["yes"]["false_alarms"] == 1
+    assert not capped["yes"]["within_budget"] and capped["no"]["threshold"] == pytest.approx(0.4)
     # nothing within budget even at 0.99: the fewest false alarms (then the lowest), flagged
     bad = _trace({10: (0, 1.0), 50: (0, 0.8)})
     r = choose([bad[:2] + ([],) + bad[2:]], LABELS, ["yes"], 0.5, 0.4, 1.5)
@@ -180,6 +185,7 @@ def test_calibrate_writes_thresholds_the_detector_uses(validation_set, tmp_path,
     (["--negative-stream", "missing.flac"], "not found: missing.flac"),
     (["--fa-per-hour", "0"], "--fa-per-hour must be > 0"),
     (["--min-threshold", "1.5"], "--min-threshold must be in"),
+    (["--max-threshold", "0.3"], "--max-threshold must be in"),
     (["--points", "0.3x9"], "0.3x9"),
 ])
 def test_bad_calibrate_arguments(validation_set, tmp_path, capsys, extra, message):

@@ -161,6 +161,9 @@ def register(sub) -> None:
     p.add_argument("--fa-per-hour", type=float, default=0.5,
                    help="false alarms per hour allowed, all keywords together")
     p.add_argument("--min-threshold", type=float, default=0.4, help="the lowest threshold considered")
+    p.add_argument("--max-threshold", type=float, default=0.9999,
+                   help="the highest threshold considered: below ~0.99 no keyword is tuned out of "
+                        "hearing, even when the --fa-per-hour budget then cannot be met")
     p.add_argument("--max-clips", type=int, default=None,
                    help="use at most this many validation clips per keyword stream")
     p.add_argument("--no-extrapolate", action="store_true",
@@ -297,13 +300,13 @@ def _calibrate(args) -> int:
     progress = None if args.json else (lambda m: print(m, file=sys.stderr))
     r = calibrate(model, args.data, args.negative_stream, args.background, args.snr, points,
                   args.fa_per_hour, args.min_threshold, seed=args.seed, max_clips=args.max_clips,
-                  progress=progress, extrapolate=not args.no_extrapolate)
+                  progress=progress, extrapolate=not args.no_extrapolate, max_threshold=args.max_threshold)
     pt = r["point_thresholds"]
     # model-wide fallback for points left out: the strictest calibrated value of each keyword
     model.thresholds = {k: max(t[k] for t in pt.values()) for k in next(iter(pt.values()))}
     model.point_thresholds = pt
     model.provenance = {**model.provenance, "calibration": {
-        k: r[k] for k in ("split", "fa_per_hour_target", "min_threshold", "extrapolate", "snr_db", "streams",
+        k: r[k] for k in ("split", "fa_per_hour_target", "min_threshold", "max_threshold", "extrapolate", "snr_db", "streams",
                                 "fa_streams", "detector")}}
     model.save(args.out)
     if args.json:
