@@ -38,6 +38,17 @@ def _two_keywords():
     return [(s, t, events, sec), (neg_s, neg_t, [], neg_sec)]
 
 
+def test_over_budget_the_unavoidable_false_alarms_are_taken_as_given():
+    """One keyword's fewest expected false alarms (1.5) exceed the whole budget (1): the other
+    keyword must not be pushed to its highest threshold for it; the budget is shared on top."""
+    from kws.distill.calibrate import allocate
+    rows = {"a": [(0.5, 3, 10, 10), (0.7, 2, 9, 10), (0.9, 1, 8, 10)],
+            "b": [(0.5, 1, 10, 10), (0.7, 0, 6, 10), (0.9, 0, 2, 10)]}
+    expected = {"a": np.array([3.0, 2.0, 1.5]), "b": np.array([0.5, 0.1, 0.01])}
+    chosen, within = allocate(rows, expected, budget=1.0)
+    assert not within and chosen == {"a": 1, "b": 0}     # 2.5 expected: 1.51 given + 1 of budget
+
+
 def test_choose_stops_just_above_the_highest_keyword_free_score():
     traces = _two_keywords()
     r = choose(traces, LABELS, ["yes", "no"], fa_per_hour=0.5, min_threshold=0.4, refractory_s=1.5)

@@ -26,8 +26,8 @@ number (`expected_false_alarms`). The budget (`fa_per_hour` x the counted hours)
 the keywords where it buys the most hits (`allocate`: one price per false alarm, each keyword at
 its best hits - price x expected false alarms), rather than in equal shares: with an hour of
 validation audio an equal share of 0.5/h is 0.05 false alarms per keyword, below what one hour
-can tell apart. If even the top of the grid exceeds the budget, every keyword gets its fewest
-(`within_budget` false). The budget may buy a keyword a threshold so high it never fires (0.998+:
+can tell apart. If even the top of the grid exceeds the budget, every keyword's fewest are taken
+as given (`within_budget` false) and the budget is shared on top of those. The budget may buy a keyword a threshold so high it never fires (0.998+:
 it then costs no false alarms); `max_threshold` caps the grid so every keyword stays heard, at the
 price of the budget (default model candidate s12b at 0.5x4 had 'go' at 0.997 and 'stop' at 0.9996
 and missed both in the microphone test). The FRR each threshold costs is reported, and for each point the
@@ -142,8 +142,12 @@ def allocate(rows: dict, expected: dict, budget: float, lam_hi: float = 1e9):
         return sum(expected[k][i] for k, i in ch.items())
 
     best = pick(lam_hi)
-    if total(best) > budget:
-        return best, False
+    within = bool(total(best) <= budget)
+    if not within:
+        # even each keyword's fewest exceed the budget (a --max-threshold cap, or too little audio):
+        # those are taken as given and the budget is shared on top of them, so one loud keyword
+        # does not push every other one to its highest threshold
+        budget += total(best)
     lo, hi = 0.0, lam_hi
     free = pick(lo)                           # false alarms cost nothing: the most hits
     if total(free) <= budget:
@@ -164,7 +168,7 @@ def allocate(rows: dict, expected: dict, budget: float, lam_hi: float = 1e9):
             j -= 1
         left -= expected[k][j] - expected[k][i]
         best[k] = j
-    return best, True
+    return best, within
 
 
 def choose(traces, labels, keywords, fa_per_hour: float, min_threshold: float,
