@@ -97,21 +97,22 @@ def test_cascade_equals_the_rule_over_both_points_and_never_reports_a_rejected_d
 
 def test_default_model_cascade_drops_the_listening_points_wrong_label(example):
     """On the example recording ("yes, stop, go, left, no") 0.5x4 at threshold 0.2 also hears a
-    "yes" where there is none; 1x8 does not agree, and the five keywords are still reported."""
+    "go" after the "no" where there is none; 1x8 does not agree, and the five keywords are still
+    reported (default model v4; v3 heard a stray "yes" between "go" and "left")."""
     plain = kws.Detector(width=0.5, blocks=4, threshold=0.2, refractory_s=0.5).feed(example)
     got = kws.Detector(width=0.5, blocks=4, threshold=0.2, refractory_s=0.5, confirm="1x8").feed(example)
-    assert [d.label for d in plain] == ["yes", "stop", "go", "yes", "left", "no"]
+    assert [d.label for d in plain] == ["yes", "stop", "go", "left", "no", "go"]
     assert [d.label for d in got] == ["yes", "stop", "go", "left", "no"]
-    # the same hops up to the rejected "yes"; after it, "left" fires sooner (a rejected firing
-    # starts no refractory period)
-    assert [(d.label, d.time_s) for d in got[:3]] == [(d.label, d.time_s) for d in plain[:3]]
-    assert got[3].time_s <= plain[4].time_s
+    # each confirmed at the listening point's hop or a few hops later (1x8 must reach the threshold
+    # too; a rejected firing starts no refractory period, so the next hop tries again)
+    assert all(0 <= g.time_s - p.time_s <= 0.6 for g, p in zip(got, plain))
     assert all(d.confirmed_by == "1x8" and d.confirm_score >= 0.2 for d in got)
-    # at the shipped (calibrated) thresholds 1x8 agrees with every detection of 0.5x4
+    # at the shipped (calibrated) thresholds 1x8 agrees with every detection of 0.5x4, at its hop
+    # or up to two hops later (where 1x8's smoothed score reaches its own threshold too)
     plain_05 = kws.Detector(width=0.5, blocks=4).feed(example)
     got_05 = kws.Detector(width=0.5, blocks=4, confirm="1x8").feed(example)
-    assert [d.label for d in plain_05] == ["yes", "stop", "no"]
-    assert [(d.label, d.score, d.time_s) for d in got_05] == [(d.label, d.score, d.time_s) for d in plain_05]
+    assert [d.label for d in plain_05] == [d.label for d in got_05] == ["yes", "stop", "left", "no"]
+    assert all(0 <= g.time_s - p.time_s <= 0.4 for g, p in zip(got_05, plain_05))
 
 
 class Counter:
@@ -216,14 +217,14 @@ def listen(*args):
 
 
 def test_listen_confirm_flag():
-    point = ["--width", "0.25", "--blocks", "2", "--threshold", "0.3"]
+    point = ["--width", "0.25", "--blocks", "2", "--threshold", "0.2"]
     r, auto = listen(*point)                               # default: narrower points confirm with 1x8
     assert r.returncode == 0 and "operating point 0.25x2 confirmed by 1x8" in r.stderr
-    assert [(d["label"], d["confirmed_by"]) for d in auto] == [("yes", "1x8"), ("stop", "1x8")]
+    assert [(d["label"], d["confirmed_by"]) for d in auto] == [("yes", "1x8"), ("stop", "1x8"), ("go", "1x8")]
     r, explicit = listen(*point, "--confirm", "1x8")
     assert explicit == auto
     r, off = listen(*point, "--confirm", "none")
-    assert [d["label"] for d in off] == ["yes", "stop", "yes"] and "confirmed_by" not in off[0]
+    assert [d["label"] for d in off] == ["down", "yes", "stop", "go", "off", "go"] and "confirmed_by" not in off[0]
     r, full = listen()                                     # the widest point listens alone
     assert "confirmed by" not in r.stderr and len(full) == 5 and "confirmed_by" not in full[0]
     r, _ = listen(*point, "--confirm", "3x3")

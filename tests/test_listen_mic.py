@@ -80,6 +80,11 @@ INTERMITTENT: dict = {
     # session-10 runtimes, checked detection by detection).  Issue #17.
     "065e3261a8344be9b1a76528a7781eac30ed928ff8b310d7ff41c4843d63cc27": {
         "0.5x4": "v3 at 0.5x4 misses flite's 'no' (score ~0.5, threshold 0.46) in some microphone runs (#17)"},
+    # default model v4 at 0.5x4 (threshold of 'go' 0.94): through the virtual microphone it missed the
+    # espeak-ng 'go' in 1 of 3 runs on 2026-12-06, the one run with two `kws eval` processes busy on
+    # both cores; the file test and the two runs on a quiet machine found it.  Issue #17.
+    "2d1e62f657b0862ff090edea48b1808415868160a469891f6c076e87c4a3d374": {
+        "0.5x4": "v4 at 0.5x4 missed espeak-ng's 'go' in 1 of 3 microphone runs, on a loaded machine (#17)"},
 }
 
 pytestmark = pytest.mark.mic
