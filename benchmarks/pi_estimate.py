@@ -75,9 +75,12 @@ def count_point(binary, arch, op, cpu="cortex-a53", tools=None, ipc=IPC, clock_h
 
 
 def pi_estimate(arch=None, points=None, cpu="cortex-a53", ipc=IPC, clock_hz=CLOCK_HZ, progress=None) -> dict:
-    """Counts and latency estimates for the operating points named in `points` (default: all)."""
+    """Counts and latency estimates for the operating points named in `points` (default: all) of
+    `arch` (default: the shipped model's architecture, else the default one)."""
+    from kws.detector import DEFAULT_MODEL
     from kws.fsmn.config import ArchConfig
-    arch = arch or ArchConfig()
+    from kws.fsmn.model import load_model
+    arch = arch or (load_model(DEFAULT_MODEL).arch if DEFAULT_MODEL.is_file() else ArchConfig())
     ops = [op for op in arch.operating_points if not points or op.name in points]
     if points and len(ops) != len(set(points)):
         raise ValueError(f"unknown operating point in {points}: {[o.name for o in arch.operating_points]}")
