@@ -107,8 +107,9 @@ def register(sub) -> None:
                    help="--acoustics realistic: seconds of music and of ambient scenes built from the "
                         "samples (default 240)")
     p.add_argument("--music-repitch", type=float,
-                   help="--acoustics realistic: play every music and ambient sample up to this many "
-                        "semitones higher or lower (faster or slower), a new draw per use (default 0)")
+                   help="--acoustics realistic: in the music and ambient scenes, play each sample up to "
+                        "this many semitones higher or lower (and faster or slower), drawn anew every "
+                        "time a scene uses it (default 0)")
     p.add_argument("--bn-calibration", type=int, default=40,
                    help="batches per operating point to re-estimate BatchNorm statistics after "
                         "training (0: off)")
