@@ -369,7 +369,9 @@ def test_tones_are_harmonic_band_limited_seeded_and_at_the_noise_level():
     from kws.data.noise import TARGET_DBFS, tones
     x = tones(np.random.default_rng(4), 20.0)
     assert x.dtype == np.float32 and x.shape == (20 * SR,) and np.all(np.isfinite(x))
-    assert abs(10 * np.log10(np.mean(x.astype(np.float64) ** 2)) - TARGET_DBFS) < 0.5 or np.abs(x).max() >= 0.98
+    # at the noise files' level, unless the peak limit (0.99) had to bring it down
+    db, peak = 10 * np.log10(np.mean(x.astype(np.float64) ** 2)), float(np.abs(x).max())
+    assert db <= TARGET_DBFS + 0.01 and (db > TARGET_DBFS - 0.1 or abs(peak - 0.99) < 1e-3)
     assert x.tobytes() == tones(np.random.default_rng(4), 20.0).tobytes()
     assert x.tobytes() != tones(np.random.default_rng(5), 20.0).tobytes()
     spectrum = np.abs(np.fft.rfft(x.astype(np.float64))) ** 2
