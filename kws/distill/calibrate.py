@@ -27,12 +27,13 @@ the keywords where it buys the most hits (`allocate`: one price per false alarm,
 its best hits - price x expected false alarms), rather than in equal shares: with an hour of
 validation audio an equal share of 0.5/h is 0.05 false alarms per keyword, below what one hour
 can tell apart. If even the top of the grid exceeds the budget, every keyword's fewest are taken
-as given (`within_budget` false) and the budget is shared on top of those. The budget may buy a keyword a threshold so high it never fires (0.998+:
-it then costs no false alarms); `max_threshold` caps the grid so every keyword stays heard, at the
-price of the budget (default model candidate s12b at 0.5x4 had 'go' at 0.997 and 'stop' at 0.9996
-and missed both in the microphone test). The FRR each threshold costs is reported, and for each point the
-trade-off: the FRR that budgets from 0.5 to 20 false alarms per hour would cost
-(`tradeoff`), to choose the budget from.
+as given (`within_budget` false) and the budget is shared on top of those. The budget may buy a
+keyword a threshold so high it never fires (0.998+: it then costs no false alarms);
+`max_threshold` caps the grid so every keyword stays heard, at the price of the budget (default
+model candidate s12b at 0.5x4 had 'go' at 0.997 and 'stop' at 0.9996 and missed both in the
+microphone test). The FRR each threshold costs is reported, and for each point the trade-off:
+the FRR that budgets from 0.5 to 20 false alarms per hour would cost (`tradeoff`), to choose the
+budget from.
 """
 
 from __future__ import annotations

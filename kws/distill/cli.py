@@ -307,8 +307,8 @@ def _calibrate(args) -> int:
     model.thresholds = {k: max(t[k] for t in pt.values()) for k in next(iter(pt.values()))}
     model.point_thresholds = pt
     model.provenance = {**model.provenance, "calibration": {
-        k: r[k] for k in ("split", "fa_per_hour_target", "min_threshold", "max_threshold", "extrapolate", "snr_db", "streams",
-                                "fa_streams", "detector")}}
+        k: r[k] for k in ("split", "fa_per_hour_target", "min_threshold", "max_threshold", "extrapolate",
+                          "snr_db", "streams", "fa_streams", "detector")}}
     model.save(args.out)
     if args.json:
         print(json.dumps(r))
