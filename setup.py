@@ -14,7 +14,7 @@ machine = platform.machine().lower()
 sources = ["kws/_kernels.pyx"] + [
     f"kws/csrc/{name}.c"
     for name in ("pack", "bgemm_scalar", "bgemm_avx2", "bgemm_avx512", "bgemm_neon", "dispatch",
-                 "memconv", "fsmn")
+                 "memconv", "fsmn", "frontend")
 ]
 cflags = ["-O3", "-ffp-contract=off", "-fno-strict-aliasing", "-std=gnu11"]
 if machine in ("aarch64", "arm64"):
@@ -25,7 +25,8 @@ ext = Extension(
     sources=sources,
     include_dirs=["kws/csrc"],
     extra_compile_args=cflags,
-    depends=["kws/csrc/kernels.h", "kws/csrc/fsmn.h", "kws/csrc/fsmn_float.h", "kws/_fsmn_blocks.pxi"],
+    depends=["kws/csrc/kernels.h", "kws/csrc/fsmn.h", "kws/csrc/fsmn_float.h", "kws/_fsmn_blocks.pxi",
+             "kws/csrc/frontend.h", "kws/_frontend.pxi"],
 )
 
 setup(

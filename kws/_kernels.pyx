@@ -436,3 +436,4 @@ def _select_from_env():
 
 _select_from_env()
 include "_fsmn_blocks.pxi"
+include "_frontend.pxi"

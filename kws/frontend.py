@@ -57,40 +57,26 @@ the window, 31.25 Hz bins); 40 mel bands from 20 Hz to 7600 Hz; log-mel features
 
 How streaming stays bit-identical
 ---------------------------------
-BLAS matrix products are not row-independent: ``P[:k] @ M`` and ``(P @ M)[:k]`` can differ in the
-last bit (different kernels and blocking per shape; on the development machine 70 of 74 tested
-row slices of a 300 x 257 by 257 x 40 float32 product differed), so a plain ``frames @ mel.T``
-would make the features depend on the chunking.  Here every value is produced by operations whose
-rounding depends only on the config and on that frame's samples:
-
-* window multiply and power spectrum are elementwise float64 ufuncs (IEEE-754 correctly rounded,
-  the same in SIMD and scalar code);
-* the FFT is numpy's pocketfft in float64, which transforms each row on its own (librosa also
-  runs the FFT in float64: its float64 window promotes the frames);
-* the mel filterbank and the DCT are *not* matrix products: each output's terms are gathered
-  (bands zero-padded to a fixed width), multiplied elementwise and added by a fixed pairwise tree
-  of elementwise ``np.add`` calls -- the same additions in the same order for every frame,
-  whatever the number of frames in the call;
-* ``log10`` runs on rows padded to a multiple of 8 float64 (64 bytes) in a 64-byte-aligned
-  buffer, so every value sits in the same SIMD lane at the same alignment in every call;
-* everything stays in float64 and is rounded once to float32 at the end.
-
-``features`` and ``Frontend.process`` both run the same block routine (blocks of at most
-``_BLOCK`` frames, which by the above changes no value).  The tests check ``np.array_equal``
-between streaming and batch for random partitions including 0- and 1-sample chunks, and that each
-frame computed alone equals its row in a batch.  The same holds under qemu aarch64 with numpy
-1.24 (the Raspberry Pi OS numpy), whose output was also bit-identical to numpy 2.4 on x86-64.
+The per-frame math runs in C (``kws/csrc/frontend.c``, one call per block of frames, GIL
+released): every frame is computed alone by the same code, in float64, and rounded once to
+float32 at the end, so a frame's values depend only on its samples and the config, never on how
+many frames a call covers -- ``features`` and ``Frontend.process`` in any chunking give
+``np.array_equal`` results.  (A numpy version needs care here: BLAS products such as
+``frames @ mel.T`` round differently per shape, so their rows change with the chunking.)  The
+FFT is a radix-2 real FFT for power-of-two ``n_fft`` and Bluestein's algorithm on top of it for
+other sizes; the C file is built with ``-ffp-contract=off`` (no fused multiply-adds), so the
+roundings do not depend on the instructions the compiler picks.  The tests check ``np.array_equal`` between
+streaming and batch for random partitions including 0- and 1-sample chunks, that each frame
+computed alone equals its row in a batch, and parity with librosa for power-of-two and other
+FFT sizes.
 
 Cost
 ----
-CPU time per second of 16 kHz audio on the development machine (x86-64, one thread, default
-config; best of repeated runs on a busy shared machine, so +-30 %): batch ``features`` about
-0.6 ms (log-mel) / 1.0 ms (MFCC), i.e. 0.06-0.1 % of a core; streaming ``process`` in 100 ms
-chunks about 1 / 1.3 ms, in 20 ms chunks about 2.8 / 2.9 ms, in 10 ms chunks (one frame per call,
-where the ~30 us fixed cost of a call dominates) about 4 / 4.5 ms.  Callers that want the lowest
-CPU should hand over audio in chunks of 50-100 ms (the output does not depend on it).  The
-filterbank and DCT matrices are built once per config (``functools.lru_cache``); librosa is
-imported only then, never per chunk.
+About 3 us of CPU per frame on the development machine (x86-64, one thread, default config,
+measured while another job used both cores), i.e. ~0.3 ms per second of 16 kHz audio: the FFT
+about half, the mel bands and ``log10`` the rest; the Detector hands the frontend 200 ms at a
+time, so the fixed cost of a call (~2 us) hardly counts.  The filterbank and DCT matrices are
+built once per config (``functools.lru_cache``); librosa is imported only then, never per chunk.
 
 >>> import numpy as np
 >>> from kws.frontend import FrontendConfig, Frontend, features
@@ -113,6 +99,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from kws import _kernels
 from kws.errors import KwsError
 
 __all__ = ["FrontendConfig", "Frontend", "features", "AMIN"]
@@ -121,8 +108,6 @@ AMIN = 1e-10
 """Power floor before the log (librosa ``power_to_db(amin=...)``): features are >= -100 dB."""
 
 _KINDS = ("logmel", "mfcc")
-_BLOCK = 32  # frames computed per block (bounds scratch memory; does not affect any value)
-_ALIGN = 64  # bytes
 
 
 # --------------------------------------------------------------------------------------------
@@ -280,54 +265,6 @@ class FrontendConfig:
 # per-config constants (built once) and the shared block computation
 # --------------------------------------------------------------------------------------------
 
-def _tree(length: int) -> tuple:
-    """Fixed pairwise schedule summing ``length`` terms along axis 0 in place: each step
-    ``(lo, hi)`` is ``a[lo] += a[hi]`` (two disjoint slices); the sum ends in ``a[0]``.
-
-    >>> [(lo.start, lo.stop, hi.start, hi.stop) for lo, hi in _tree(5)]   # 5 -> 3 -> 2 -> 1
-    [(0, 2, 3, 5), (0, 1, 2, 3), (0, 1, 1, 2)]
-    """
-    steps = []
-    while length > 1:
-        half = (length + 1) // 2
-        steps.append((slice(0, length - half), slice(half, length)))
-        length = half
-    return tuple(steps)
-
-
-def _aligned_empty(shape: tuple, dtype=np.float64) -> np.ndarray:
-    dtype = np.dtype(dtype)
-    nbytes = int(np.prod(shape)) * dtype.itemsize
-    raw = np.empty(nbytes + _ALIGN, dtype=np.uint8)
-    off = (-raw.ctypes.data) % _ALIGN
-    return raw[off:off + nbytes].view(dtype).reshape(shape)
-
-
-def _pick_rfft(n_fft: int):
-    """numpy's rfft without the Python wrapper (~5 us/call less) when available, verified on
-    a test row against ``np.fft.rfft``; otherwise ``np.fft.rfft`` (numpy 1.x)."""
-    def public(a, out):
-        out[...] = np.fft.rfft(a, axis=-1)
-
-    try:  # numpy >= 2.0: the gufunc behind np.fft.rfft
-        from numpy.fft import _pocketfft_umath as pfu
-        uf = pfu.rfft_n_even if n_fft % 2 == 0 else pfu.rfft_n_odd
-
-        def direct(a, out):
-            uf(a, 1.0, out=out)
-
-        # a fixed irregular test row: numpy.random would cost ~6 MB of RSS for this one draw
-        k = np.arange(3 * n_fft, dtype=np.float64).reshape(3, n_fft)
-        x = np.sin(0.7311 * k) + np.cos(0.0173 * k * k)
-        got = np.empty((3, n_fft // 2 + 1), np.complex128)
-        direct(x, got)
-        if np.array_equal(got, np.fft.rfft(x, axis=-1)):
-            return direct
-    except Exception:  # pragma: no cover - depends on the numpy version
-        pass
-    return public  # pragma: no cover
-
-
 def librosa_matrices(config: "FrontendConfig") -> dict:
     """The front-end's constants as librosa defines them, for a config:
     ``window`` float64 [n_fft] (periodic Hann of win_length, centred), ``mel`` float32
@@ -386,31 +323,21 @@ class _Plan:
                            f"n_mels={c.n_mels} is too many for n_fft={c.n_fft} between "
                            f"{c.fmin:g} and {c.fmax:g} Hz; use fewer bands or a larger n_fft")
         self.mel_matrix = mel  # librosa's matrix, [n_mels, n_bins], kept for reference/tests
+        # each band as its run of bins from the first to the last non-zero weight
         first = nz.argmax(axis=1)
         last = self.n_bins - 1 - nz[:, ::-1].argmax(axis=1)
-        width = int((last - first + 1).max())
-        j = np.arange(width)
-        idx = first[:, None] + j[None, :]
-        valid = idx <= last[:, None]
-        idx = np.where(valid, idx, first[:, None])            # padding reads a real bin ...
-        w = np.where(valid, mel[np.arange(c.n_mels)[:, None], idx], 0.0)  # ... with weight 0
-        self.mel_width = width
-        # [width, n_mels] order: term j of every band becomes one contiguous slab (see _compute)
-        self.mel_index = np.ascontiguousarray(idx.T.reshape(-1), dtype=np.intp)
-        self.mel_weight = np.ascontiguousarray(w.T[:, None, :], dtype=np.float64)  # [width, 1, n_mels]
-        self.mel_tree = _tree(width)
-        self.mel_pad = -(-c.n_mels // 8) * 8  # log10 rows: multiple of 8 float64 = 64 bytes
-
+        weights = np.concatenate([mel[b, first[b]:last[b] + 1] for b in range(c.n_mels)])
         if self.mfcc:
-            dct = np.asarray(m["dct"], dtype=np.float64)
-            self.dct_matrix = dct  # [n_mfcc, n_mels], float64
-            self.dct = np.ascontiguousarray(dct.T[:, None, :])  # [n_mels, 1, n_mfcc] for _compute
-            self.dct_tree = _tree(c.n_mels)
+            self.dct_matrix = np.ascontiguousarray(m["dct"], dtype=np.float64)  # [n_mfcc, n_mels]
         else:
-            self.dct_matrix = self.dct = None
-            self.dct_tree = ()
-        self.rfft = _pick_rfft(c.n_fft)
-        for a in (self.window, self.mel_index, self.mel_weight, self.mel_matrix, self.dct):
+            self.dct_matrix = None
+        self.band_first = first.astype(np.int32)
+        self.band_len = (last - first + 1).astype(np.int32)
+        self.band_weight = weights.astype(np.float64)
+        self.core = _kernels.FrontendCore(c.n_fft, self.window, self.band_first, self.band_len,
+                                          self.band_weight, self.dct_matrix)
+        for a in (self.window, self.mel_matrix, self.dct_matrix, self.band_first, self.band_len,
+                  self.band_weight):
             if a is not None:
                 a.flags.writeable = False
 
@@ -420,87 +347,10 @@ def _plan(config: FrontendConfig) -> _Plan:
     return _Plan(config)
 
 
-class _Work:
-    """Scratch buffers for up to ``rows`` frames, reused across calls, and for each frame count
-    ``f`` seen, the prepared list of ufunc calls on views of them (so a call costs only the
-    ufuncs, not the slicing).  Buffers whose leading axis is not the frame axis are flat and
-    reshaped per ``f``, so every view is C-contiguous."""
-
-    def __init__(self, plan: _Plan, rows: int):
-        p = self.plan = plan
-        self.rows = rows
-        self.wf = np.empty((rows, p.n_fft), np.float64)
-        self.spec = np.empty((rows, p.n_bins), np.complex128)
-        self.pow = np.empty((rows, p.n_bins), np.float64)
-        self.gather = np.empty((rows, p.mel_width * p.n_mels), np.float64)
-        self.band = np.empty(p.mel_width * rows * p.n_mels, np.float64)
-        self.mel = _aligned_empty((rows, p.mel_pad))
-        self.mel[:, p.n_mels:] = 1.0  # padding lanes, never read
-        self.log = _aligned_empty((rows, p.mel_pad))
-        self.cep = np.empty(p.n_mels * rows * p.n_features, np.float64) if p.mfcc else None
-        self._prepared: dict = {}
-
-    def prepared(self, f: int) -> tuple:
-        """(windowed-frame buffer, [(ufunc, args), ...], result view) for ``f`` frames."""
-        got = self._prepared.get(f)
-        if got is not None:
-            return got
-        p = self.plan
-        nm, width, nf = p.n_mels, p.mel_width, p.n_features
-        wf, spec, pw, g = self.wf[:f], self.spec[:f], self.pow[:f], self.gather[:f]
-        ri = spec.view(np.float64)                     # [F, 2*n_bins]: re, im interleaved
-        band = self.band[: width * f * nm].reshape(width, f, nm)
-        mel, lg = self.mel[:f], self.log[:f]           # [F, mel_pad], 64-byte aligned rows
-        ops = [
-            (p.rfft, (wf, spec)),                      # [F, n_bins] complex128, row by row
-            (np.square, (ri, ri)),
-            (np.add, (ri[:, 0::2], ri[:, 1::2], pw)),  # |X|^2, [F, n_bins]
-            (pw.take, (p.mel_index, 1, g, "clip")),    # [F, width*n_mels] band members
-            (np.multiply, (g.reshape(f, width, nm).transpose(1, 0, 2), p.mel_weight, band)),
-        ]
-        ops += [(np.add, (band[lo], band[hi], band[lo])) for lo, hi in p.mel_tree]
-        ops += [
-            (np.copyto, (mel[:, :nm], band[0])),
-            (functools.partial(np.maximum, out=lg), (mel, AMIN)),
-            (np.log10, (lg, lg)),
-            (np.multiply, (lg, 10.0, lg)),             # dB
-        ]
-        result = lg[:, :nm]
-        if p.mfcc:
-            cep = self.cep[: nm * f * nf].reshape(nm, f, nf)
-            ops.append((np.multiply, (result.T[:, :, None], p.dct, cep)))  # [n_mels, F, n_mfcc]
-            ops += [(np.add, (cep[lo], cep[hi], cep[lo])) for lo, hi in p.dct_tree]
-            result = cep[0]
-        if len(self._prepared) >= 8:
-            self._prepared.clear()
-        got = self._prepared[f] = (wf, tuple(ops), result)
-        return got
-
-
-def _compute(p: _Plan, w: _Work, frames: np.ndarray, out: np.ndarray) -> None:
-    """Features of ``frames`` (float64 [F, n_fft], any strides, F <= w.rows) into ``out``
-    (float32 [F, n_features]).  Only elementwise ufuncs (correctly rounded, whatever the SIMD
-    path), the per-row FFT, a gather, and log10 on 64-byte aligned padded rows: no value's
-    rounding depends on F (see the module docstring)."""
-    wf, ops, result = w.prepared(frames.shape[0])
-    np.multiply(frames, p.window, wf)
-    for fn, args in ops:
-        fn(*args)
-    np.copyto(out, result, casting="same_kind")
-
-
-def _run(p: _Plan, w: _Work, samples: np.ndarray, offset: int, n_frames: int,
-         out: np.ndarray) -> _Work:
+def _run(p: _Plan, samples: np.ndarray, offset: int, n_frames: int, out: np.ndarray) -> None:
     """Frames ``0..n_frames-1`` starting at ``samples[offset]`` (C-contiguous float64) into
-    ``out``, in blocks of at most ``_BLOCK`` frames; returns the (possibly enlarged) work."""
-    hop, n_fft = p.hop, p.n_fft
-    for b0 in range(0, n_frames, _BLOCK):
-        nb = min(_BLOCK, n_frames - b0)
-        if nb > w.rows:
-            w = _Work(p, min(_BLOCK, max(nb, 2 * w.rows)))
-        frames = np.ndarray((nb, n_fft), np.float64, samples, (offset + b0 * hop) * 8, (hop * 8, 8))
-        _compute(p, w, frames, out[b0:b0 + nb])
-    return w
+    ``out``: one C call, each frame computed alone."""
+    p.core.run(samples, offset, p.hop, n_frames, out)
 
 
 # --------------------------------------------------------------------------------------------
@@ -603,7 +453,7 @@ def features(audio: Any, config: FrontendConfig = FrontendConfig(),
     if n:
         x = np.empty(a.shape[0], np.float64)
         _store(x, a)
-        _run(p, _Work(p, min(n, _BLOCK)), x, 0, n, out)
+        _run(p, x, 0, n, out)
     return out
 
 
@@ -638,7 +488,6 @@ class Frontend:
             raise TypeError(f"config must be a FrontendConfig, got {type(config).__name__}")
         self.config = config
         self._p = _plan(config) if matrices is None else _Plan(config, matrices)
-        self._work = _Work(self._p, 1)
         self.reset()
 
     def reset(self) -> None:
@@ -698,7 +547,7 @@ class Frontend:
             return np.empty((0, p.n_features), np.float32)
         nf = 1 + (avail - p.n_fft) // p.hop
         out = np.empty((nf, p.n_features), np.float32)
-        self._work = _run(p, self._work, buf, start, nf, out)
+        _run(p, buf, start, nf, out)
         self.frames_emitted += nf
         used = nf * p.hop
         if used >= avail:
