@@ -18,6 +18,11 @@ and cache misses (1x8 holds 66 KB of packed weights and a 61 KB float stem: they
 512 KB L2, not its L1 data cache).  The stem and the memory taps use fused multiply-adds (FMLA: one
 NEON instruction per 4 MACs; exact for the +-1 taps, kws/csrc/fsmn_float.h).
 
+The frontend (benchmarks/arm64/frontend_main.c: kws_frontend_run of kws/csrc/frontend.c with the
+model's FFT size and mel bands, 20 frames per call as the Detector feeds it, libm's log10
+included) is counted the same way, per frame; with it, the Detector's Pi time per second of
+audio = 100 frames + one window every 200 ms.
+
 Check against the paper: BiFSMN reports on a Raspberry Pi 3B+ (Cortex-A53, 1.2 GHz) speed-ups
 over full precision of 10.9x (8 blocks), 15.5x (4 blocks) and 22.3x (2 blocks), i.e. the 4- and
 2-block networks run 1.42x and 2.05x faster than the 8-block one.  Instruction counts give the
@@ -35,6 +40,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from arm64_icount import CC, CFLAGS, ROOT, _ensure_toolchain, _run, _tools, icount  # noqa: E402
 
+HOP_MS = 200.0            # kws.detector.HOP_MS: the Detector scores a window every hop
+
 DRIVER = ROOT / "benchmarks" / "arm64" / "runtime_main.c"
 CSRC = ("pack", "bgemm_scalar", "bgemm_avx2", "bgemm_avx512", "bgemm_neon", "dispatch", "memconv", "fsmn")
 CLOCK_HZ = 1.2e9          # Raspberry Pi 3B / 3B+ Cortex-A53 (3B+: 1.4 GHz boost; 1.2 GHz is the paper's)
@@ -48,6 +55,35 @@ def build_runtime(out_dir) -> Path:
     _run([CC, *CFLAGS, "-I", ROOT / "kws" / "csrc", DRIVER,
           *[ROOT / "kws" / "csrc" / f"{n}.c" for n in CSRC], "-o", binary])
     return binary
+
+
+FRONTEND_DRIVER = ROOT / "benchmarks" / "arm64" / "frontend_main.c"
+FRONTEND_FRAMES = 20      # one Detector hop of 200 ms at the 10 ms frame hop
+
+
+def build_frontend(out_dir) -> Path:
+    binary = Path(out_dir) / "frontend_main"
+    _run([CC, *CFLAGS, "-I", ROOT / "kws" / "csrc", FRONTEND_DRIVER, ROOT / "kws" / "csrc" / "frontend.c",
+          "-lm", "-o", binary])
+    return binary
+
+
+def count_frontend(binary, model, cpu="cortex-a53", tools=None, ipc=IPC, clock_hz=CLOCK_HZ) -> dict:
+    """Instructions per frame of the frontend of `model` (its config and mel bands), as the
+    Detector runs it (FRONTEND_FRAMES frames per call), and its Pi time per second of audio."""
+    from kws.frontend import _Plan
+    from kws.fsmn.model import frontend_matrices
+    c = model.frontend
+    plan = _Plan(c, frontend_matrices(model))
+    bands = [f"{f}:{n}" for f, n in zip(plan.band_first, plan.band_len)]
+    args = lambda frames: [c.n_fft, c.hop_length, c.n_features, frames, *bands]  # noqa: E731
+    n = icount(binary, args(FRONTEND_FRAMES), None, cpu, tools, twice=False)
+    zero = icount(binary, args(0), None, cpu, tools, twice=False)
+    per_frame = (n - zero) / FRONTEND_FRAMES
+    frames_per_s = c.sample_rate / c.hop_length
+    return {"config": c.to_dict(), "instructions_per_frame": round(per_frame),
+            "frames_per_audio_s": frames_per_s,
+            "ms_per_audio_s": round(per_frame * frames_per_s / (ipc * clock_hz) * 1e3, 3)}
 
 
 def driver_args(arch, op, reps: int) -> list:
@@ -74,13 +110,18 @@ def count_point(binary, arch, op, cpu="cortex-a53", tools=None, ipc=IPC, clock_h
             "latency_ms_band": [round(total / (hi * clock_hz) * 1e3, 3) for hi in IPC_BAND[::-1]]}
 
 
-def pi_estimate(arch=None, points=None, cpu="cortex-a53", ipc=IPC, clock_hz=CLOCK_HZ, progress=None) -> dict:
+def pi_estimate(arch=None, points=None, cpu="cortex-a53", ipc=IPC, clock_hz=CLOCK_HZ, progress=None,
+                model=None) -> dict:
     """Counts and latency estimates for the operating points named in `points` (default: all) of
-    `arch` (default: the shipped model's architecture, else the default one)."""
+    `arch` (default: `model`'s, else the shipped model's architecture, else the default one), and
+    the frontend of `model` (default: the shipped model; none without a model file) with the
+    Detector's total per second of audio."""
     from kws.detector import DEFAULT_MODEL
     from kws.fsmn.config import ArchConfig
     from kws.fsmn.model import load_model
-    arch = arch or (load_model(DEFAULT_MODEL).arch if DEFAULT_MODEL.is_file() else ArchConfig())
+    if model is None and DEFAULT_MODEL.is_file():
+        model = load_model(DEFAULT_MODEL)
+    arch = arch or (model.arch if model else ArchConfig())
     ops = [op for op in arch.operating_points if not points or op.name in points]
     if points and len(ops) != len(set(points)):
         raise ValueError(f"unknown operating point in {points}: {[o.name for o in arch.operating_points]}")
@@ -93,6 +134,18 @@ def pi_estimate(arch=None, points=None, cpu="cortex-a53", ipc=IPC, clock_hz=CLOC
             if progress:
                 progress(f"counting {op.name} under qemu-aarch64 -cpu {cpu}")
             rows.append(count_point(binary, arch, op, cpu, tools, ipc, clock_hz))
+        frontend = None
+        if model is not None:
+            if progress:
+                progress(f"counting the frontend under qemu-aarch64 -cpu {cpu}")
+            frontend = count_frontend(build_frontend(tmp), model, cpu, tools, ipc, clock_hz)
+    detector = []
+    if frontend is not None:   # the Detector's work per second of audio: every frame, 5 windows
+        for r in rows:
+            per_s = r["instructions"] * 1000 / HOP_MS + frontend["instructions_per_frame"] * frontend["frames_per_audio_s"]
+            detector.append({"point": r["point"], "hop_ms": HOP_MS, "instructions_per_audio_s": round(per_s),
+                             "ms_per_audio_s": round(per_s / (ipc * clock_hz) * 1e3, 3),
+                             "percent_of_one_core": round(per_s / (ipc * clock_hz) * 100, 3)})
     by = {(r["width"], r["blocks"]): r for r in rows}
     check = []
     for nb, speedup in PAPER_SPEEDUP_VS_FP.items():
@@ -102,7 +155,8 @@ def pi_estimate(arch=None, points=None, cpu="cortex-a53", ipc=IPC, clock_hz=CLOC
                           "estimated_speedup_vs_8_blocks": round(full["instructions"] / this["instructions"], 2)})
     return {"target": f"Cortex-A53 @ {clock_hz / 1e9:g} GHz (Raspberry Pi 3B/3B+)",
             "counted_on": f"qemu-aarch64 -cpu {cpu}", "ipc": ipc, "ipc_band": list(IPC_BAND),
-            "clock_hz": clock_hz, "points": rows, "paper_check": check}
+            "clock_hz": clock_hz, "points": rows, "paper_check": check,
+            "frontend": frontend, "detector": detector}
 
 
 def cascade_estimate(listen: dict, confirm: dict | None, confirm_per_hop: float, hop_s: float = 0.2,
@@ -144,6 +198,13 @@ def main(argv=None) -> int:
         print(f"{x['point']:>7} {x['instructions']:>10,} {x['kernel_instructions']:>9,} {x['stem_instructions']:>8,} "
               f"{x['other_instructions']:>9,} {x['kernel_instr_per_128_macs']:>8.2f} {x['latency_ms']:>7.2f} "
               f"{x['latency_ms_band'][0]:>6.2f}-{x['latency_ms_band'][1]:<6.2f}")
+    fe = r["frontend"]
+    if fe:
+        print(f"# frontend (shipped model's config): {fe['instructions_per_frame']:,} instructions per frame, "
+              f"{fe['ms_per_audio_s']:.2f} ms per second of audio")
+    for d in r["detector"]:
+        print(f"# Detector {d['point']} (frontend + a window every {d['hop_ms']:g} ms): "
+              f"{d['ms_per_audio_s']:.2f} ms per second of audio = {d['percent_of_one_core']:.2f} % of a core")
     for c in r["paper_check"]:
         print(f"# {c['blocks']} blocks vs 8 (width 1): estimated {c['estimated_speedup_vs_8_blocks']}x faster, "
               f"paper (Pi 3B+) {c['paper_speedup_vs_8_blocks']}x")

@@ -502,14 +502,14 @@ def bench_openwakeword(model, op, threads, seconds, peers_on, say) -> dict:
     return out
 
 
-def run_pi(arch, ops, say) -> dict:
+def run_pi(model, ops, say) -> dict:
     script = ROOT / "benchmarks" / "pi_estimate.py"
     if not script.exists():
         return {"status": f"not available: {script} is part of the kws source checkout"}
     sys.path.insert(0, str(script.parent))
     try:
         import pi_estimate
-        r = pi_estimate.pi_estimate(arch, [op.name for op in ops], progress=say)
+        r = pi_estimate.pi_estimate(model.arch, [op.name for op in ops], progress=say, model=model)
     except (RuntimeError, ValueError, OSError) as e:
         return {"status": f"failed: {e}"}
     finally:
@@ -621,6 +621,12 @@ def print_report(r: dict) -> None:
         for x in pi["points"]:
             print(f"  {x['point']:>7} {x['instructions']:>10,} instructions -> {x['latency_ms']:.2f} ms "
                   f"({x['latency_ms_band'][0]:.2f}-{x['latency_ms_band'][1]:.2f})")
+        if pi.get("frontend"):
+            print(f"  frontend {pi['frontend']['instructions_per_frame']:,} instructions per frame -> "
+                  f"{pi['frontend']['ms_per_audio_s']:.2f} ms per second of audio")
+        for d in pi.get("detector", []):
+            print(f"  Detector {d['point']:>7}: {d['ms_per_audio_s']:.2f} ms per second of audio "
+                  f"({d['percent_of_one_core']:.2f} % of a core)")
         for c in pi["paper_check"]:
             print(f"  {c['blocks']} vs 8 blocks: estimated {c['estimated_speedup_vs_8_blocks']}x faster, "
                   f"BiFSMN paper (Pi 3B+) {c['paper_speedup_vs_8_blocks']}x")
@@ -771,7 +777,7 @@ def run_bench(model_path=None, threads=1, runs=200, warmup=20, points=None, seco
     gemm, lce_info = bench_gemm(model.arch, runs, warmup, threads, peers, say)
     default_op = model.arch.operating_point()
     oww = bench_openwakeword(model, default_op, threads, seconds, peers, say)
-    pi_r = run_pi(model.arch, ops, say) if pi else {
+    pi_r = run_pi(model, ops, say) if pi else {
         "status": "not run (add --pi: aarch64 instruction counts under qemu, a few minutes; "
                   "needs the source checkout and ../shared/tools/arm64)"}
     cascade["pi_estimate"] = pi_cascade(pi_r, cascade)

@@ -4,6 +4,7 @@ machine's business, only the structure and the sanity of the numbers are checked
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 
@@ -126,3 +127,32 @@ def test_installed_peers_report_measurements():
         assert oww["status"] == "ok", oww
         assert {x["framework"] for x in oww["runs"]} == {"tflite", "onnx"}
         assert all(positive(x["cpu_per_audio_s"]) and positive(x["over_kws"]) for x in oww["runs"])
+
+
+@pytest.mark.skipif(not (shutil.which("aarch64-linux-gnu-gcc") and shutil.which("qemu-aarch64")),
+                    reason="no cross compiler / qemu-user: bash scripts/setup.sh installs them")
+def test_pi_estimate_counts_the_frontend_per_frame(tmp_path, monkeypatch):
+    """The Pi frontend count is per frame (set-up cancels: 20 and 40 frames give the same figure)
+    and enters the Detector's total as 100 frames + 5 windows per second."""
+    sys.path.insert(0, str(bench.ROOT / "benchmarks"))
+    try:
+        import pi_estimate as pe
+    finally:
+        sys.path.remove(str(bench.ROOT / "benchmarks"))
+    from kws.detector import resolve_model
+    model = resolve_model(None)
+    binary = pe.build_frontend(tmp_path)
+    twenty = pe.count_frontend(binary, model)
+    monkeypatch.setattr(pe, "FRONTEND_FRAMES", 40)
+    forty = pe.count_frontend(binary, model)
+    assert 5_000 < twenty["instructions_per_frame"] < 200_000
+    assert abs(forty["instructions_per_frame"] / twenty["instructions_per_frame"] - 1) < 0.01
+    assert twenty["frames_per_audio_s"] == 100
+    point = {"point": "1x8", "width": 1.0, "blocks": 8, "instructions": 1_000_000}
+    monkeypatch.setattr(pe, "count_point", lambda *a, **k: point)
+    monkeypatch.setattr(pe, "count_frontend", lambda *a, **k: twenty)
+    r = pe.pi_estimate(points=["1x8"], model=model)
+    want = 5 * 1_000_000 + 100 * twenty["instructions_per_frame"]
+    assert r["detector"] == [{"point": "1x8", "hop_ms": 200.0, "instructions_per_audio_s": want,
+                              "ms_per_audio_s": round(want / 1.2e9 * 1e3, 3),
+                              "percent_of_one_core": round(want / 1.2e9 * 100, 3)}]
