@@ -32,12 +32,19 @@
 #define NP 4            /* panels (of 8 rows of w) per tile: 32 outputs */
 #define PB 8            /* panels per column block: 64 outputs, one packed word of THRESH output */
 
-/* acc[i][j] = 64-bit popcounts of row i of A (kw words each) against panel j of P (kw * 8 words
- * per panel). */
+/* acc[i][j] = 64-bit popcounts of row i of A (kw >= 1 words each) against panel j of P (kw * 8
+ * words per panel).  The first word's counts start the accumulators (no zeroing, no add): at
+ * k = 256 (4 words) that was 1/13 of the tile's vector ops; 100x256->512 3-5 % faster. */
 TARGET INLINE void tile(const uint64_t *A, size_t kw, const uint64_t *P, __m512i acc[MR][NP]) {
-    for (int i = 0; i < MR; i++)
-        for (int j = 0; j < NP; j++) acc[i][j] = _mm512_setzero_si512();
-    for (size_t q = 0; q < kw; q++) {
+    {   /* depth word 0 starts the counts: no zeroing, no add */
+        __m512i pv[NP];
+        for (int j = 0; j < NP; j++) pv[j] = _mm512_load_si512((const void *)(P + j * kw * 8));
+        for (int i = 0; i < MR; i++) {
+            const __m512i av = _mm512_set1_epi64((long long)A[i * kw]);
+            for (int j = 0; j < NP; j++) acc[i][j] = _mm512_popcnt_epi64(_mm512_xor_si512(av, pv[j]));
+        }
+    }
+    for (size_t q = 1; q < kw; q++) {
         __m512i pv[NP];
         for (int j = 0; j < NP; j++) pv[j] = _mm512_load_si512((const void *)(P + (j * kw + q) * 8));
         for (int i = 0; i < MR; i++) {
