@@ -139,6 +139,13 @@ def test_load_model_paths(tmp_path):
         load_model(p)
 
 
+def test_missing_safetensors_is_not_called_a_corrupt_file(good_bytes, monkeypatch):
+    # seen on an arm64 root file system without the package: "corrupt tensor data"
+    monkeypatch.setitem(sys.modules, "safetensors.numpy", None)     # import fails
+    with pytest.raises(KwsError, match=r"without the safetensors package .*pip install"):
+        model_from_bytes(good_bytes, "m.kws")
+
+
 def test_fuzz_10000_mutations_only_kws_error(good_bytes):
     """Mutated files (bit flips, truncation, splices, header edits): parse or raise KwsError."""
     outcomes = fuzz(good_bytes, 10_000, seed=2024)      # raises on anything but KwsError

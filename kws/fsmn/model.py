@@ -265,6 +265,10 @@ def model_from_bytes(data: bytes, source: str = "<bytes>") -> Model:
         raise KwsError(f"{source}: {what}")
     try:
         from safetensors.numpy import load
+    except ImportError as e:  # a broken install, not a broken file: say so
+        raise KwsError(f"{source}: cannot read model files without the safetensors package "
+                       f"({e}); pip install 'safetensors>=0.4'") from None
+    try:
         tensors = load(data)
     except Exception as e:   # the Rust parser's SafetensorError and friends: corrupt file
         raise KwsError(f"{source}: corrupt tensor data ({type(e).__name__}: {str(e)[:200]})") from None
