@@ -526,7 +526,11 @@ class Frontend:
         >>> sum(fe.process(np.zeros(1, np.float32)).shape[0] for _ in range(16000))
         97
         """
-        a = _check_audio(chunk, "chunk")
+        return self._process(_check_audio(chunk, "chunk"))
+
+    def _process(self, a: np.ndarray) -> np.ndarray:
+        """``process`` of samples ``_check_audio`` already accepted (the Detector checks them
+        once, as they arrive)."""
         n = a.shape[0]
         self.samples_seen += n
         if self._skip:
