@@ -29,7 +29,8 @@ T=../shared/tools/arm64
 R=${KWS_ARM64_PY:-$HOME/.cache/kws-arm64-py}
 B=${KWS_ARM64_BUILD:-$HOME/.cache/kws-arm64-build}
 CPUS=${ARM64_CPUS:-cortex-a53 cortex-a72}
-DEPS=('cython>=3,<4' 'hypothesis>=6,<7' 'librosa>=0.10,<0.12')   # librosa: random_model's frontend matrices
+# librosa: random_model's frontend matrices; safetensors: model files (benchmarks/pi_detector_count.py)
+DEPS=('cython>=3,<4' 'hypothesis>=6,<7' 'librosa>=0.10,<0.12' 'safetensors>=0.4')
 SECONDS=0
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
