@@ -19,7 +19,7 @@ and cache misses (1x8 holds 66 KB of packed weights and a 61 KB float stem: they
 NEON instruction per 4 MACs; exact for the +-1 taps, kws/csrc/fsmn_float.h).
 
 The frontend (benchmarks/arm64/frontend_main.c: kws_frontend_run of kws/csrc/frontend.c with the
-model's FFT size and mel bands, 20 frames per call as the Detector feeds it, libm's log10
+model's FFT size and mel bands, 20 frames per call as the Detector feeds it, libm's log
 included) is counted the same way, per frame; with it, the Detector's Pi time per second of
 audio = 100 frames + one window every 200 ms.
 
@@ -39,8 +39,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from arm64_icount import CC, CFLAGS, ROOT, _ensure_toolchain, _run, _tools, icount  # noqa: E402
-
-HOP_MS = 200.0            # kws.detector.HOP_MS: the Detector scores a window every hop
 
 DRIVER = ROOT / "benchmarks" / "arm64" / "runtime_main.c"
 CSRC = ("pack", "bgemm_scalar", "bgemm_avx2", "bgemm_avx512", "bgemm_neon", "dispatch", "memconv", "fsmn")
@@ -116,7 +114,7 @@ def pi_estimate(arch=None, points=None, cpu="cortex-a53", ipc=IPC, clock_hz=CLOC
     `arch` (default: `model`'s, else the shipped model's architecture, else the default one), and
     the frontend of `model` (default: the shipped model; none without a model file) with the
     Detector's total per second of audio."""
-    from kws.detector import DEFAULT_MODEL
+    from kws.detector import DEFAULT_MODEL, HOP_MS
     from kws.fsmn.config import ArchConfig
     from kws.fsmn.model import load_model
     if model is None and DEFAULT_MODEL.is_file():
@@ -142,7 +140,8 @@ def pi_estimate(arch=None, points=None, cpu="cortex-a53", ipc=IPC, clock_hz=CLOC
     detector = []
     if frontend is not None:   # the Detector's work per second of audio: every frame, 5 windows
         for r in rows:
-            per_s = r["instructions"] * 1000 / HOP_MS + frontend["instructions_per_frame"] * frontend["frames_per_audio_s"]
+            per_s = (r["instructions"] * 1000 / HOP_MS
+                     + frontend["instructions_per_frame"] * frontend["frames_per_audio_s"])
             detector.append({"point": r["point"], "hop_ms": HOP_MS, "instructions_per_audio_s": round(per_s),
                              "ms_per_audio_s": round(per_s / (ipc * clock_hz) * 1e3, 3),
                              "percent_of_one_core": round(per_s / (ipc * clock_hz) * 100, 3)})

@@ -1,5 +1,5 @@
 /* Frontend instruction-count driver (cross-compiled for aarch64 and run under qemu by
- * benchmarks/pi_estimate.py, linked with kws/csrc/frontend.c and the C library's log10).
+ * benchmarks/pi_estimate.py, linked with kws/csrc/frontend.c and the C library's log).
  *
  *   frontend_main N_FFT HOP N_OUT FRAMES FIRST:LEN ...
  *
