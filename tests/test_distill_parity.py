@@ -152,6 +152,8 @@ def test_eval_json_and_detector_end_to_end(trained):
             assert sum(g["n"] for g in by[kind].values()) == res["n"]
             for op, a in res["accuracy"].items():   # the sources' accuracies average to the total
                 assert sum(g["n"] * g["accuracy"][op] for g in by[kind].values()) / res["n"] == pytest.approx(a)
+    unk = res["unknown_words"]              # every _unknown_ clip once, under its word
+    assert sum(g["n"] for g in unk.values()) == conf[res["labels"].index("_unknown_")].sum()
     s = res["streaming"]["1x4"]
     assert 0 <= s["frr"] <= 1 and s["keyword_clips"] > 0 and s["stream_hours"] > 0
     if s["fa_per_hour"] == s["fa_per_hour"]:        # a threshold met the target (not NaN)

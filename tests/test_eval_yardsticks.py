@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from kws.distill.evaluate import accuracy_by_source, clip_sources, negative_stream_metric
+from kws.distill.evaluate import accuracy_by_source, clip_sources, negative_stream_metric, unknown_words
 from kws.errors import KwsError
 
 
@@ -36,6 +36,22 @@ def test_accuracy_per_engine_and_family():
     assert r["family"]["donor"] == {"n": 2, "accuracy": {"1x8": 0.5, "0.5x4": 1.0}}   # flite + rhvoice
     assert r["family"]["formant"] == {"n": 1, "accuracy": {"1x8": 1.0, "0.5x4": 0.0}}
     assert r["family"]["_silence_"]["n"] == 1
+
+
+def test_unknown_words_taken_for_keywords():
+    labels = ["yes", "no", "_unknown_", "_silence_"]
+    clips = SimpleNamespace(items=[("yes/a.wav", 0), ("lift/a.wav", 2), ("lift/b.wav", 2), ("lift/c.wav", 2),
+                                   ("cat/a.wav", 2), ("cat/b.wav", 2), (None, 3), ("lift/d.wav", 2)])
+    y = np.array([0, 2, 2, 2, 2, 2, 3, 2])
+    preds = {"1x8": np.array([0, 0, 0, 1, 2, 3, 3, 2]),      # lift: yes, yes, no, unknown; cat: -, silence
+             "0.5x4": np.array([1, 2, 2, 2, 2, 2, 2, 2])}
+    r = unknown_words(clips, y, preds, labels)
+    assert set(r) == {"lift", "cat"}                        # keywords and silence items are not listed
+    assert r["lift"] == {"n": 4, "called_keyword": {"1x8": 0.75, "0.5x4": 0.0},
+                         "most_called": {"1x8": "yes", "0.5x4": None}}
+    assert r["cat"] == {"n": 2, "called_keyword": {"1x8": 0.0, "0.5x4": 0.0},   # silence is no keyword
+                        "most_called": {"1x8": None, "0.5x4": None}}
+    assert unknown_words(clips, y, preds, ["yes", "no", "other", "_silence_"]) == {}
 
 
 EXAMPLE = __import__("pathlib").Path(__file__).resolve().parents[1] / "examples" / "audio" / "keywords.flac"

@@ -354,6 +354,11 @@ def _eval(args) -> int:
         for name, g in groups.items():
             print(f"  {name:>12} ({g['n']:>5} clips)  " +
                   "  ".join(f"{op} {a:.4f}" for op, a in g["accuracy"].items()))
+    near = sorted(((g["called_keyword"][main], w, g["most_called"][main])
+                   for w, g in r.get("unknown_words", {}).items()), reverse=True)
+    if near:
+        print(f"non-keywords most often taken for a keyword at {main}: " +
+              ", ".join(f"{w} {share:.0%} ({k})" for share, w, k in near[:12] if share > 0))
     print(f"confusion matrix of {main} (rows: true, columns: predicted):")
     labels = r["labels"]
     w = max(6, max(len(s) for s in labels))

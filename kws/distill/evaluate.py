@@ -148,6 +148,27 @@ def accuracy_by_source(sources: list[str], y: np.ndarray, preds: dict[str, np.nd
     return out
 
 
+def unknown_words(clips, y: np.ndarray, preds: dict[str, np.ndarray], labels: list[str]) -> dict:
+    """{word: {"n", "called_keyword": {point: share}, "most_called": {point: keyword or None}}} for
+    every word of the `_unknown_` class (the clip's folder): how often each non-keyword is taken
+    for a keyword, and for which. Near-words (lift / left, stock / stop) show up here first."""
+    if "_unknown_" not in labels:
+        return {}
+    u = labels.index("_unknown_")
+    words = np.asarray([rel.split("/")[0] if rel else "" for rel, _ in clips.items])
+    keyword = np.asarray([not lab.startswith("_") for lab in labels])
+    out = {}
+    for word in sorted(set(words[y == u]) - {""}):
+        m = (words == word) & (y == u)
+        called, most = {}, {}
+        for op, p in preds.items():
+            hit = p[m][keyword[p[m]]]
+            called[op] = float(len(hit) / m.sum())
+            most[op] = labels[int(np.bincount(hit).argmax())] if len(hit) else None
+        out[str(word)] = {"n": int(m.sum()), "called_keyword": called, "most_called": most}
+    return out
+
+
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, n: int) -> np.ndarray:
     """[n, n] counts: row = true class, column = predicted class."""
     m = np.zeros((n, n), np.int64)
@@ -498,6 +519,8 @@ def evaluate(model, data, split: str = "testing", teacher=None, stream: bool = T
            "task": task, "n": int(len(y)), "labels": labels, "accuracy": acc, "confusion": conf,
            "class_counts": np.bincount(y, minlength=len(labels)).tolist(),
            "perturbation": perturb.describe()}
+    if len(clips.items) == len(y):
+        out["unknown_words"] = unknown_words(clips, y, preds, labels)
     sources = clip_sources(clips)
     if sources is not None and len(sources) == len(y):
         out["accuracy_by_source"] = accuracy_by_source(sources, y, preds)
