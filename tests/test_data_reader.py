@@ -128,6 +128,24 @@ def test_unknown_fraction_subsamples(sc_dir):
     assert {p for p, _ in other.items} != {p for p, _ in ds.items}
 
 
+def test_unknown_boost_draws_near_words_more_often(sc_dir):
+    word = UNKNOWN_WORDS[0]
+    plain = _all_items(sc_dir)["training"]
+    boosted = _all_items(sc_dir, unknown_boost={word: 3})["training"]
+    mine = [p for p, _ in plain.items if p and p.startswith(word + "/")]
+    assert mine and sorted(p for p, _ in boosted.items if p and p.startswith(word + "/")) == sorted(mine * 3)
+    others = [p for p, _ in plain.items if p and not p.startswith(word + "/")]
+    assert [p for p, _ in boosted.items if p and not p.startswith(word + "/")] == others
+    # with a subset per epoch the boosted word takes a bigger share of it
+    sub = _all_items(sc_dir, unknown_fraction=0.1, unknown_boost={word: 50})["training"]
+    unk = [p for p, lab in sub.items if p and lab == sub.labels.index(UNKNOWN)]
+    assert sum(p.startswith(word + "/") for p in unk) / len(unk) > 0.8
+    for boost, msg in [({KEYWORDS_12[0]: 2}, "not an _unknown_ word"), ({"nope": 2}, "not an _unknown_ word"),
+                       ({word: 0}, "must repeat 1 to 100 times"), ({word: 2.5}, "must repeat 1 to 100 times")]:
+        with pytest.raises(KwsError, match=msg):
+            SpeechCommands(sc_dir, split="training", unknown_boost=boost)
+
+
 def test_unknown_subset_redrawn_each_epoch(sc_dir):
     ds = _all_items(sc_dir, unknown_fraction=0.1, silence_fraction=0.1)["training"]
     first, counts = list(ds.items), ds.class_counts()

@@ -76,6 +76,8 @@ def test_center_weight_reaches_the_plan(toy_data, tmp_path):
     (["--spec-masks", "-2"], "--inplace-kd and --spec-masks must be >= 0"),
     (["--center-weight", "0"], "--center-weight > 0"),
     (["--center-weight", "2"], "--center-weight needs --student-plan center"),
+    (["--boost-words", "cat", "--boost-factor", "0"], "--boost-factor must be a whole number in [1, 100]"),
+    (["--boost-words", "yes"], "unknown_boost: yes not an _unknown_ word folder"),
 ])
 def test_bad_recipe_options(toy_data, tmp_path, capsys, extra, message):
     assert main(toy_train_args(toy_data, tmp_path / "m.kws", *extra, epochs=1)) == 1
@@ -88,9 +90,19 @@ def test_a_run_with_every_option_trains_and_records_them(toy_data, tmp_path):
     out = tmp_path / "m.kws"
     assert main(toy_train_args(toy_data, out, "--inplace-kd", "1", "--spec-masks", "2",
                                "--student-plan", "center", "--center-weight", "2",
-                               epochs=1)) == 0
+                               "--boost-words", "cat", "--boost-factor", "3", epochs=1)) == 0
     prov = load_model(out).provenance
     assert (prov["inplace_kd"], prov["spec_masks"], prov["center_weight"]) == (1.0, 2, 2.0)
+    assert (prov["boost_words"], prov["boost_factor"]) == (["cat"], 3)
+
+
+def test_boost_words_reach_the_training_clips_only(toy_data, tmp_path):
+    tr = Trainer(_opts(toy_data, tmp_path, boost_words=("cat",), boost_factor=3), _Dist())
+    plain = Trainer(_opts(toy_data, tmp_path), _Dist())
+    cats = lambda clips: sum(1 for p, _ in clips._unknown_pool if p.startswith("cat/"))  # noqa: E731
+    assert cats(tr.train_clips) == 3 * cats(plain.train_clips) > 0
+    assert cats(tr.plain_train) == cats(tr.train_clips)
+    assert cats(tr.val_clips) == cats(plain.val_clips)           # validation keeps its balance
 
 
 def _with_manifest(toy_data, tmp_path):

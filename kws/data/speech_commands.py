@@ -133,6 +133,8 @@ class SpeechCommands:
         silence_source: optional callable(rng) -> float32 [16000] making each `_silence_` item
             without a file (e.g. kws.data.acoustics.Acoustics.silence: music, ambient sounds);
             None: a window of a `_background_noise_` file at a random volume.
+        unknown_boost: {word: k}: the clips of these `_unknown_` words are in the unknown pool k
+            times (1-100), so near-words (lift, stock) are drawn as often as training needs them.
     Attributes:
         labels: class names, index = label. items: list of (relative path or None, label index)
         (None = a silence window made from the noise files). failed: files that could not be read.
@@ -141,7 +143,8 @@ class SpeechCommands:
     def __init__(self, root: str | Path, split: str = "training", task: str = "v1-12",
                  words: str | list[str] | None = None, silence_fraction: float = 0.1,
                  unknown_fraction: float | None = None, seed: int = 0,
-                 augment: Augmenter | None = None, exclude_families=(), silence_source=None):
+                 augment: Augmenter | None = None, exclude_families=(), silence_source=None,
+                 unknown_boost: dict | None = None):
         self.root = Path(root)
         if split not in SPLITS:
             raise KwsError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
@@ -153,6 +156,10 @@ class SpeechCommands:
             raise KwsError(f"unknown_fraction must be None or in [0, 1), got {unknown_fraction}")
         if unknown_fraction is not None and silence_fraction + unknown_fraction >= 1.0:
             raise KwsError("silence_fraction + unknown_fraction must be below 1")
+        boost = dict(unknown_boost or {})
+        for w, k in boost.items():
+            if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 100:
+                raise KwsError(f"unknown_boost: {w!r} must repeat 1 to 100 times, got {k!r}")
         if not self.root.exists():
             raise KwsError(f"data folder {self.root} does not exist")
         if not self.root.is_dir():
@@ -195,8 +202,12 @@ class SpeechCommands:
         for word, files in folders.items():
             if word in index:
                 known += [(f, index[word]) for f in files if assign(f) == split]
-            elif has_unknown:
-                unknown += [(f, index[UNKNOWN]) for f in files if assign(f) == split]
+            elif has_unknown:   # a boosted word's clips are in the pool that many times
+                unknown += [(f, index[UNKNOWN]) for f in files if assign(f) == split] * boost.get(word, 1)
+        bad = sorted(set(boost) - (set(folders) - set(classes))) if boost else []
+        if bad or (boost and not has_unknown):
+            raise KwsError(f"unknown_boost: {', '.join(bad) or ', '.join(boost)} not an _unknown_ word "
+                           f"folder of {self.root}")
         # a subset of `_unknown_` is redrawn by set_epoch: the balance is fixed, every clip serves
         self._known, self._unknown_pool, self._n_unk = known, unknown, len(unknown)
         if has_unknown and unknown_fraction is not None:

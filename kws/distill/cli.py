@@ -116,6 +116,12 @@ def register(sub) -> None:
     p.add_argument("--unknown-fraction", type=float,
                    help="_unknown_ training clips are this share of each epoch, a fresh seeded subset "
                         "every epoch (default: all of them every epoch, as the reference; TF uses 0.1)")
+    p.add_argument("--boost-words", default="",
+                   help="comma-separated _unknown_ words (folders) whose training clips are drawn "
+                        "--boost-factor times as often: near-words of the keywords (lift, stock; "
+                        "`kws eval --json`'s unknown_words lists the ones a model confuses)")
+    p.add_argument("--boost-factor", type=int, default=4,
+                   help="how many times as often --boost-words are drawn (1-100, default 4)")
     p.add_argument("--exclude-families", default="",
                    help="comma-separated voice families (formant, donor, neural) left out of training "
                         "and validation, by the data set's manifest.csv: leave-one-family-out")
@@ -233,6 +239,8 @@ def _train(args) -> int:
         acoustics=args.acoustics, reverb_prob=args.reverb_prob, channel_prob=args.channel_prob,
         backgrounds=args.backgrounds, bank_seconds=args.bank_seconds, music_repitch=args.music_repitch,
         unknown_fraction=args.unknown_fraction,
+        boost_words=tuple(w.strip() for w in args.boost_words.split(",") if w.strip()),
+        boost_factor=args.boost_factor,
         exclude_families=tuple(f.strip() for f in args.exclude_families.split(",") if f.strip()),
         student_lr=args.student_lr, student_plan=args.student_plan, bn_calibration=args.bn_calibration,
         workers=args.workers, threads=args.threads, checkpoint_minutes=args.checkpoint_minutes,

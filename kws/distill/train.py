@@ -127,6 +127,8 @@ class TrainOptions:
     bank_seconds: float | None = None     # realistic: seconds of music / ambient scenes built (None: 240)
     music_repitch: float | None = None    # realistic: their samples played up to this many semitones off (None: 0)
     unknown_fraction: float | None = None  # None: every _unknown_ clip (reference); else its share
+    boost_words: tuple = ()               # _unknown_ words drawn boost_factor times as often (training)
+    boost_factor: int = 4
     exclude_families: tuple = ()          # voice families left out of training and validation
     workers: int = 0
     threads: int = 0                      # torch threads per process, 0: OMP_NUM_THREADS or 1
@@ -298,6 +300,9 @@ class Trainer:
         if o.init_student and not o.teacher:
             raise KwsError("--init-student needs --teacher (the teacher to distil from; the same "
                            "student.pt gives the teacher it was trained with)")
+        if o.boost_words and (isinstance(o.boost_factor, bool) or not isinstance(o.boost_factor, int)
+                              or not 1 <= o.boost_factor <= 100):
+            raise KwsError(f"--boost-factor must be a whole number in [1, 100], got {o.boost_factor!r}")
         if o.acoustics not in ("basic", "realistic"):
             raise KwsError(f"--acoustics must be basic or realistic, got {o.acoustics!r}")
         realistic = o.acoustics == "realistic"
@@ -362,6 +367,8 @@ class Trainer:
         uf = dict(unknown_fraction=o.unknown_fraction) if o.unknown_fraction is not None else {}
         # realistic: `_silence_` items are also music and ambient sounds alone, not only noise
         silence = dict(silence_source=self.acoustics.silence) if self.acoustics else {}
+        if o.boost_words:       # training only: validation keeps the data set's balance
+            uf["unknown_boost"] = {w: o.boost_factor for w in o.boost_words}
         self.train_clips = SpeechCommands(data, "training", augment=aug, **sc, **uf, **silence)
         self.plain_train = SpeechCommands(data, "training", **sc, **uf)
         # BN calibration draws: the training augmentation, on its own copy (own epoch state)
@@ -767,7 +774,9 @@ class Trainer:
             "epochs": o.epochs, "teacher_epochs": None if o.teacher else self.teacher_epochs,
             "teacher": o.teacher, "optimizer": o.optimizer, "lr": o.lr, "batch_size": o.batch_size,
             "seed": o.seed, "hed_weight": o.hed_weight, "logit_kd": o.logit_kd,
-            "exclude_families": list(o.exclude_families), "inplace_kd": o.inplace_kd, "center_weight": o.center_weight, "spec_masks": o.spec_masks,
+            "exclude_families": list(o.exclude_families),
+            **({"boost_words": list(o.boost_words), "boost_factor": o.boost_factor} if o.boost_words else {}),
+            "inplace_kd": o.inplace_kd, "center_weight": o.center_weight, "spec_masks": o.spec_masks,
             "augment": o.augment, "noise_prob": self.noise_prob, "acoustics": o.acoustics,
             "noise_snr": list(self.acoustics.snr_db) if self.acoustics else o.noise_snr,
             **({"realistic_acoustics": self.acoustics.describe()} if self.acoustics else {}),
