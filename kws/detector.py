@@ -230,7 +230,6 @@ class Detector:
         # the last `smoothing` hops' posteriors, oldest first (rows shift up; the mean adds them
         # in that order, as np.mean over the list of them did)
         self._recent = np.zeros((self.smoothing, len(self.labels)), np.float32)
-        self._n_recent = 0
         self._quiet_until = -math.inf
         self._held = None        # index of the last keyword fired, until its score drops below threshold
         self._resampler = None
@@ -311,7 +310,7 @@ class Detector:
         recent = self._recent
         recent[:-1] = recent[1:]
         recent[-1] = scores
-        self._n_recent = n = min(self._n_recent + 1, self.smoothing)
+        n = self._n_recent()
         smooth = np.add.reduce(recent[-n:], axis=0) / n
         self.last_scores = smooth
         if self._held is not None and smooth[self._held] < self._thresh[self._held]:
@@ -333,11 +332,15 @@ class Detector:
                              self._confirm.name, float(confirm[best]))
         return None
 
+    def _n_recent(self) -> int:
+        """Hops in the smoothing buffer: every hop since reset(), at most the buffer's rows."""
+        return min(self.inferences, self._recent.shape[0])
+
     def _confirm_scores(self) -> np.ndarray:
         """Confirm-point posteriors averaged over the windows the listening point's smoothing
-        covered (the last self._n_recent hops), each hop scored at most once."""
+        covered (the last _n_recent() hops), each hop scored at most once."""
         hop = self.inferences - 1
-        wanted = range(hop - self._n_recent + 1, hop + 1)
+        wanted = range(hop - self._n_recent() + 1, hop + 1)
         self._confirmed = {h: self._confirmed[h] for h in wanted if h in self._confirmed}
         n_win, n_ring = self._window.shape[0], self._ring.shape[0]
         for h in wanted:
