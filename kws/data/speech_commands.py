@@ -113,6 +113,9 @@ class SplitAssigner:
         return "training"
 
 
+MAX_UNKNOWN_BOOST = 100     # SpeechCommands(unknown_boost=...): most times one word's clips repeat
+
+
 class SpeechCommands:
     """A split of a Speech Commands-layout folder for one task.
 
@@ -158,8 +161,8 @@ class SpeechCommands:
             raise KwsError("silence_fraction + unknown_fraction must be below 1")
         boost = dict(unknown_boost or {})
         for w, k in boost.items():
-            if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 100:
-                raise KwsError(f"unknown_boost: {w!r} must repeat 1 to 100 times, got {k!r}")
+            if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_UNKNOWN_BOOST:
+                raise KwsError(f"unknown_boost: {w!r} must repeat 1 to {MAX_UNKNOWN_BOOST} times, got {k!r}")
         if not self.root.exists():
             raise KwsError(f"data folder {self.root} does not exist")
         if not self.root.is_dir():

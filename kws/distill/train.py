@@ -284,7 +284,7 @@ def _tensors_to_py(d):
 class Trainer:
     def __init__(self, opts: TrainOptions, env: _Dist):
         from kws.data.augment import Augment
-        from kws.data.speech_commands import SpeechCommands
+        from kws.data.speech_commands import MAX_UNKNOWN_BOOST, SpeechCommands
         from kws.data.tasks import task_labels
 
         self.o, self.env = opts, env
@@ -301,8 +301,10 @@ class Trainer:
             raise KwsError("--init-student needs --teacher (the teacher to distil from; the same "
                            "student.pt gives the teacher it was trained with)")
         if o.boost_words and (isinstance(o.boost_factor, bool) or not isinstance(o.boost_factor, int)
-                              or not 1 <= o.boost_factor <= 100):
-            raise KwsError(f"--boost-factor must be a whole number in [1, 100], got {o.boost_factor!r}")
+                              or not 1 <= o.boost_factor <= MAX_UNKNOWN_BOOST):
+            # SpeechCommands checks it too; here the message names the flag
+            raise KwsError(f"--boost-factor must be a whole number in [1, {MAX_UNKNOWN_BOOST}], "
+                           f"got {o.boost_factor!r}")
         if o.acoustics not in ("basic", "realistic"):
             raise KwsError(f"--acoustics must be basic or realistic, got {o.acoustics!r}")
         realistic = o.acoustics == "realistic"
