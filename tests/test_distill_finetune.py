@@ -1,4 +1,5 @@
-"""Student fine-tuning options of `kws train`: --init-student (start from an earlier student),
+"""Fine-tuning options of `kws train`: --init-student (start from an earlier student), --init-teacher
+(train an earlier teacher further),
 --student-plan center (the central operating point in every batch), --noise-prob / --noise-snr."""
 
 import pytest
@@ -65,8 +66,28 @@ def test_init_student_starts_from_the_earlier_students_weights(toy_data, first_r
     assert out.exists()
 
 
+def test_init_teacher_trains_the_earlier_teacher_further(toy_data, first_run, tmp_path):
+    prev = torch.load(first_run / "teacher.pt", weights_only=True)["model"]
+    out = tmp_path / "t.kws"
+    # from the teacher a student.pt embeds (the same weights as teacher.pt)
+    assert main(_args(toy_data, out, "--init-teacher", str(first_run / "student.pt"),
+                      "--stop-after", "1")) == 3
+    ck = torch.load(out.with_name("t.work") / "teacher.pt", weights_only=True)
+    assert ck["step"] == 1
+    moved = 0
+    for k, v in ck["model"].items():
+        d = (v.float() - prev[k].float()).abs().max().item()
+        if k.endswith(("feat_mean", "feat_std")):
+            assert d == 0, k                    # the earlier teacher's normalisation is kept
+        elif "weight" in k and "bn" not in k:
+            assert d <= 1.5 * LR, (k, d)        # one Adam step from the earlier teacher, not a restart
+            moved += d > 0
+    assert moved > 0
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--init-student", "X"], "--init-student needs --teacher"),
+    (["--init-teacher", "X", "--teacher", "Y"], "give one of them"),
     (["--noise-snr", "5"], "--noise-snr must be LO,HI"),
     (["--noise-snr", "20,0"], "LO must not exceed HI"),
     (["--noise-prob", "1.5"], "--noise-prob must be in [0, 1]"),
@@ -81,6 +102,12 @@ def test_init_student_refuses_a_teacher_checkpoint(toy_data, first_run, tmp_path
     t = str(first_run / "teacher.pt")
     assert main(_args(toy_data, tmp_path / "m.kws", "--teacher", t, "--init-student", t)) == 1
     assert "is not a student checkpoint of this architecture" in capsys.readouterr().err
+
+
+def test_init_teacher_refuses_another_architecture(toy_data, first_run, tmp_path, capsys):
+    assert main(_args(toy_data, tmp_path / "m.kws", "--init-teacher", str(first_run / "teacher.pt"),
+                      "--hidden", "32")) == 1
+    assert "its hidden is" in capsys.readouterr().err
 
 
 def test_noise_snr_reaches_the_augmentation(toy_data, tmp_path):

@@ -85,6 +85,9 @@ def register(sub) -> None:
     p.add_argument("--init-student", help="start the student from this student checkpoint's weights "
                    "(fine-tuning with a new optimizer and schedule) instead of from the teacher; "
                    "needs --teacher")
+    p.add_argument("--init-teacher", help="start the teacher from this checkpoint's teacher (a teacher.pt, "
+                   "or the teacher a student.pt was trained with) and train it --teacher-epochs more "
+                   "with a new optimizer and schedule, e.g. on data with new words")
     p.add_argument("--noise-prob", type=float,
                    help="share of training clips mixed with a background (default 0.3; 0.8 with "
                         "--acoustics realistic)")
@@ -236,6 +239,7 @@ def _train(args) -> int:
         center_weight=args.center_weight, spec_masks=args.spec_masks, backbone=args.backbone, hidden=args.hidden,
         n_blocks=args.n_blocks, features=args.features, augment=not args.no_augment,
         noise_prob=args.noise_prob, noise_snr=_snr_range(args.noise_snr), init_student=args.init_student,
+        init_teacher=args.init_teacher,
         acoustics=args.acoustics, reverb_prob=args.reverb_prob, channel_prob=args.channel_prob,
         backgrounds=args.backgrounds, bank_seconds=args.bank_seconds, music_repitch=args.music_repitch,
         unknown_fraction=args.unknown_fraction,

@@ -100,6 +100,7 @@ class TrainOptions:
     student_lr: float | None = None       # None: same as lr
     student_plan: str = "sandwich"        # sandwich | center | all (module doc)
     init_student: str | None = None       # start the student from this student checkpoint's weights
+    init_teacher: str | None = None       # start the teacher from this checkpoint's teacher weights
     bn_calibration: int = 40              # batches per operating point to re-estimate BN stats, 0: off
     rest_optimizer: str = "sgd"           # with --optimizer bop: optimizer for non-binary params
     weight_decay: float = 1e-4
@@ -297,6 +298,9 @@ class Trainer:
             raise KwsError("--inplace-kd and --spec-masks must be >= 0, --center-weight > 0")
         if o.center_weight != 1.0 and o.student_plan != "center":
             raise KwsError("--center-weight needs --student-plan center")
+        if o.init_teacher and o.teacher:
+            raise KwsError("--init-teacher trains a teacher further; --teacher uses one as it is: "
+                           "give one of them")
         if o.init_student and not o.teacher:
             raise KwsError("--init-student needs --teacher (the teacher to distil from; the same "
                            "student.pt gives the teacher it was trained with)")
@@ -703,6 +707,9 @@ class Trainer:
             ck = load_checkpoint(self.teacher_ckpt) if (o.resume and self.teacher_ckpt.exists()) else None
             if ck is not None:
                 teacher.load_state_dict(ck["model"])
+            elif o.init_teacher:
+                # fine-tuning: an earlier teacher's weights and normalisation; new optimizer and schedule
+                teacher.load_state_dict(self._earlier_teacher(o.init_teacher).state_dict())
             else:
                 from kws.distill.data import normalisation
                 mean, std = normalisation(self.plain_train, self.frontend, seed=o.seed)
@@ -782,9 +789,19 @@ class Trainer:
             "augment": o.augment, "noise_prob": self.noise_prob, "acoustics": o.acoustics,
             "noise_snr": list(self.acoustics.snr_db) if self.acoustics else o.noise_snr,
             **({"realistic_acoustics": self.acoustics.describe()} if self.acoustics else {}),
-            "init_student": o.init_student, "student_plan": o.student_plan,
+            "init_student": o.init_student, "init_teacher": o.init_teacher, "student_plan": o.student_plan,
             "processes": self.env.world, "torch": torch.__version__,
             "val_accuracy": summary["student_val"], "teacher_val_accuracy": summary["teacher_val"]})
+
+    def _earlier_teacher(self, path) -> FSMN:
+        """The float teacher in `path` (a teacher.pt, or a student.pt's embedded teacher), checked to
+        fit this run's labels, frontend and sizes."""
+        teacher, tck = net_from_checkpoint(load_checkpoint(path), "teacher")
+        self._check_teacher(teacher, tck, path)
+        if teacher.arch != teacher_arch(self.arch):
+            raise KwsError(f"{path}: its teacher has another architecture than this run's teacher "
+                           f"(widths/block sets/memory input)")
+        return teacher
 
     def _check_teacher(self, teacher: FSMN, tck: dict, path) -> None:
         ta = teacher.arch
