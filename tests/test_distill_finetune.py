@@ -83,6 +83,12 @@ def test_init_teacher_trains_the_earlier_teacher_further(toy_data, first_run, tm
             assert d <= 1.5 * LR, (k, d)        # one Adam step from the earlier teacher, not a restart
             moved += d > 0
     assert moved > 0
+    # the run goes on to fine-tune an earlier student from the further-trained teacher
+    assert main(_args(toy_data, out, "--init-teacher", str(first_run / "student.pt"), "--init-student",
+                      str(first_run / "student.pt"), "--resume")) == 0
+    from kws.fsmn.model import load_model
+    prov = load_model(out).provenance
+    assert prov["init_teacher"] == prov["init_student"] == str(first_run / "student.pt")
 
 
 @pytest.mark.parametrize("extra, message", [

@@ -84,7 +84,7 @@ def register(sub) -> None:
                         "block set of the widest, narrowest and a random width (slower)")
     p.add_argument("--init-student", help="start the student from this student checkpoint's weights "
                    "(fine-tuning with a new optimizer and schedule) instead of from the teacher; "
-                   "needs --teacher")
+                   "needs --teacher or --init-teacher")
     p.add_argument("--init-teacher", help="start the teacher from this checkpoint's teacher (a teacher.pt, "
                    "or the teacher a student.pt was trained with) and train it --teacher-epochs more "
                    "with a new optimizer and schedule, e.g. on data with new words")

@@ -301,9 +301,9 @@ class Trainer:
         if o.init_teacher and o.teacher:
             raise KwsError("--init-teacher trains a teacher further; --teacher uses one as it is: "
                            "give one of them")
-        if o.init_student and not o.teacher:
-            raise KwsError("--init-student needs --teacher (the teacher to distil from; the same "
-                           "student.pt gives the teacher it was trained with)")
+        if o.init_student and not (o.teacher or o.init_teacher):
+            raise KwsError("--init-student needs --teacher or --init-teacher (the teacher to distil "
+                           "from; the same student.pt gives the teacher it was trained with)")
         if o.boost_words and (isinstance(o.boost_factor, bool) or not isinstance(o.boost_factor, int)
                               or not 1 <= o.boost_factor <= MAX_UNKNOWN_BOOST):
             # SpeechCommands checks it too; here the message names the flag
