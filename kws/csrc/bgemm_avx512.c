@@ -140,13 +140,19 @@ TARGET INLINE void panels(const uint64_t *A, size_t mp, size_t m, size_t kw, uin
             for (size_t t = 0; t < tiles; t++) {
                 __m512i acc[MR][NP];
                 tile(A + i0 * kw, kw, P + t * NP * 8 * kw, acc);
-                for (size_t i = 0; i < rows; i++)
+                /* constant trip counts with early exits: unrolled, so acc stays in registers
+                 * (a loop to `rows` made the compiler spill the 16 accumulators every tile) */
+#pragma GCC unroll 4
+                for (int i = 0; i < MR; i++) {
+                    if ((size_t)i >= rows) break;
+#pragma GCC unroll 4
                     for (int j = 0; j < NP; j += 2) {
                         const size_t c0 = jb + (t * NP + j) * 8;
                         if (c0 >= n) break;
                         const __m512i pc = _mm512_permutex2var_epi32(acc[i][j], lo32, acc[i][j + 1]);
                         store16(pc, kv, o + i * ldb, c0, &g[(t * NP + j) / 2], e->accumulate, KIND);
                     }
+                }
             }
         }
     }
