@@ -12,13 +12,6 @@ cdef extern from "frontend.h" nogil:
                          float *out, size_t ldo)
 
 
-cdef object _f64(object v, size_t n, str name):
-    v = np.asarray(v)
-    if v.dtype != np.float64 or v.ndim != 1 or <size_t>v.shape[0] != n:
-        raise ValueError(f"{name} must be float64 of shape ({n},), got {v.dtype} {v.shape}")
-    return np.ascontiguousarray(v)
-
-
 cdef class FrontendCore:
     """FrontendCore(n_fft, window, band_first, band_len, band_weight, dct=None).
 
@@ -39,7 +32,7 @@ cdef class FrontendCore:
     def __init__(self, size_t n_fft, window, band_first, band_len, band_weight, dct=None):
         if n_fft < 8 or n_fft > 1 << 20:
             raise ValueError(f"n_fft must be in [8, 2**20], got {n_fft}")
-        cdef const double[::1] wv = _f64(window, n_fft, "window")
+        cdef const double[::1] wv = _vector(window, np.float64, n_fft, "window")
         first = np.ascontiguousarray(band_first, dtype=np.int32)
         length = np.ascontiguousarray(band_len, dtype=np.int32)
         if first.ndim != 1 or first.shape != length.shape or first.shape[0] == 0:
@@ -48,7 +41,7 @@ cdef class FrontendCore:
         if (first < 0).any() or (length < 0).any() or (first.astype(np.int64) + length > n_bins).any():
             raise ValueError(f"mel bands must lie within the {n_bins} FFT bins")
         cdef size_t n_mels = first.shape[0]
-        cdef const double[::1] bw = _f64(band_weight, int(length.sum()), "band_weight")
+        cdef const double[::1] bw = _vector(band_weight, np.float64, int(length.sum()), "band_weight")
         cdef const int32_t[::1] fv = first
         cdef const int32_t[::1] lv = length
         cdef const double[:, ::1] dv

@@ -146,11 +146,10 @@ cdef size_t _check_k(object k, object a, object w) except? 0:
 
 
 cdef object _vector(object v, object dtype, size_t n, str name):
+    """v as a contiguous 1-D array of n elements of dtype, or a ValueError naming it."""
     v = np.asarray(v)
-    if v.dtype != dtype:
-        raise ValueError(f"{name} must be {np.dtype(dtype).name}, got {v.dtype}")
-    if v.ndim != 1 or <size_t>v.shape[0] != n:
-        raise ValueError(f"{name} must have shape ({n},) (one per output row of w), got {v.shape}")
+    if v.dtype != dtype or v.ndim != 1 or <size_t>v.shape[0] != n:
+        raise ValueError(f"{name} must be {np.dtype(dtype).name} of shape ({n},), got {v.dtype} {v.shape}")
     return np.ascontiguousarray(v)
 
 
