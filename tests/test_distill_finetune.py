@@ -113,7 +113,7 @@ def test_init_student_refuses_a_teacher_checkpoint(toy_data, first_run, tmp_path
 def test_init_teacher_refuses_another_architecture(toy_data, first_run, tmp_path, capsys):
     assert main(_args(toy_data, tmp_path / "m.kws", "--init-teacher", str(first_run / "teacher.pt"),
                       "--hidden", "32")) == 1
-    assert "its hidden is" in capsys.readouterr().err
+    assert "--init-teacher" in (err := capsys.readouterr().err) and "its hidden is" in err
 
 
 def test_noise_snr_reaches_the_augmentation(toy_data, tmp_path):

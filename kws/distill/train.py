@@ -797,23 +797,23 @@ class Trainer:
         """The float teacher in `path` (a teacher.pt, or a student.pt's embedded teacher), checked to
         fit this run's labels, frontend and sizes."""
         teacher, tck = net_from_checkpoint(load_checkpoint(path), "teacher")
-        self._check_teacher(teacher, tck, path)
+        self._check_teacher(teacher, tck, path, "--init-teacher")
         if teacher.arch != teacher_arch(self.arch):
             raise KwsError(f"{path}: its teacher has another architecture than this run's teacher "
                            f"(widths/block sets/memory input)")
         return teacher
 
-    def _check_teacher(self, teacher: FSMN, tck: dict, path) -> None:
+    def _check_teacher(self, teacher: FSMN, tck: dict, path, flag: str = "--teacher") -> None:
         ta = teacher.arch
         for name in ("n_frames", "n_features", "stem_kernel", "stem_stride", "backbone", "hidden",
                      "n_blocks", "back", "ahead", "n_classes"):
             if getattr(ta, name) != getattr(self.arch, name):
-                raise KwsError(f"--teacher {path}: its {name} is {getattr(ta, name)}, the student's "
+                raise KwsError(f"{flag} {path}: its {name} is {getattr(ta, name)}, the student's "
                                f"is {getattr(self.arch, name)} (match --backbone/--hidden/--n-blocks)")
         if list(tck["labels"]) != list(self.labels):
-            raise KwsError(f"--teacher {path} was trained on other labels: {tck['labels']}")
+            raise KwsError(f"{flag} {path} was trained on other labels: {tck['labels']}")
         if FrontendConfig.from_dict(tck["frontend"]) != self.frontend:
-            raise KwsError(f"--teacher {path} was trained with another frontend (--features)")
+            raise KwsError(f"{flag} {path} was trained with another frontend (--features)")
 
 
 class _Objective(nn.Module):
