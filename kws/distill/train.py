@@ -799,7 +799,7 @@ class Trainer:
         teacher, tck = net_from_checkpoint(load_checkpoint(path), "teacher")
         self._check_teacher(teacher, tck, path, "--init-teacher")
         if teacher.arch != teacher_arch(self.arch):
-            raise KwsError(f"{path}: its teacher has another architecture than this run's teacher "
+            raise KwsError(f"--init-teacher {path}: its teacher has another architecture than this run's teacher "
                            f"(widths/block sets/memory input)")
         return teacher
 
