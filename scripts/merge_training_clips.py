@@ -2,7 +2,7 @@
 
     python scripts/merge_training_clips.py --base data/v3 --extra data/near-words --out data/v3-near
 
-Used by scripts/train-default.sh to give training many more clips of the words a model takes for
+Made for run v5 (docs/default-model.md): many more training clips of the words a model takes for
 keywords, without touching what it is judged on: OUT's `validation_list.txt` and
 `testing_list.txt` are BASE's, clip for clip. From EXTRA it takes only clips of training speakers
 (a speaker in neither of BASE's lists whom the Speech Commands hash rule also puts in training),

@@ -700,8 +700,7 @@ class Trainer:
         # ---------------- teacher
         teacher = None
         if o.teacher:
-            teacher, tck = net_from_checkpoint(load_checkpoint(o.teacher), "teacher")
-            self._check_teacher(teacher, tck, o.teacher)
+            teacher = self._teacher_from(o.teacher, "--teacher")
         else:
             teacher = FSMN(teacher_arch(self.arch), binary=False)
             ck = load_checkpoint(self.teacher_ckpt) if (o.resume and self.teacher_ckpt.exists()) else None
@@ -793,17 +792,23 @@ class Trainer:
             "processes": self.env.world, "torch": torch.__version__,
             "val_accuracy": summary["student_val"], "teacher_val_accuracy": summary["teacher_val"]})
 
-    def _earlier_teacher(self, path) -> FSMN:
+    def _teacher_from(self, path, flag: str) -> FSMN:
         """The float teacher in `path` (a teacher.pt, or a student.pt's embedded teacher), checked to
-        fit this run's labels, frontend and sizes."""
+        fit this run's labels, frontend and sizes; errors name `flag`."""
         teacher, tck = net_from_checkpoint(load_checkpoint(path), "teacher")
-        self._check_teacher(teacher, tck, path, "--init-teacher")
+        self._check_teacher(teacher, tck, path, flag)
+        return teacher
+
+    def _earlier_teacher(self, path) -> FSMN:
+        """`_teacher_from` for --init-teacher: also the same architecture as this run's teacher, whose
+        weights it becomes."""
+        teacher = self._teacher_from(path, "--init-teacher")
         if teacher.arch != teacher_arch(self.arch):
             raise KwsError(f"--init-teacher {path}: its teacher has another architecture than this run's teacher "
                            f"(widths/block sets/memory input)")
         return teacher
 
-    def _check_teacher(self, teacher: FSMN, tck: dict, path, flag: str = "--teacher") -> None:
+    def _check_teacher(self, teacher: FSMN, tck: dict, path, flag: str) -> None:
         ta = teacher.arch
         for name in ("n_frames", "n_features", "stem_kernel", "stem_stride", "backbone", "hidden",
                      "n_blocks", "back", "ahead", "n_classes"):
