@@ -42,13 +42,6 @@ def toy_folder(root: Path) -> Path:
     return root
 
 
-def cpu_family_model() -> str:
-    import subprocess
-    out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-    f = {k.strip(): v.strip() for k, v in (ln.split(":", 1) for ln in out.splitlines() if ":" in ln)}
-    return f"family {f.get('CPU family', '?')}, model {f.get('Model', '?')}"
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", help="a Speech Commands-layout folder (default: a generated toy one)")
@@ -106,7 +99,7 @@ def main(argv=None) -> int:
     ms = np.median(times, axis=1) * 1e3
     names = list(variants) + ["features of the batch (log-mel, reference)"]
     base, plain_ms = ms[0], ms[2]
-    print(f"augment_cost | CPU: {cpu_model()} ({cpu_family_model()}) | 1 thread | batch {BATCH} x 1 s "
+    print(f"augment_cost | CPU: {cpu_model()} | 1 thread | batch {BATCH} x 1 s "
           f"| median of {a.rounds} rounds | data {'toy' if not a.data else data}")
     print(f"setup of --acoustics realistic (rooms, banks, babble clips): {setup:.1f} s CPU "
           f"({len(ac.rirs)} rooms; backgrounds: {', '.join(ac.kinds)})")

@@ -74,15 +74,18 @@ def register(sub) -> None:
 
 # ----------------------------------------------------------------------------- environment
 def cpu_model() -> str:
-    """`lscpu`'s model name (what every figure is printed beside)."""
+    """`lscpu`'s model name with its family and model (what every figure is printed beside): the
+    name alone is ambiguous ("AMD EPYC" is Zen 3 at family 25 model 1 and Zen 4 at model 17)."""
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
     except (OSError, subprocess.SubprocessError):
-        pass
-    return platform.processor() or platform.machine()
+        out = ""
+    f = {k.strip(): v.strip() for k, v in (ln.split(":", 1) for ln in out.splitlines() if ":" in ln)}
+    if "Model name" not in f:
+        return platform.processor() or platform.machine()
+    if "CPU family" not in f or "Model" not in f:
+        return f["Model name"]
+    return f"{f['Model name']} (family {f['CPU family']}, model {f['Model']})"
 
 
 def blas_info() -> str:

@@ -156,3 +156,33 @@ def test_pi_estimate_counts_the_frontend_per_frame(tmp_path, monkeypatch):
     assert r["detector"] == [{"point": "1x8", "hop_ms": 200.0, "instructions_per_audio_s": want,
                               "ms_per_audio_s": round(want / 1.2e9 * 1e3, 3),
                               "percent_of_one_core": round(want / 1.2e9 * 100, 3)}]
+
+
+def test_cpu_model_names_family_and_model():
+    """The name alone is ambiguous (AMD EPYC: Zen 3 or Zen 4): family and model go beside it."""
+    name = bench.cpu_model()
+    if shutil.which("lscpu") and "CPU family" in subprocess.run(["lscpu"], capture_output=True, text=True).stdout:
+        assert "(family " in name and ", model " in name, name
+
+
+def test_arch_cost_rows_and_ratios(tmp_path):
+    """benchmarks/arch_cost.py: the shipped architecture is the baseline (ratio 1), a bigger one has
+    the binary MACs its shape says; a malformed --arch is a one-line error."""
+    script = bench.ROOT / "benchmarks" / "arch_cost.py"
+    out = tmp_path / "cost.json"
+    r = subprocess.run([sys.executable, script, "--arch", "192x512x4", "--seconds", "2", "--rounds", "1",
+                        "--peers", "none", "--json", out], capture_output=True, text=True, timeout=300,
+                       stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stderr
+    d = json.loads(out.read_text())
+    base, big = d["rows"]
+    assert d["baseline"] == base["arch"] and big["arch"] == "192x512x4"
+    assert base["full"]["x_baseline"] == 1.0 and base["central"]["x_baseline"] == 1.0
+    assert (big["full"]["point"], big["central"]["point"]) == ("1x4", "0.5x2")
+    # 4 blocks x 48 frames x 2 GEMMs x 192 x 512 at full width; 0.5x2: half the blocks, half of each width
+    assert big["full"]["binary_macs"] == 4 * 48 * 2 * 192 * 512
+    assert big["central"]["binary_macs"] == 2 * 48 * 2 * 96 * 256
+    assert all(positive(row[p]["cpu_per_audio_s"]) for row in d["rows"] for p in ("full", "central"))
+    bad = subprocess.run([sys.executable, script, "--arch", "192x512"], capture_output=True, text=True,
+                         timeout=120, stdin=subprocess.DEVNULL)
+    assert bad.returncode != 0 and bad.stderr.strip().count("\n") == 0 and "BACKBONExHIDDENxBLOCKS" in bad.stderr
