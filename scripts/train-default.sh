@@ -71,20 +71,22 @@ if [ -n "$NEAR_WORDS" ]; then
     stage "near-words"
 fi
 
-# 2. streams: validation ones for the thresholds, testing ones for the yardsticks (never tuned on)
+# 2. streams: validation ones for the thresholds, testing ones for the yardsticks (never tuned on);
+#    `kws data stream` runs on one core, so the validation and the testing streams are made side by side
 stream() { [ -f "$1" ] || kws data stream --out "$1" "${@:2}"; }
+NEG=(--negative-stream "$STREAMS/val-speech.flac")
+[ "$VAL_SPEECH_B" = 0 ] || NEG+=(--negative-stream "$STREAMS/val-speech-b.flac")
+(
 stream "$STREAMS/val-speech.flac" --split validation --kind speech --minutes 40 --seed 101
 stream "$STREAMS/val-music.flac" --split validation --kind music --minutes 20 --seed 101
 stream "$STREAMS/val-babble.flac" --split validation --kind babble --minutes 10 --seed 101
 stream "$STREAMS/val-tones.flac" --split validation --kind tones --minutes 30 --seed 101
+[ "$VAL_SPEECH_B" = 0 ] || stream "$STREAMS/val-speech-b.flac" --split validation --kind speech --minutes "$VAL_SPEECH_B" --seed 202
+) & VAL=$!
 stream "$STREAMS/test-speech.flac" --kind speech --minutes 60 --seed 17
 stream "$STREAMS/test-music.flac" --kind music --minutes 30 --seed 17
 stream "$STREAMS/test-babble.flac" --kind babble --minutes 15 --seed 17
-NEG=(--negative-stream "$STREAMS/val-speech.flac")
-if [ "$VAL_SPEECH_B" != 0 ]; then
-    stream "$STREAMS/val-speech-b.flac" --split validation --kind speech --minutes "$VAL_SPEECH_B" --seed 202
-    NEG+=(--negative-stream "$STREAMS/val-speech-b.flac")
-fi
+wait "$VAL"
 stage "streams"
 
 # 3. teacher (float, Adam 3e-3) then the thinnable binary student (Adam 1e-3, HED and logit
