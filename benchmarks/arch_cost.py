@@ -28,6 +28,7 @@ from common import ensure_single_thread_env  # noqa: E402
 ensure_single_thread_env()
 
 from kws.bench import bench_openwakeword, detector_cpu, environment, load_bench_model, pin  # noqa: E402
+from kws.errors import KwsError  # noqa: E402
 from kws.fsmn.config import ArchConfig, default_block_sets  # noqa: E402
 from kws.fsmn.model import random_model  # noqa: E402
 
@@ -45,7 +46,10 @@ def parse_arch(text: str, base: ArchConfig) -> ArchConfig:
         b, h, n = (int(v) for v in text.lower().split("x"))
     except ValueError:
         raise SystemExit(f"error: --arch {text!r}: expected BACKBONExHIDDENxBLOCKS, e.g. 192x512x8") from None
-    return dataclasses.replace(base, backbone=b, hidden=h, n_blocks=n, block_sets=default_block_sets(n))
+    try:
+        return dataclasses.replace(base, backbone=b, hidden=h, n_blocks=n, block_sets=default_block_sets(n))
+    except (ValueError, KwsError) as e:
+        raise SystemExit(f"error: --arch {text!r}: {e}") from None
 
 
 def main(argv=None) -> int:

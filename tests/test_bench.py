@@ -186,3 +186,6 @@ def test_arch_cost_rows_and_ratios(tmp_path):
     bad = subprocess.run([sys.executable, script, "--arch", "192x512"], capture_output=True, text=True,
                          timeout=120, stdin=subprocess.DEVNULL)
     assert bad.returncode != 0 and bad.stderr.strip().count("\n") == 0 and "BACKBONExHIDDENxBLOCKS" in bad.stderr
+    zero = subprocess.run([sys.executable, script, "--arch", "0x512x8"], capture_output=True, text=True,
+                          timeout=120, stdin=subprocess.DEVNULL)
+    assert zero.returncode != 0 and zero.stderr.strip().count("\n") == 0 and "backbone" in zero.stderr
