@@ -94,16 +94,14 @@ def main(argv=None) -> int:
         if oww_cpu and base_oww:
             row["oww_over_detector_full"] = oww_cpu / (base_oww * row["full"]["x_baseline"])
         rows.append(row)
-    pi = None
     if args.pi:
         from pi_estimate import pi_estimate
-        pi = {}
-        for n in names:
-            row = next(r for r in rows if r["arch"] == n)
-            r = pi_estimate(arch=models[n].arch, points=[row[p]["point"] for p in POINTS], model=models[n])
-            pi[n] = {d["point"]: d["ms_per_audio_s"] for d in r["detector"]}
+        for row in rows:
+            m = models[row["arch"]]
+            est = pi_estimate(arch=m.arch, points=[row[p]["point"] for p in POINTS], model=m)
+            ms = {d["point"]: d["ms_per_audio_s"] for d in est["detector"]}
             for p in POINTS:
-                row[p]["pi3_ms_per_audio_s"] = pi[n][row[p]["point"]]
+                row[p]["pi3_ms_per_audio_s"] = ms[row[p]["point"]]
     print(f"{'arch':>11} {'point':>6} {'bin MMACs':>9} {'CPU %':>7} {'x base':>7} {'oww/x':>6} {'Pi3 ms/s':>8}")
     for row in rows:
         for p in POINTS:
