@@ -10,6 +10,7 @@ cdef extern from "fsmn.h" nogil:
         size_t ldm
         const float *mem_in
         const float *up_in
+        size_t up_planes
         const float *mem_scale
         const float *mem_shift
         const float *mem_prelu
@@ -70,7 +71,9 @@ cdef class BlockStack:
     dicts with the keys mem, up_in_thresh, mem_scale, mem_shift, mem_prelu, up, up_thresh, up_flip,
     down, down_scale, down_shift, and either mem_taps (float32 [back+1+ahead, bw] of +-1: the
     memory conv reads float h) or mem_in_thresh (float32 [bw]: it reads sign(h - mem_in_thresh));
-    shapes as in kws/fsmn/model.py, packed weights may be prefix views.
+    shapes as in kws/fsmn/model.py, packed weights may be prefix views. up_in_thresh float32
+    [P, bw] (P > 1 sign planes of h into the up projection: z = sum over planes of
+    sign(h - up_in_thresh[p]) . W_up, and up_thresh thresholds that z) or [bw] (one plane).
     stem = (scale, shift, slope): h = PReLU(h * scale + shift) first; head = (scale, shift):
     return the time mean of h * scale + shift (float32 [bw]) instead of h.
     `run(h)` updates the float32 [t, bw] stream h in place, GIL released.
@@ -117,11 +120,24 @@ cdef class BlockStack:
             if float_memory == ("mem_in_thresh" in d):
                 raise ValueError("a block needs exactly one of mem_taps (float memory input) and "
                                  "mem_in_thresh (binary memory input)")
-            vectors = ["up_in_thresh", "mem_scale", "mem_shift", "mem_prelu", "down_scale",
+            vectors = ["mem_scale", "mem_shift", "mem_prelu", "down_scale",
                        "down_shift"] + ([] if float_memory else ["mem_in_thresh"])
             arrays = {name: _vector(d[name], np.float32, bw, name) for name in vectors}
+            up_in = np.asarray(d["up_in_thresh"])
+            planes = up_in.shape[0] if up_in.ndim == 2 else 1
+            if not 1 <= planes <= 3:
+                raise ValueError(f"up_in_thresh must be float32 [bw] or [planes 1..3, bw], got {up_in.shape}")
+            arrays["up_in_thresh"] = _vector(up_in.reshape(-1), np.float32, planes * bw, "up_in_thresh")
             arrays.update(mem=d["mem"], up=d["up"], down=d["down"])
             arrays["up_thresh"] = _vector(d["up_thresh"], np.int32, hw, "up_thresh")
+            if planes > 1:
+                # fsmn.h: the GEMM reads W_up once per plane, each copy padded to whole words, and
+                # counts the padding bits between copies as agreements: the threshold moves by them
+                _packed_ptr(d["up"], hw, bw, "up")
+                one = pack(unpack(d["up"], bw))
+                arrays["up"] = np.ascontiguousarray(np.tile(one, (1, planes)))
+                arrays["up_thresh"] = (arrays["up_thresh"].astype(np.int64)
+                                       + (planes - 1) * (64 * words(bw) - bw)).astype(np.int32)
             flip = np.asarray(d["up_flip"])
             arrays["up_flip"] = _vector(flip.view(np.uint8) if flip.dtype == np.bool_ else flip,
                                         np.uint8, hw, "up_flip")
@@ -134,7 +150,8 @@ cdef class BlockStack:
             self._keep.append(arrays)       # keeps every buffer alive as long as the pointers
             k.mem = _packed_ptr(arrays["mem"], back + 1 + ahead, bw, "mem")
             k.ldm = _ld(arrays["mem"])
-            k.up = _packed_ptr(arrays["up"], hw, bw, "up")
+            k.up = _packed_ptr(arrays["up"], hw, (planes - 1) * 64 * words(bw) + bw, "up")
+            k.up_planes = planes
             k.ldu = _ld(arrays["up"])
             k.down = _packed_ptr(arrays["down"], bw, hw, "down")
             k.ldd = _ld(arrays["down"])
@@ -144,7 +161,7 @@ cdef class BlockStack:
             else:
                 k.mem_taps = NULL
                 k.mem_in = _f32_ptr(arrays["mem_in_thresh"], bw, "mem_in_thresh")
-            k.up_in = _f32_ptr(arrays["up_in_thresh"], bw, "up_in_thresh")
+            k.up_in = _f32_ptr(arrays["up_in_thresh"], planes * bw, "up_in_thresh")
             k.mem_scale = _f32_ptr(arrays["mem_scale"], bw, "mem_scale")
             k.mem_shift = _f32_ptr(arrays["mem_shift"], bw, "mem_shift")
             k.mem_prelu = _f32_ptr(arrays["mem_prelu"], bw, "mem_prelu")

@@ -45,15 +45,19 @@ def _dataset(root):
     return make_toy_dataset(root, WORDS + ["cat", "dog"], per_word=12), "toy"
 
 
-@pytest.fixture(scope="module", params=["float", "binary"])
+@pytest.fixture(scope="module", params=[("float", 1), ("binary", 1), ("float", 2)],
+                ids=["float", "binary", "float-2planes"])
 def trained(tmp_path_factory, request):
-    """memory_input float (the default) and binary: both runtime paths against torch."""
+    """memory_input float (the default) and binary: both runtime paths against torch; and two
+    sign planes of h into the up projection (h in three levels)."""
+    memory_input, up_planes = request.param
     base = tmp_path_factory.mktemp("distill")
     data, kind = _dataset(base / "data")
     out = base / "model.kws"
     summary = run(TrainOptions(data=str(data), task="custom", words=WORDS, out=str(out), epochs=1,
                                teacher_epochs=1, batch_size=8, seed=1, progress=False, threads=1,
-                               workdir=str(base / "work"), memory_input=request.param, **ARCH))
+                               workdir=str(base / "work"), memory_input=memory_input, up_planes=up_planes,
+                               **ARCH))
     return dict(data=data, kind=kind, out=out, work=base / "work", summary=summary)
 
 
@@ -111,7 +115,8 @@ def test_packed_weights_and_thresholds_are_exact(trained):
         p = op_prefix(op)
         bw, _ = a.channels(op.width)
         folded = net.folded(op)
-        z = torch.arange(-bw, bw + 1, dtype=torch.float32)[:, None]
+        k = bw * a.up_planes                  # the dot product's range
+        z = torch.arange(-k, k + 1, dtype=torch.float32)[:, None]
         for blk in op.blocks:
             # the student's own float32 expression, evaluated by torch on every possible dot product
             v = z * folded[f"block{blk}.up_scale"]

@@ -26,6 +26,16 @@ ARCHS = [
     # single vectors and a scalar tail on every vector width)
     ArchConfig(n_frames=22, n_features=9, stem_kernel=3, stem_stride=2, backbone=88, hidden=64,
                n_blocks=2, back=1, ahead=1, n_classes=3, widths=(1.0,), block_sets=((0, 1),)),
+    # several sign planes of h into the up projection: the default shape with 2 (width 0.25: 32
+    # channels, padding inside each plane's word), 3 planes over two words per plane (100 channels,
+    # one-pass memory block), 2 planes after the two-pass binary memory (88 and 44 channels)
+    ArchConfig(up_planes=2),
+    ArchConfig(n_frames=24, n_features=10, stem_kernel=2, stem_stride=2, backbone=100, hidden=70,
+               n_blocks=3, back=1, ahead=3, n_classes=4, widths=(1.0, 0.5), block_sets=((0, 1, 2), (1,)),
+               up_planes=3),
+    ArchConfig(n_frames=22, n_features=9, stem_kernel=3, stem_stride=2, backbone=88, hidden=64,
+               n_blocks=2, back=1, ahead=1, n_classes=3, widths=(1.0, 0.5), block_sets=((0, 1),),
+               memory_input="binary", up_planes=2),
 ]
 
 
@@ -92,7 +102,9 @@ def reference_logits(model, h, op):
         u = m.astype(np.float32) * p[f"block{b}.mem_scale"] + p[f"block{b}.mem_shift"]
         u = np.where(u < 0, u * p[f"block{b}.mem_prelu"], u).astype(np.float32)
         h = h + u
-        z = np.where(h >= p[f"block{b}.up_in_thresh"], 1, -1) @ signs(t[f"block{b}.up"], bw)[:hw].T
+        planes = p[f"block{b}.up_in_thresh"].reshape(-1, bw)   # [P, Bw]: h in P + 1 levels
+        q = sum(np.where(h >= thresh, 1, -1) for thresh in planes)
+        z = q @ signs(t[f"block{b}.up"], bw)[:hw].T
         hidden = np.where((z >= p[f"block{b}.up_thresh"]) ^ (p[f"block{b}.up_flip"] == 1), 1, -1)
         y = hidden @ signs(t[f"block{b}.down"], hw)[:bw].T         # [T', Bw] integers
         h = h + (y.astype(np.float32) * p[f"block{b}.down_scale"] + p[f"block{b}.down_shift"])

@@ -57,7 +57,7 @@ int main(int argc, char **argv) {
         float *taps = malloc(L * BW * sizeof *taps);           /* the default float memory input */
         for (size_t j = 0; j < L * BW; j++) taps[j] = (next() & 1) ? 1.0f : -1.0f;
         blocks[b] = (kws_block){
-            .mem_taps = taps, .up_in = fvec(BW, -0.1f, 0.1f),
+            .mem_taps = taps, .up_in = fvec(BW, -0.1f, 0.1f), .up_planes = 1,
             .mem = bits(L * wB), .ldm = wB,
             .mem_scale = fvec(BW, 0.2f, 0.7f), .mem_shift = fvec(BW, -0.1f, 0.1f),
             .mem_prelu = fvec(BW, 0.05f, 0.3f),

@@ -5,6 +5,7 @@
  *     m = memconv(h)  (float, +-1 taps; or memconv(sign(h - mem_in)) in bits)
  *     h += PReLU(m * mem_scale + mem_shift)
  *     bits = [sign(h - up_in) . W_up >= thresh] xor flip      (packed, never leaves bits)
+ *       (up_planes P > 1: the P sign planes side by side in one row of P * words(bw) words, one GEMM)
  *     h += (bits . W_down) * down_scale + down_shift
  *   g = mean over time of (h * head_scale + head_shift);  logits = W_cls . g + cls_b
  * Every float step after the stem matmul is a fixed sequence of IEEE single-precision operations
@@ -136,16 +137,25 @@ typedef struct {
                                     conv's rows outside the clip */
 } block_scratch;
 
-static size_t block_scratch_bytes(size_t t, size_t bw, size_t hw) {
-    return (t + MEM_TAPS - 1) * sizeof(float *) + t * (KWS_WORDS(bw) + KWS_WORDS(hw)) * sizeof(uint64_t) +
+static size_t planes_of(const kws_block *k) { return k->up_planes > 1 ? k->up_planes : 1; }
+
+static size_t max_planes(const kws_block *blocks, size_t n) {
+    size_t p = 1;
+    for (size_t b = 0; b < n; b++) p = planes_of(&blocks[b]) > p ? planes_of(&blocks[b]) : p;
+    return p;
+}
+
+/* planes: the most sign planes of h any block packs (hb holds that many per row) */
+static size_t block_scratch_bytes(size_t t, size_t bw, size_t hw, size_t planes) {
+    return (t + MEM_TAPS - 1) * sizeof(float *) + t * (planes * KWS_WORDS(bw) + KWS_WORDS(hw)) * sizeof(uint64_t) +
            (2 * t + 1) * bw * sizeof(float) + t * bw;
 }
 
-static block_scratch block_scratch_at(void *p, size_t t, size_t bw, size_t hw) {
+static block_scratch block_scratch_at(void *p, size_t t, size_t bw, size_t hw, size_t planes) {
     block_scratch s;
     s.rows = p;
     s.hb = (uint64_t *)(s.rows + t + MEM_TAPS - 1);
-    s.z = s.hb + t * KWS_WORDS(bw);
+    s.z = s.hb + t * planes * KWS_WORDS(bw);
     s.m = (float *)(s.z + t * KWS_WORDS(hw));
     s.h2 = s.m + t * bw;
     s.zero = s.h2 + t * bw;
@@ -165,10 +175,11 @@ static int run_blocks(float *h, size_t t, size_t bw, size_t hw, size_t back, siz
     int rc = 0;
     for (size_t b = 0; b < n && rc == 0; b++) {
         const kws_block *k = &blocks[b];
+        const size_t planes = planes_of(k), lda = planes * wb;      /* hb's row: every plane */
         const int one_pass = k->mem_taps && back + 1 + ahead == MEM_TAPS;
-        if (one_pass) {         /* also packs sign(h - up_in) into hb */
+        if (one_pass) {         /* also packs the first plane, sign(h - up_in), into hb */
             ops->memory_block5(cur, t, bw, k->mem_taps, back, s->zero, k->mem_scale, k->mem_shift,
-                               k->mem_prelu, next, k->up_in, s->hb, wb, s->rows);
+                               k->mem_prelu, next, k->up_in, s->hb, lda, s->rows);
         } else {
             if (k->mem_taps) {
                 ops->memconv(cur, t, bw, k->mem_taps, back, ahead, s->zero, s->m);
@@ -182,8 +193,10 @@ static int run_blocks(float *h, size_t t, size_t bw, size_t hw, size_t back, siz
         float *const done = cur;
         cur = next;
         next = done;
-        if (!one_pass) kws_pack_f32(cur, bw, t, bw, k->up_in, s->hb, wb);
-        rc |= kws_bgemm_threshold(s->hb, wb, k->up, k->ldu, t, hw, bw, k->up_thresh, k->up_flip, s->z, wh);
+        for (size_t p = one_pass; p < planes; p++)
+            kws_pack_f32(cur, bw, t, bw, k->up_in + p * bw, s->hb + p * wb, lda);
+        rc |= kws_bgemm_threshold(s->hb, lda, k->up, k->ldu, t, hw, (planes - 1) * 64 * wb + bw,
+                                  k->up_thresh, k->up_flip, s->z, wh);
         rc |= kws_bgemm_scale_add(s->z, wh, k->down, k->ldd, t, bw, hw, k->down_scale, k->down_shift, cur, bw);
         if (trace) memcpy(trace + b * t * bw, cur, t * bw * sizeof *cur);
     }
@@ -193,9 +206,10 @@ static int run_blocks(float *h, size_t t, size_t bw, size_t hw, size_t back, siz
 
 int kws_fsmn_blocks(float *h, size_t t, size_t bw, size_t hw, size_t back, size_t ahead,
                     const kws_block *blocks, size_t n) {
-    void *p = malloc(block_scratch_bytes(t, bw, hw) + 1);
+    const size_t planes = max_planes(blocks, n);
+    void *p = malloc(block_scratch_bytes(t, bw, hw, planes) + 1);
     if (!p) return -1;
-    const block_scratch s = block_scratch_at(p, t, bw, hw);
+    const block_scratch s = block_scratch_at(p, t, bw, hw, planes);
     const unsigned long long mode = fp_enter();
     const int rc = run_blocks(h, t, bw, hw, back, ahead, blocks, n, &s, NULL);
     fp_leave(mode);
@@ -214,7 +228,8 @@ static size_t forward_floats(const kws_fsmn_net *net) {
 }
 
 size_t kws_fsmn_scratch_bytes(const kws_fsmn_net *net) {
-    return forward_floats(net) * sizeof(float) + block_scratch_bytes(kws_fsmn_stem_frames(net), net->bw, net->hw) + 8;
+    return forward_floats(net) * sizeof(float) +
+           block_scratch_bytes(kws_fsmn_stem_frames(net), net->bw, net->hw, max_planes(net->blocks, net->n_blocks)) + 8;
 }
 
 int kws_fsmn_forward(const kws_fsmn_net *net, const float *features, float *logits, float *trace,
@@ -224,7 +239,8 @@ int kws_fsmn_forward(const kws_fsmn_net *net, const float *features, float *logi
     float *p = scratch ? scratch : malloc(kws_fsmn_scratch_bytes(net));
     if (!p) return -1;
     float *s = p, *h = s + net->n_frames * net->n_features, *g = h + t * bw;
-    const block_scratch bs = block_scratch_at(p + floats + (floats & 1), t, bw, net->hw);   /* 8-byte aligned */
+    const block_scratch bs = block_scratch_at(p + floats + (floats & 1), t, bw, net->hw,
+                                              max_planes(net->blocks, net->n_blocks));   /* 8-byte aligned */
     const unsigned long long mode = fp_enter();
     const kws_float_ops *ops = float_ops();
     /* the stem windows are rows of the normalised frames: window r starts at frame r * stride */

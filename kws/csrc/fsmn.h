@@ -9,9 +9,15 @@
 typedef struct {
     const float *mem_taps;                /* [back+1+ahead, bw] +-1: memconv reads float h; or NULL: */
     const uint64_t *mem;  size_t ldm;     /* packed taps [back+1+ahead, >= words(bw)] read sign(h-mem_in) */
-    const float *mem_in, *up_in;          /* [bw] thresholds of the signs of h (mem_in: binary only) */
+    const float *mem_in, *up_in;          /* [bw] thresholds of the signs of h (mem_in: binary only);
+                                             up_in: [up_planes, bw] */
+    size_t up_planes;                     /* sign planes of h into the up GEMM (0 or 1: one) */
     const float *mem_scale, *mem_shift, *mem_prelu;          /* [bw] */
-    const uint64_t *up;   size_t ldu;     /* packed [hw rows, >= words(bw)] */
+    const uint64_t *up;   size_t ldu;     /* packed [hw rows, >= up_planes * words(bw)]: with several
+                                             planes the row is W_up once per plane, each copy
+                                             padded with zeros to whole words; the GEMM's k is
+                                             (up_planes - 1) * 64 * words(bw) + bw, so up_thresh
+                                             counts those padding bits as agreements */
     const int32_t *up_thresh; const uint8_t *up_flip;        /* [hw] */
     const uint64_t *down; size_t ldd;     /* packed [bw rows, >= words(hw)] */
     const float *down_scale, *down_shift;                    /* [bw] */

@@ -221,7 +221,7 @@ static void NAME(memory_update)(const float *restrict h, const float *restrict m
 
 /* out = h + PReLU(memconv(h) * scale + shift) in one pass for 5 taps (back + 1 + ahead = 5: the
  * default architecture's 2 + 1 + 2), the same operations in the same order as float_memconv then
- * memory_update, m never stored; and the signs of out against up_in packed into hb [t, wb words]
+ * memory_update, m never stored; and the signs of out against up_in packed into hb [t rows of ldb words]
  * as kws_pack_f32 packs them (the up GEMM's input), while out is in registers.  Blocks of CB
  * vectors of channels outermost, so the block's 5 taps and 4 parameter vectors are loaded once
  * and stay in registers down all t rows: per output vector 5 loads of h and one store, against
@@ -235,10 +235,11 @@ static void NAME(memory_block5)(const float *restrict h, size_t t, size_t bw,
                                 const float *restrict taps, size_t back, const float *restrict zero,
                                 const float *restrict scale, const float *restrict shift,
                                 const float *restrict slope, float *restrict out,
-                                const float *restrict up_in, uint64_t *restrict hb, size_t wb,
+                                const float *restrict up_in, uint64_t *restrict hb, size_t ldb,
                                 const float **rows) {
     enum { L = MEM_TAPS };      /* fsmn.c */
-    memset(hb, 0, t * wb * sizeof *hb);     /* bits arrive in pieces of CB * VL (a divisor of 64) */
+    memset(hb, 0, t * ldb * sizeof *hb);    /* bits arrive in pieces of CB * VL (a divisor of 64); ldb: row
+                                               stride in words (rows may hold further sign planes) */
     /* rows (scratch of t + L - 1 pointers): rows[r + i] = tap i's input row of output row r */
     for (size_t j = 0; j < t + L - 1; j++)
         rows[j] = (j < back || j - back >= t) ? zero : h + (j - back) * bw;
@@ -265,7 +266,7 @@ static void NAME(memory_block5)(const float *restrict h, size_t t, size_t bw,
                 st(out + r * bw + j, y);
                 bits |= (uint64_t)NAME(neg_bits)(y, ui[v]) << (v * VL);
             }
-            hb[r * wb + c / 64] |= bits << (c % 64);
+            hb[r * ldb + c / 64] |= bits << (c % 64);
         }
     }
     for (; c < bw; c++)          /* channels past the last block (bw not a multiple of CB * VL) */
@@ -278,7 +279,7 @@ static void NAME(memory_block5)(const float *restrict h, size_t t, size_t bw,
             }
             const float y = h[r * bw + c] + prelu_s(a * scale[c] + shift[c], slope[c]);
             out[r * bw + c] = y;
-            hb[r * wb + c / 64] |= (uint64_t)!(y >= up_in[c]) << (c % 64);
+            hb[r * ldb + c / 64] |= (uint64_t)!(y >= up_in[c]) << (c % 64);
         }
 }
 

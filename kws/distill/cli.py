@@ -48,6 +48,10 @@ def register(sub) -> None:
     p.add_argument("--memory-input", choices=("float", "binary"), default="float",
                    help="what the memory convolution reads: the float residual stream (default; "
                         "its taps stay binary) or its signs (cheaper, less accurate)")
+    p.add_argument("--up-planes", type=int, choices=(1, 2, 3), default=1,
+                   help="sign planes of the residual stream into each up projection: 1 binary "
+                        "(default), 2 three levels, 3 four levels (each plane one more binary GEMM "
+                        "of the up projection's size)")
     p.add_argument("--resume", action="store_true", help="continue the run in --workdir")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workdir", help="checkpoints and history (default: <out stem>.work next to --out)")
@@ -231,7 +235,7 @@ def _train(args) -> int:
         data=args.data, task=args.task, words=args.words, out=args.out, teacher=args.teacher,
         epochs=args.epochs, teacher_epochs=args.teacher_epochs, batch_size=args.batch_size,
         widths=args.width_set, block_sets=args.block_sets, memory_input=args.memory_input,
-        resume=args.resume, seed=args.seed,
+        up_planes=args.up_planes, resume=args.resume, seed=args.seed,
         workdir=args.workdir, optimizer=args.optimizer, lr=args.lr,
         rest_optimizer=args.rest_optimizer, bop_gamma=args.bop_gamma, bop_tau=args.bop_tau,
         weight_decay=args.weight_decay, hed_weight=args.hed_weight, logit_kd=args.logit_kd,

@@ -4,7 +4,8 @@ The per-channel scales, BatchNorms and the up projection's sign fold as describe
 kws/fsmn/config.py. The integer threshold and flip of the up projection are not derived by algebra
 (a division that may round either way) but by evaluating, in float32, the very expression the
 eval-mode student computes -- ``sign(z * up_scale + up_shift)`` -- on every integer ``z`` in
-``[-k, k]`` (k = backbone channels at that width, the range of the dot product) and reading off
+``[-k, k]`` (k = backbone channels at that width times the arch's up_planes, the range of the dot
+product) and reading off
 where it changes; the result is checked against all 2k+1 values, so the runtime's bits equal the
 student's bits for every possible dot product.
 """
@@ -90,7 +91,7 @@ def export_model(net, frontend, labels, provenance: dict | None = None):
                 f = {k: v.cpu().numpy() for k, v in net.folded(op).items()}
                 for blk in op.blocks:
                     th, fl = threshold_from_affine(f.pop(f"block{blk}.up_scale"),
-                                                   f.pop(f"block{blk}.up_shift"), bw)
+                                                   f.pop(f"block{blk}.up_shift"), bw * arch.up_planes)
                     t[f"{p}block{blk}.up_thresh"] = th
                     t[f"{p}block{blk}.up_flip"] = fl
                 for k, v in f.items():

@@ -20,6 +20,8 @@ Student, training mode (batch statistics, straight-through gradients):
                     (arch.memory_input "binary": memconv(sgn(h - t_mem), sgn(A)) * alpha_A)
                 h = h + PReLU(BN(m))
                 z = (sgn(h - t_up) sgn(W_up)^T) * alpha_up       alpha_up = mean |W_up row|
+                    (arch.up_planes P > 1: sum_p sgn(h - t_up[p]) in place of sgn(h - t_up): h
+                     in P + 1 levels, thresholds started at the channel's normal quantiles)
                 s = sgn(BN(z))
                 y = (s sgn(W_down)^T) * alpha_down
                 h = h + BN(y)
@@ -112,7 +114,7 @@ def op_key(op: OperatingPoint) -> str:
 def teacher_arch(arch: ArchConfig) -> ArchConfig:
     """The teacher's architecture: the same network with one operating point (width 1, all blocks)."""
     import dataclasses
-    return dataclasses.replace(arch, widths=(1.0,), block_sets=(tuple(range(arch.n_blocks)),))
+    return dataclasses.replace(arch, widths=(1.0,), block_sets=(tuple(range(arch.n_blocks)),), up_planes=1)
 
 
 # ---------------------------------------------------------------------------- parameters
@@ -127,12 +129,12 @@ def _apply_bn(x: torch.Tensor, bn: nn.BatchNorm1d) -> torch.Tensor:
 
 
 class BlockOpParams(nn.Module):
-    def __init__(self, bw: int, hw: int, binary: bool, binary_memory: bool):
+    def __init__(self, bw: int, hw: int, binary: bool, binary_memory: bool, up_planes: int = 1):
         super().__init__()
         if binary:      # thresholds of the signs of h (the float teacher takes no sign there)
             if binary_memory:
                 self.mem_in_thresh = nn.Parameter(torch.zeros(bw))
-            self.up_in_thresh = nn.Parameter(torch.zeros(bw))
+            self.up_in_thresh = nn.Parameter(torch.zeros(bw) if up_planes == 1 else torch.zeros(up_planes, bw))
         self.mem_bn = _bn(bw)
         self.mem_prelu = nn.Parameter(torch.full((bw,), 0.25))
         self.up_bn = _bn(hw)
@@ -147,8 +149,8 @@ class OpParams(nn.Module):
         bw, hw = arch.channels(op.width)
         self.stem_bn = _bn(bw)
         self.stem_prelu = nn.Parameter(torch.full((bw,), 0.25))
-        self.blocks = nn.ModuleDict({str(b): BlockOpParams(bw, hw, binary, arch.memory_input == "binary")
-                                     for b in op.blocks})
+        self.blocks = nn.ModuleDict({str(b): BlockOpParams(bw, hw, binary, arch.memory_input == "binary",
+                                                           arch.up_planes) for b in op.blocks})
         self.head_bn = _bn(bw)
         self.cls_bias = nn.Parameter(torch.zeros(arch.n_classes))
 
@@ -247,7 +249,7 @@ class FSMN(nn.Module):
                 m = memconv(h, A, a.back, a.ahead)
             h = h + prelu(_apply_bn(m, Pb.mem_bn), Pb.mem_prelu)
             if self.binary:
-                z = torch.matmul(sign_ste(self._below(h, Pb.up_in_thresh)), sign_ste(Wu).t()) \
+                z = torch.matmul(self._up_input(h, Pb.up_in_thresh), sign_ste(Wu).t()) \
                     * Wu.detach().abs().mean(1)
                 s = sign_ste(_apply_bn(z, Pb.up_bn))
                 y = torch.matmul(s, sign_ste(Wd).t()) * Wd.detach().abs().mean(1)
@@ -266,6 +268,23 @@ class FSMN(nn.Module):
         if self._init_thresholds:
             thresh.data.copy_(h.detach().mean(dim=(0, 1)))
         return h - thresh
+
+    def _up_input(self, h: torch.Tensor, thresh: nn.Parameter) -> torch.Tensor:
+        """The up projection's input: sgn(h - t) for one plane; for P planes (thresh [P, Bw])
+        the sum of the P signs, h in P + 1 levels. While init_sign_thresholds_ runs, P > 1
+        thresholds start at the channel's mean + std * the normal quantiles k / (P + 1), so each
+        level first holds about as many values."""
+        if thresh.dim() == 1:
+            return sign_ste(self._below(h, thresh))
+        if self._init_thresholds:
+            from statistics import NormalDist
+            q = torch.tensor([NormalDist().inv_cdf(k / (len(thresh) + 1)) for k in range(1, len(thresh) + 1)])
+            hd = h.detach()
+            thresh.data.copy_(hd.mean(dim=(0, 1)) + q[:, None] * hd.std(dim=(0, 1)))
+        out = sign_ste(h - thresh[0])
+        for t in thresh[1:]:
+            out = out + sign_ste(h - t)
+        return out
 
     # ------------------------------------------------------------------ inference (folded)
     @torch.no_grad()
@@ -335,9 +354,12 @@ class FSMN(nn.Module):
             u = m * p[f"block{blk}.mem_scale"]
             u = u + p[f"block{blk}.mem_shift"]
             h = h + prelu(u, p[f"block{blk}.mem_prelu"])
-            if probe is not None:
-                margin = torch.minimum(margin, (h - t_up).abs().amin(dim=(1, 2)))
-            z = torch.matmul(torch.where(h >= t_up, 1.0, -1.0), Wu.t())
+            q = 0
+            for t in t_up.reshape(-1, bw):           # one sign plane, or P of them: h in P + 1 levels
+                if probe is not None:
+                    margin = torch.minimum(margin, (h - t).abs().amin(dim=(1, 2)))
+                q = q + torch.where(h >= t, 1.0, -1.0)
+            z = torch.matmul(q, Wu.t())
             v = z * p[f"block{blk}.up_scale"]
             v = v + p[f"block{blk}.up_shift"]
             y = torch.matmul(sign(v), Wd.t())

@@ -92,6 +92,7 @@ class TrainOptions:
     widths: tuple = (1.0, 0.5, 0.25)
     block_sets: str = "all,2,4"
     memory_input: str = "float"           # float | binary (what the memory conv reads)
+    up_planes: int = 1                    # sign planes of h into the up projection (ArchConfig)
     resume: bool = False
     seed: int = 0
     workdir: str | None = None
@@ -341,7 +342,7 @@ class Trainer:
                                backbone=o.backbone, hidden=o.hidden, n_blocks=o.n_blocks,
                                n_classes=len(self.labels), widths=parse_widths(o.widths),
                                block_sets=parse_block_sets(o.block_sets, o.n_blocks),
-                               memory_input=o.memory_input)
+                               memory_input=o.memory_input, up_planes=o.up_planes)
         out = Path(o.out)
         self.out = out
         self.workdir = Path(o.workdir) if o.workdir else out.with_name(out.stem + ".work")

@@ -13,6 +13,8 @@ the two meet only in the .kws file and the parity tests):
              (memory_input "binary": memconv(sign(h - mem_in_thresh), sign(A_b)), integers)
         h  = h + PReLU(m * mem_scale + mem_shift)        (per-channel scale and BN folded)
         z  = sign(h - up_in_thresh) . sign(W_up)^T       int [T', H]
+             (up_planes P > 1: sum over p of sign(h - up_in_thresh[p]) . sign(W_up)^T, i.e. h
+              quantised to P+1 levels by P thresholds per channel: P binary GEMMs, one weight)
         s  = sign(z * up_scale + up_shift)               BN folded -> integer threshold + flip
         y  = s . sign(W_down)^T                          int [T', B]
         h  = h + (y * down_scale + down_shift)
@@ -87,6 +89,7 @@ class ArchConfig:
     widths: tuple[float, ...] = (1.0, 0.5, 0.25)
     block_sets: tuple[tuple[int, ...], ...] = field(default_factory=lambda: default_block_sets(8))
     memory_input: str = "float"   # what the memory conv reads: "float" h, or "binary" sign(h - t)
+    up_planes: int = 1            # sign planes of h into the up projection (1: binary; 2: 3 levels)
 
     def __post_init__(self):
         ints = ("n_frames", "n_features", "stem_kernel", "stem_stride", "backbone", "hidden",
@@ -101,6 +104,8 @@ class ArchConfig:
                 raise KwsError(f"architecture: {name} must be an integer in 0..60, got {v!r}")
         if self.n_frames < self.stem_kernel:
             raise KwsError(f"architecture: n_frames ({self.n_frames}) < stem_kernel ({self.stem_kernel})")
+        if isinstance(self.up_planes, bool) or not isinstance(self.up_planes, int) or not 1 <= self.up_planes <= 3:
+            raise KwsError(f"architecture: up_planes must be 1, 2 or 3, got {self.up_planes!r}")
         if self.memory_input not in ("float", "binary"):
             raise KwsError(f"architecture: memory_input must be 'float' or 'binary', got {self.memory_input!r}")
         if not self.widths or not self.block_sets:
@@ -167,7 +172,7 @@ class ArchConfig:
         t = self.stem_frames
         memory = len(op.blocks) * t * self.taps * b     # float input: +-1 taps, adds only
         float_macs = t * self.stem_inputs * b + self.n_classes * b
-        binary_macs = len(op.blocks) * t * 2 * b * h
+        binary_macs = len(op.blocks) * t * (self.up_planes + 1) * b * h
         if self.memory_input == "float":
             float_macs += memory
         else:

@@ -17,7 +17,9 @@ kws/csrc/kernels.h):
     block{b}.up_in_thresh [, .mem_in_thresh]     float32 [Bw]   thresholds of the signs of h taken
                                          before the up projection / (arch memory_input "binary")
                                          the memory conv (format 2; format-1 files, all binary
-                                         memory, load with zeros: plain sign)
+                                         memory, load with zeros: plain sign); float32
+                                         [P, Bw] for arch up_planes P > 1 (format 3): the
+                                         thresholds of each sign plane of h
     block{b}.mem_scale, .mem_shift, .mem_prelu   float32 [Bw]   (b in the point's block set)
     block{b}.up_thresh  int32 [Hw], block{b}.up_flip uint8 [Hw]  (BN + scale + sign folded)
     block{b}.down_scale, .down_shift     float32 [Bw]
@@ -49,7 +51,8 @@ from kws.fileio import atomic_path
 from kws.fsmn.config import ArchConfig, OperatingPoint
 
 FORMAT = "kws-model"
-FORMAT_VERSION = 2      # 2 added the per-channel sign thresholds (mem_in_thresh, up_in_thresh)
+FORMAT_VERSION = 3      # 2 added the per-channel sign thresholds (mem_in_thresh, up_in_thresh),
+                        # 3 the arch's up_planes (several sign planes of h into the up projection)
 MAX_FILE_BYTES = 512 * 1024 * 1024
 NON_KEYWORDS = ("_unknown_", "_silence_")     # labels a model scores but never reports
 MAX_HEADER_BYTES = 16 * 1024 * 1024
@@ -86,9 +89,10 @@ def expected_tensors(arch: ArchConfig, frontend=None) -> dict[str, tuple[str, tu
             spec[p + name] = ("float32", (bw,))
         spec[p + "classifier.bias"] = ("float32", (C,))
         for b in op.blocks:
-            for name in ("up_in_thresh", "mem_scale", "mem_shift", "mem_prelu", "down_scale",
+            for name in ("mem_scale", "mem_shift", "mem_prelu", "down_scale",
                          "down_shift") + (("mem_in_thresh",) if arch.memory_input == "binary" else ()):
                 spec[f"{p}block{b}.{name}"] = ("float32", (bw,))
+            spec[f"{p}block{b}.up_in_thresh"] = ("float32", (bw,) if arch.up_planes == 1 else (arch.up_planes, bw))
             spec[f"{p}block{b}.up_thresh"] = ("int32", (hw,))
             spec[f"{p}block{b}.up_flip"] = ("uint8", (hw,))
     if frontend is not None:
@@ -245,9 +249,9 @@ def model_from_bytes(data: bytes, source: str = "<bytes>") -> Model:
     if not isinstance(info, dict) or info.get("format") != FORMAT:
         raise KwsError(f"{source}: not a kws model (format {info.get('format') if isinstance(info, dict) else None!r})")
     version = info.get("format_version")
-    if version not in (1, FORMAT_VERSION):
+    if version not in (1, 2, FORMAT_VERSION):
         raise KwsError(f"{source}: model format version {version!r} is not supported by this kws "
-                       f"(supports 1 and {FORMAT_VERSION}); upgrade kws or re-export the model")
+                       f"(supports 1 to {FORMAT_VERSION}); upgrade kws or re-export the model")
     arch = ArchConfig.from_dict(info.get("arch"))
     frontend = FrontendConfig.from_dict(info.get("frontend"))
     labels = info.get("labels")
@@ -314,7 +318,7 @@ def random_model(arch: ArchConfig | None = None, frontend=None, labels=None, see
         if dtype == "uint64":
             t[name] = rng.integers(0, 2**64, size=shape, dtype=np.uint64, endpoint=False)
         elif leaf == "up_thresh":
-            k = arch.backbone   # thresholds near the centre of the dot product's range
+            k = arch.backbone * arch.up_planes   # thresholds near the centre of the dot product's range
             t[name] = rng.integers(-max(1, int(k ** 0.5)), max(1, int(k ** 0.5)) + 1, size=shape).astype(np.int32)
         elif leaf == "up_flip":
             t[name] = (rng.random(shape) < 0.2).astype(np.uint8)
@@ -333,6 +337,8 @@ def random_model(arch: ArchConfig | None = None, frontend=None, labels=None, see
             t[name] = (rng.standard_normal(shape) / arch.backbone ** 0.5).astype(np.float32)
         elif leaf in ("scale",):
             t[name] = rng.uniform(0.5, 1.5, shape).astype(np.float32)
+        elif leaf == "up_in_thresh" and len(shape) == 2:   # sign planes: increasing per channel
+            t[name] = np.sort(0.1 * rng.standard_normal(shape), axis=0).astype(np.float32)
         else:   # shifts and biases
             t[name] = (0.1 * rng.standard_normal(shape)).astype(np.float32)
     return Model(arch=arch, frontend=frontend, labels=list(labels), tensors=t,
