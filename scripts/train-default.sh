@@ -7,7 +7,7 @@
 #
 #   bash scripts/train-default.sh                 # DATA=data/v3 RUN=runs/v3
 #   DATA=/big/disk/v3 RUN=/big/disk/run bash scripts/train-default.sh
-#   SHIP=0 NAME=v7 REPORT=runs/v7/report RUN=runs/v7 STREAMS=runs/v3 BACKBONE=192 NEAR_WORDS=... VAL_SPEECH_B=60 bash scripts/train-default.sh
+#   SHIP=0 NAME=v8 REPORT=runs/v8/report RUN=runs/v8 STREAMS=runs/v3 UP_PLANES=2 NEAR_WORDS=... VAL_SPEECH_B=60 bash scripts/train-default.sh
 #                                                 # a candidate: measured, not copied into the package
 #
 # Recipe v4 (issue #17): data with Kokoro neural voices in a third of every word's clips, confusable
@@ -38,6 +38,7 @@ STUDENT_EPOCHS=${STUDENT_EPOCHS:-20}
 FINETUNE_EPOCHS=${FINETUNE_EPOCHS:-6}
 BUDGET=${BUDGET:-5}             # false alarms per hour the shipped thresholds are calibrated for
 BACKBONE=${BACKBONE:-128}       # the residual stream's width (both networks)
+UP_PLANES=${UP_PLANES:-1}       # sign planes of the residual stream into the student's up projections
 # Candidate recipe (not v4's): NEAR_WORDS=w1,w2,... adds NEAR_PER_WORD clips of each of those words
 # (training speakers only) to the training split (step 1b: run v5's data); VAL_SPEECH_B=minutes adds
 # a second validation speech stream (seed 202) to the calibration's negatives.
@@ -71,28 +72,31 @@ if [ -n "$NEAR_WORDS" ]; then
     stage "near-words"
 fi
 
-# 2. streams: validation ones for the thresholds, testing ones for the yardsticks (never tuned on);
-#    `kws data stream` runs on one core, so the validation and the testing streams are made side by side
+# 2. streams: validation ones for the thresholds, testing ones for the yardsticks (never tuned on).
+#    Made in the background while the networks train (only step 4 needs them); `kws data stream`
+#    runs on one core, so the validation and the testing streams are made side by side
 stream() { [ -f "$1" ] || kws data stream --out "$1" "${@:2}"; }
 NEG=(--negative-stream "$STREAMS/val-speech.flac")
 [ "$VAL_SPEECH_B" = 0 ] || NEG+=(--negative-stream "$STREAMS/val-speech-b.flac")
 (
-stream "$STREAMS/val-speech.flac" --split validation --kind speech --minutes 40 --seed 101
-stream "$STREAMS/val-music.flac" --split validation --kind music --minutes 20 --seed 101
-stream "$STREAMS/val-babble.flac" --split validation --kind babble --minutes 10 --seed 101
-stream "$STREAMS/val-tones.flac" --split validation --kind tones --minutes 30 --seed 101
-[ "$VAL_SPEECH_B" = 0 ] || stream "$STREAMS/val-speech-b.flac" --split validation --kind speech --minutes "$VAL_SPEECH_B" --seed 202
-) & VAL=$!
-stream "$STREAMS/test-speech.flac" --kind speech --minutes 60 --seed 17
-stream "$STREAMS/test-music.flac" --kind music --minutes 30 --seed 17
-stream "$STREAMS/test-babble.flac" --kind babble --minutes 15 --seed 17
-wait "$VAL"
-stage "streams"
+    (
+    stream "$STREAMS/val-speech.flac" --split validation --kind speech --minutes 40 --seed 101
+    stream "$STREAMS/val-music.flac" --split validation --kind music --minutes 20 --seed 101
+    stream "$STREAMS/val-babble.flac" --split validation --kind babble --minutes 10 --seed 101
+    stream "$STREAMS/val-tones.flac" --split validation --kind tones --minutes 30 --seed 101
+    ) & VAL=$!
+    [ "$VAL_SPEECH_B" = 0 ] || stream "$STREAMS/val-speech-b.flac" --split validation --kind speech --minutes "$VAL_SPEECH_B" --seed 202
+    stream "$STREAMS/test-speech.flac" --kind speech --minutes 60 --seed 17
+    stream "$STREAMS/test-music.flac" --kind music --minutes 30 --seed 17
+    stream "$STREAMS/test-babble.flac" --kind babble --minutes 15 --seed 17
+    wait "$VAL"
+    stage "streams (beside the training)"
+) & STREAMS_JOB=$!
 
 # 3. teacher (float, Adam 3e-3) then the thinnable binary student (Adam 1e-3, HED and logit
 #    distillation); realistic acoustics on half of the clips, _unknown_ 40 % of each epoch (a fresh
 #    subset every epoch)
-COMMON=(--data "$DATA" --task v1-12 --backbone "$BACKBONE" --hidden 512 --optimizer adam --logit-kd 1 --acoustics realistic
+COMMON=(--data "$DATA" --task v1-12 --backbone "$BACKBONE" --hidden 512 --up-planes "$UP_PLANES" --optimizer adam --logit-kd 1 --acoustics realistic
         --noise-prob 0.5 --unknown-fraction 0.4 --spec-masks 2 --student-plan center --inplace-kd 1
         --no-progress --resume)
 torchrun --standalone --nproc_per_node "$NPROC" -m kws train "${COMMON[@]}" \
@@ -110,6 +114,7 @@ torchrun --standalone --nproc_per_node "$NPROC" -m kws train "${COMMON[@]}" \
 stage "fine-tune"
 
 # 4. per-keyword thresholds for every operating point, on validation audio only
+wait "$STREAMS_JOB"
 kws calibrate --model "$RUN/finetuned.kws" --data "$DATA" --out "$RUN/default.kws" \
     "${NEG[@]}" --negative-stream "$STREAMS/val-music.flac" \
     --negative-stream "$STREAMS/val-tones.flac" --max-threshold 0.95 \
