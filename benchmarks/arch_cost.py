@@ -2,10 +2,11 @@
 architectures, as ratios to the shipped model's architecture measured in the same rounds, and
 against openWakeWord (issue #18's budget: the Detector at 1x8 at most 1/15 of its CPU).
 
-    python benchmarks/arch_cost.py --arch 128x512x8,192x512x8,128x1024x8 [--pi] [--json F]
+    python benchmarks/arch_cost.py --arch 128x512x8,192x512x8,128x512x8p2 [--pi] [--json F]
 
-An architecture is BACKBONExHIDDENxBLOCKS (the residual stream width, the binary pointwise width,
-the number of blocks; everything else as the shipped model). Models have random weights: the
+An architecture is BACKBONExHIDDENxBLOCKS[pPLANES] (the residual stream width, the binary pointwise
+width, the number of blocks, and optionally the sign planes of the residual stream into the up
+projection (ArchConfig.up_planes, default 1); everything else as the shipped model). Models have random weights: the
 cost of a binary network does not depend on its values. Rounds interleave the architectures
 (the machine's drift hits all alike); each figure is the median over rounds. --pi adds
 aarch64 instruction counts under qemu (Cortex-A53, independent of machine load) and the
@@ -40,22 +41,32 @@ def point(arch: ArchConfig, which: str):
         arch.operating_point(0.5, max(1, arch.n_blocks // 2))
 
 
+def arch_name(a: ArchConfig) -> str:
+    return f"{a.backbone}x{a.hidden}x{a.n_blocks}" + (f"p{a.up_planes}" if a.up_planes > 1 else "")
+
+
 def parse_arch(text: str, base: ArchConfig) -> ArchConfig:
-    """'192x512x8' -> base with backbone 192, hidden 512, 8 blocks (and that depth's block sets)."""
+    """'192x512x8' -> base with backbone 192, hidden 512, 8 blocks (and that depth's block sets);
+    '128x512x8p2': and 2 sign planes into the up projection."""
     try:
-        b, h, n = (int(v) for v in text.lower().split("x"))
+        shape, _, planes = text.lower().partition("p")
+        b, h, n = (int(v) for v in shape.split("x"))
+        p = int(planes) if planes else 1
     except ValueError:
-        raise SystemExit(f"error: --arch {text!r}: expected BACKBONExHIDDENxBLOCKS, e.g. 192x512x8") from None
+        raise SystemExit(f"error: --arch {text!r}: expected BACKBONExHIDDENxBLOCKS[pPLANES], e.g. 192x512x8 "
+                         f"or 128x512x8p2") from None
     try:
-        return dataclasses.replace(base, backbone=b, hidden=h, n_blocks=n, block_sets=default_block_sets(n))
+        return dataclasses.replace(base, backbone=b, hidden=h, n_blocks=n, block_sets=default_block_sets(n),
+                                   up_planes=p)
     except (ValueError, KwsError) as e:
         raise SystemExit(f"error: --arch {text!r}: {e}") from None
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--arch", default="128x512x8,160x512x8,192x512x8,128x768x8,192x768x8,256x512x8",
-                    help="comma-separated BACKBONExHIDDENxBLOCKS; the shipped model's goes first as the baseline")
+    ap.add_argument("--arch", default="128x512x8,160x512x8,192x512x8,128x768x8,128x512x8p2,128x512x8p3",
+                    help="comma-separated BACKBONExHIDDENxBLOCKS[pPLANES]; the shipped model's goes first "
+                         "as the baseline")
     ap.add_argument("--seconds", type=float, default=20.0, help="audio seconds per measurement")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--peers", choices=("auto", "none"), default="auto", help="openWakeWord as the yardstick")
@@ -65,7 +76,7 @@ def main(argv=None) -> int:
     pin(1)
     shipped, desc, _ = load_bench_model(None)
     base = shipped.arch
-    names = [f"{base.backbone}x{base.hidden}x{base.n_blocks}"]
+    names = [arch_name(base)]
     names += [a for a in args.arch.split(",") if a and a != names[0]]
     models = {n: random_model(parse_arch(n, base), frontend=shipped.frontend, labels=shipped.labels)
               for n in names}
@@ -86,7 +97,7 @@ def main(argv=None) -> int:
     rows = []
     for n in names:
         a = models[n].arch
-        row = {"arch": n, "backbone": a.backbone, "hidden": a.hidden, "blocks": a.n_blocks}
+        row = {"arch": n, "backbone": a.backbone, "hidden": a.hidden, "blocks": a.n_blocks, "up_planes": a.up_planes}
         for p in POINTS:
             op = point(a, p)
             row[p] = {"point": op.name, "binary_macs": a.costs(op)["binary_macs"], "cpu_per_audio_s": med[(n, p)],
@@ -102,12 +113,12 @@ def main(argv=None) -> int:
             ms = {d["point"]: d["ms_per_audio_s"] for d in est["detector"]}
             for p in POINTS:
                 row[p]["pi3_ms_per_audio_s"] = ms[row[p]["point"]]
-    print(f"{'arch':>11} {'point':>6} {'bin MMACs':>9} {'CPU %':>7} {'x base':>7} {'oww/x':>6} {'Pi3 ms/s':>8}")
+    print(f"{'arch':>13} {'point':>6} {'bin MMACs':>9} {'CPU %':>7} {'x base':>7} {'oww/x':>6} {'Pi3 ms/s':>8}")
     for row in rows:
         for p in POINTS:
             r = row[p]
             o = row.get("oww_over_detector_full") if p == "full" else None
-            print(f"{row['arch']:>11} {r['point']:>6} {r['binary_macs'] / 1e6:9.2f} {100 * r['cpu_per_audio_s']:7.3f} "
+            print(f"{row['arch']:>13} {r['point']:>6} {r['binary_macs'] / 1e6:9.2f} {100 * r['cpu_per_audio_s']:7.3f} "
                   f"{r['x_baseline']:7.2f} {'' if o is None else f'{o:6.1f}':>6} "
                   f"{r.get('pi3_ms_per_audio_s', ''):>8}")
     if oww_cpu is None:

@@ -167,25 +167,28 @@ def test_cpu_model_names_family_and_model():
 
 def test_arch_cost_rows_and_ratios(tmp_path):
     """benchmarks/arch_cost.py: the shipped architecture is the baseline (ratio 1), a bigger one has
-    the binary MACs its shape says; a malformed --arch is a one-line error."""
+    the binary MACs its shape says (with sign planes too); a malformed --arch is a one-line error."""
     script = bench.ROOT / "benchmarks" / "arch_cost.py"
     out = tmp_path / "cost.json"
-    r = subprocess.run([sys.executable, script, "--arch", "192x512x4", "--seconds", "2", "--rounds", "1",
+    r = subprocess.run([sys.executable, script, "--arch", "192x512x4,128x512x4p2", "--seconds", "2", "--rounds", "1",
                         "--peers", "none", "--json", out], capture_output=True, text=True, timeout=300,
                        stdin=subprocess.DEVNULL)
     assert r.returncode == 0, r.stderr
     d = json.loads(out.read_text())
-    base, big = d["rows"]
+    base, big, planes = d["rows"]
     assert d["baseline"] == base["arch"] and big["arch"] == "192x512x4"
     assert base["full"]["x_baseline"] == 1.0 and base["central"]["x_baseline"] == 1.0
     assert (big["full"]["point"], big["central"]["point"]) == ("1x4", "0.5x2")
     # 4 blocks x 48 frames x 2 GEMMs x 192 x 512 at full width; 0.5x2: half the blocks, half of each width
     assert big["full"]["binary_macs"] == 4 * 48 * 2 * 192 * 512
     assert big["central"]["binary_macs"] == 2 * 48 * 2 * 96 * 256
+    # two sign planes: the up GEMM twice (3 GEMMs' worth per block)
+    assert planes["arch"] == "128x512x4p2" and planes["up_planes"] == 2
+    assert planes["full"]["binary_macs"] == 4 * 48 * 3 * 128 * 512
     assert all(positive(row[p]["cpu_per_audio_s"]) for row in d["rows"] for p in ("full", "central"))
     bad = subprocess.run([sys.executable, script, "--arch", "192x512"], capture_output=True, text=True,
                          timeout=120, stdin=subprocess.DEVNULL)
-    assert bad.returncode != 0 and bad.stderr.strip().count("\n") == 0 and "BACKBONExHIDDENxBLOCKS" in bad.stderr
+    assert bad.returncode != 0 and bad.stderr.strip().count("\n") == 0 and "BACKBONExHIDDENxBLOCKS[pPLANES]" in bad.stderr
     zero = subprocess.run([sys.executable, script, "--arch", "0x512x8"], capture_output=True, text=True,
                           timeout=120, stdin=subprocess.DEVNULL)
     assert zero.returncode != 0 and zero.stderr.strip().count("\n") == 0 and "backbone" in zero.stderr
