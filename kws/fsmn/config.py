@@ -39,6 +39,8 @@ accuracy of any sign; (5) the signs of h compare with a learnt per-channel thres
 instead of 0, because h is an un-normalised residual stream. Measured by
 benchmarks/student_ablation.py (1x8 student from the teacher, 300 steps, validation slice): every
 sign binary at 0: 69.4 %; thresholds: 79.0 %; float memory input: 90.0 %; both: 93.3 %.
+Optionally (up_planes > 1) the up projection reads h in P + 1 levels (the sum of P signs), run as one
+binary GEMM over the P planes side by side (docs/architecture.md).
 """
 
 from __future__ import annotations
