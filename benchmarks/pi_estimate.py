@@ -87,7 +87,7 @@ def count_frontend(binary, model, cpu="cortex-a53", tools=None, ipc=IPC, clock_h
 def driver_args(arch, op, reps: int) -> list:
     bw, hw = arch.channels(op.width)
     return [arch.n_frames, arch.n_features, arch.stem_kernel, arch.stem_stride, arch.backbone,
-            arch.hidden, arch.back, arch.ahead, len(op.blocks), bw, hw, arch.n_classes, reps]
+            arch.hidden, arch.back, arch.ahead, len(op.blocks), bw, hw, arch.n_classes, reps, arch.up_planes]
 
 
 def count_point(binary, arch, op, cpu="cortex-a53", tools=None, ipc=IPC, clock_hz=CLOCK_HZ) -> dict:
@@ -98,7 +98,7 @@ def count_point(binary, arch, op, cpu="cortex-a53", tools=None, ipc=IPC, clock_h
     stem = icount(binary, driver_args(arch, op, 1), "stem_matmul_base", cpu, tools, twice=False)
     total = one - zero
     costs = arch.costs(op)
-    gemm_macs = len(op.blocks) * arch.stem_frames * 2 * (arch.channels(op.width)[0] * arch.channels(op.width)[1])
+    gemm_macs = len(op.blocks) * arch.stem_frames * (arch.up_planes + 1) * (arch.channels(op.width)[0] * arch.channels(op.width)[1])
     return {"point": op.name, "width": op.width, "blocks": len(op.blocks),
             "instructions": total, "kernel_instructions": kernel, "stem_instructions": stem,
             "other_instructions": total - kernel - stem,

@@ -158,6 +158,28 @@ def test_pi_estimate_counts_the_frontend_per_frame(tmp_path, monkeypatch):
                               "percent_of_one_core": round(want / 1.2e9 * 100, 3)}]
 
 
+@pytest.mark.skipif(not (shutil.which("aarch64-linux-gnu-gcc") and shutil.which("qemu-aarch64")),
+                    reason="no cross compiler / qemu-user: bash scripts/setup.sh installs them")
+def test_pi_driver_runs_the_sign_planes(tmp_path):
+    """The Pi estimate's driver builds the runtime's up layer with sign planes: two planes double
+    the up GEMM's kernel instructions (the down GEMM unchanged), so the kernel count grows ~1.5x."""
+    sys.path.insert(0, str(bench.ROOT / "benchmarks"))
+    try:
+        import pi_estimate as pe
+    finally:
+        sys.path.remove(str(bench.ROOT / "benchmarks"))
+    from kws.fsmn.config import ArchConfig
+    binary = pe.build_runtime(tmp_path)
+    counts = {}
+    for planes in (1, 2):
+        arch = ArchConfig(backbone=128, hidden=256, n_blocks=2, block_sets=((0, 1),), widths=(1.0,),
+                          up_planes=planes)
+        counts[planes] = pe.count_point(binary, arch, arch.operating_points[0])
+    ratio = counts[2]["kernel_instructions"] / counts[1]["kernel_instructions"]
+    assert 1.3 < ratio < 1.7, ratio
+    assert counts[2]["binary_macs"] == counts[1]["binary_macs"] * 3 // 2
+
+
 def test_cpu_model_names_family_and_model():
     """The name alone is ambiguous (AMD EPYC: Zen 3 or Zen 4): family and model go beside it."""
     name = bench.cpu_model()

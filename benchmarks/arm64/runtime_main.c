@@ -1,11 +1,12 @@
 /* Whole-inference instruction-count driver for one operating point (cross-compiled for aarch64
  * and run under qemu by benchmarks/pi_estimate.py, linked with every kws/csrc/*.c file).
  *
- *   runtime_main T F KS S B H BACK AHEAD NB BW HW C REPS
+ *   runtime_main T F KS S B H BACK AHEAD NB BW HW C REPS [P]
  *
  * T frames x F features in, stem windows of KS frames with stride S, full backbone B / hidden H
  * (the packed weight strides of the model file), NB blocks run at width BW / HW channels, C
- * classes.  Does REPS inferences on random weights of those shapes through kws_fsmn_forward, the
+ * classes, P sign planes into the up projection (default 1; P > 1: the runtime's per-width tiled
+ * up matrix, P x words(BW) words a row).  Does REPS inferences on random weights of those shapes through kws_fsmn_forward, the
  * one C call kws.fsmn.runtime.BinaryFSMN.logits makes (normalisation, stem windows, stem matmul,
  * blocks with the NEON kernels, head, classifier): the product's code, nothing stands in for it.
  * The Python glue around that call is not here (see docs/performance.md's Pi estimate).
@@ -31,17 +32,19 @@ static uint64_t *bits(size_t n) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 14) {
-        fprintf(stderr, "usage: %s T F KS S B H BACK AHEAD NB BW HW C REPS\n", argv[0]);
+    if (argc != 14 && argc != 15) {
+        fprintf(stderr, "usage: %s T F KS S B H BACK AHEAD NB BW HW C REPS [P]\n", argv[0]);
         return 2;
     }
+    const size_t P = argc == 15 ? strtoull(argv[14], 0, 10) : 1;
+    if (P < 1 || P > 3) return 2;
     size_t a[13];
     for (int i = 0; i < 13; i++) a[i] = strtoull(argv[i + 1], 0, 10);
     const size_t T = a[0], F = a[1], KS = a[2], S = a[3], B = a[4], H = a[5], back = a[6],
                  ahead = a[7], NB = a[8], BW = a[9], HW = a[10], C = a[11], reps = a[12];
     if (!T || !F || !KS || !S || T < KS || !B || !H || !BW || !HW || BW > B || HW > H || !C) return 2;
     const size_t TS = (T - KS) / S + 1, KF = KS * F, L = back + 1 + ahead;
-    const size_t wB = KWS_WORDS(B), wH = KWS_WORDS(H);
+    const size_t wB = KWS_WORDS(B), wH = KWS_WORDS(H), wU = P > 1 ? P * KWS_WORDS(BW) : wB;
 
     /* model-shaped random parameters */
     float *mean = fvec(F, -60, -20), *std = fvec(F, 5, 15);
@@ -57,11 +60,11 @@ int main(int argc, char **argv) {
         float *taps = malloc(L * BW * sizeof *taps);           /* the default float memory input */
         for (size_t j = 0; j < L * BW; j++) taps[j] = (next() & 1) ? 1.0f : -1.0f;
         blocks[b] = (kws_block){
-            .mem_taps = taps, .up_in = fvec(BW, -0.1f, 0.1f), .up_planes = 1,
+            .mem_taps = taps, .up_in = fvec(P * BW, -0.1f, 0.1f), .up_planes = P,
             .mem = bits(L * wB), .ldm = wB,
             .mem_scale = fvec(BW, 0.2f, 0.7f), .mem_shift = fvec(BW, -0.1f, 0.1f),
             .mem_prelu = fvec(BW, 0.05f, 0.3f),
-            .up = bits(H * wB), .ldu = wB, .up_thresh = th, .up_flip = fl,   /* first HW rows used */
+            .up = bits(H * wU), .ldu = wU, .up_thresh = th, .up_flip = fl,   /* first HW rows used */
             .down = bits(B * wH), .ldd = wH,                                  /* first BW rows used */
             .down_scale = fvec(BW, 0.03f, 0.1f), .down_shift = fvec(BW, -0.1f, 0.1f)};
     }
