@@ -253,3 +253,23 @@ def test_eval_refuses_a_bad_teacher_before_the_work(trained, tmp_path):
                            capture_output=True, text=True, timeout=120)
         assert r.returncode != 0 and message in r.stderr, (teacher, r.stderr)
         assert "Traceback" not in r.stderr and r.stdout == "", r.stderr
+
+
+def test_student_ablation_runs_its_variants_on_a_trained_teacher(trained, capsys):
+    """benchmarks/student_ablation.py on this run's teacher: one row per variant, the teacher's sizes,
+    the plane count it was asked for, accuracies in [0, 1]; a malformed variant is a one-line error."""
+    from kws.bench import ROOT
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import student_ablation as sa
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    sa.main(["--teacher", str(trained["work"] / "teacher.pt"), "--data", str(trained["data"]), "--steps", "3",
+             "--train-clips", "60", "--val-clips", "16", "--variants", "float/mean/1,float/mean/2", "--json"])
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["memory_input"], r["up_planes"]) for r in rows] == [("float", 1), ("float", 2)]
+    for r in rows:
+        assert 0 <= r["val_acc"] <= 1 and 0 <= r["train_acc_last50"] <= 1 and r["steps"] == 3
+        assert 0 <= r.get("unknown_as_other", 0) <= 1
+    with pytest.raises(SystemExit, match="MEMORY/THRESHOLDS/PLANES"):
+        sa.parse_variants("float/mean")
