@@ -73,11 +73,41 @@ def test_negative_stream_counts_every_detection_as_a_false_alarm(tmp_path):
         assert m["false_alarms"] == len(want) == sum(m["by_label"].values()) > 0
         assert m["hours"] == pytest.approx(len(audio) / rate / 3600)
         assert m["fa_per_hour"] == pytest.approx(len(want) / m["hours"])
+        assert [(e["label"], e["time_s"]) for e in m["events"]] == [(d.label, round(d.time_s, 2)) for d in want]
+        assert all(e["heard"] == "" for e in m["events"])        # no CSV beside the example
     import soxr
     stereo = np.stack([soxr.resample(audio, rate, 48000)] * 2, axis=1)
     sf.write(tmp_path / "stereo.wav", stereo, 48000)
     r2 = negative_stream_metric(model, tmp_path / "stereo.wav", ops[:1])
     assert r2["1x8"]["by_label"] == r["1x8"]["by_label"]
+
+
+def test_negative_stream_events_say_what_was_heard(tmp_path, capsys):
+    """With a `kws data stream` CSV beside the audio, every false alarm names the rows playing in
+    the second before it; an unreadable CSV leaves "heard" empty instead of failing."""
+    import shutil
+    from kws.detector import resolve_model
+    model = resolve_model(None)
+    audio = tmp_path / "talk.flac"
+    shutil.copy(EXAMPLE, audio)
+    csv = tmp_path / "talk.flac.csv"
+    csv.write_text("start_s,end_s,kind,name,text,snr_db,detail\n"
+                   "0.0,5.0,speech,kokoro:mix+1,first half,,dry\n5.0,12.0,music,loop,,,\n")
+    ev = negative_stream_metric(model, audio, model.arch.operating_points[:1])["1x8"]["events"]
+    assert ev and all(e["heard"] for e in ev)
+    for e in ev:
+        assert ("first half" in e["heard"]) == (e["time_s"] - 1.0 <= 5.0)
+        assert ("music loop" in e["heard"]) == (e["time_s"] + 0.2 >= 5.0)
+    from kws.distill.cli import MAX_EVENTS_SHOWN, print_negative_streams
+    m = negative_stream_metric(model, audio, model.arch.operating_points[:1])
+    m["1x8"]["events"] = m["1x8"]["events"] * MAX_EVENTS_SHOWN       # more than the report lists
+    print_negative_streams({"talk.flac": m})
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("negative stream talk.flac (0.2 min), 1x8: ")
+    assert len(lines) == 2 + MAX_EVENTS_SHOWN and "heard: " in lines[1] and "more in --json" in lines[-1]
+    csv.write_bytes(b"\xff\xfe\x00garbage")
+    ev = negative_stream_metric(model, audio, model.arch.operating_points[:1])["1x8"]["events"]
+    assert ev and all(e["heard"] == "" for e in ev)
 
 
 def test_negative_stream_bad_files(tmp_path):

@@ -14,6 +14,8 @@ import sys
 
 from kws.errors import KwsError
 
+MAX_EVENTS_SHOWN = 20      # false alarms listed per stream and point in the text report
+
 
 def _need_torch(what: str):
     try:
@@ -396,8 +398,20 @@ def _eval(args) -> int:
         s = r["teacher_streaming"]
         print(f"streaming, float teacher: FRR {s['frr']:.4f} at {s['fa_per_hour']:.2f} FA/h "
               f"(threshold {s['threshold']:.3f})")
-    for f, per_op in r.get("negative_streams", {}).items():
+    print_negative_streams(r.get("negative_streams", {}))
+    return 0
+
+
+def print_negative_streams(streams: dict) -> None:
+    """kws eval's text report of the negative streams: false alarms per point, then each one (at
+    most MAX_EVENTS_SHOWN) with what the stream's CSV says was heard."""
+    for f, per_op in streams.items():
         for op, m in per_op.items():
             print(f"negative stream {f} ({m['hours'] * 60:.1f} min), {op}: {m['false_alarms']} false "
                   f"alarms = {m['fa_per_hour']:.2f} per hour ({', '.join(f'{k} {v}' for k, v in m['by_label'].items()) or 'none'})")
-    return 0
+            events = m.get("events", [])
+            for e in events[:MAX_EVENTS_SHOWN]:
+                heard = f"  heard: {e['heard'][:120]}" if e["heard"] else ""
+                print(f"  {e['time_s']:9.1f} s  {e['label']} {e['score']:.2f}{heard}")
+            if len(events) > MAX_EVENTS_SHOWN:
+                print(f"  ... {len(events) - MAX_EVENTS_SHOWN} more in --json")

@@ -441,13 +441,41 @@ def read_negative_stream(path, sample_rate: int | None = None) -> tuple[np.ndarr
     return audio, rate
 
 
+def stream_rows(path) -> list[dict]:
+    """The rows of a `kws data stream` file's sidecar `<path>.csv` (what is where: start_s,
+    end_s, kind, name, text), or [] when there is none or it cannot be read."""
+    import csv
+    try:
+        with open(str(path) + ".csv", newline="", encoding="utf-8") as f:
+            return [r for r in csv.DictReader(f) if r.get("start_s") and r.get("end_s")]
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return []
+
+
+def heard_at(rows: list[dict], t: float, before: float = 1.0, after: float = 0.2) -> str:
+    """What a stream's rows say was playing around a detection at t seconds (the 1 s window that
+    fired ends at t): "kind name: text" of each row overlapping [t - before, t + after]."""
+    out = []
+    for r in rows:
+        try:
+            s, e = float(r["start_s"]), float(r["end_s"])
+        except ValueError:
+            continue
+        if s <= t + after and e >= t - before:
+            out.append(f"{r.get('kind', '')} {r.get('name', '')}: {r.get('text', '')}".strip())
+    return " | ".join(out)
+
+
 def negative_stream_metric(model, path, ops, chunk_s: float = 0.1) -> dict:
     """False alarms of the Detector (its default thresholds: the model's own, else 0.5) on an
     audio file that holds no keyword, per operating point: {point: {"false_alarms", "hours",
-    "fa_per_hour", "by_label": {label: n}}}. Multi-channel files are averaged to mono; any
-    sample rate (the Detector resamples)."""
+    "fa_per_hour", "by_label": {label: n}, "events": [{"label", "score", "time_s", "heard"}]}}.
+    "heard" is what the stream's CSV (`kws data stream`) says was playing then ("" without one):
+    which words a keyword was taken for. Multi-channel files are averaged to mono; any sample
+    rate (the Detector resamples)."""
     from kws.detector import Detector
     audio, rate = read_negative_stream(path)
+    rows = stream_rows(path)
     hours = len(audio) / rate / 3600
     out = {}
     step = max(1, int(chunk_s * rate))
@@ -461,7 +489,10 @@ def negative_stream_metric(model, path, ops, chunk_s: float = 0.1) -> dict:
             by[d.label] = by.get(d.label, 0) + 1
         out[op.name] = {"false_alarms": len(dets), "hours": hours, "fa_per_hour": len(dets) / hours,
                         "by_label": dict(sorted(by.items(), key=lambda kv: -kv[1])),
-                        "thresholds": det.threshold}
+                        "thresholds": det.threshold,
+                        "events": [{"label": d.label, "score": round(float(d.score), 4),
+                                    "time_s": round(float(d.time_s), 2), "heard": heard_at(rows, d.time_s)}
+                                   for d in dets]}
     return out
 
 
