@@ -89,10 +89,12 @@ def expected_tensors(arch: ArchConfig, frontend=None) -> dict[str, tuple[str, tu
             spec[p + name] = ("float32", (bw,))
         spec[p + "classifier.bias"] = ("float32", (C,))
         for b in op.blocks:
-            for name in ("mem_scale", "mem_shift", "mem_prelu", "down_scale",
+            # (this order is random_model's draw order: tests pin random models' behaviour)
+            for name in ("up_in_thresh", "mem_scale", "mem_shift", "mem_prelu", "down_scale",
                          "down_shift") + (("mem_in_thresh",) if arch.memory_input == "binary" else ()):
                 spec[f"{p}block{b}.{name}"] = ("float32", (bw,))
-            spec[f"{p}block{b}.up_in_thresh"] = ("float32", (bw,) if arch.up_planes == 1 else (arch.up_planes, bw))
+            if arch.up_planes > 1:
+                spec[f"{p}block{b}.up_in_thresh"] = ("float32", (arch.up_planes, bw))
             spec[f"{p}block{b}.up_thresh"] = ("int32", (hw,))
             spec[f"{p}block{b}.up_flip"] = ("uint8", (hw,))
     if frontend is not None:
