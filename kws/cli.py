@@ -53,8 +53,16 @@ def _point_to_docs(parser: argparse.ArgumentParser, page: str) -> None:
                 _point_to_docs(child, page)
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes are one line too (argparse prints the whole usage first); subcommand parsers
+    inherit the class."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="kws",
         description="Keyword spotting with binary neural networks (BiFSMN).",
     )

@@ -94,6 +94,15 @@ def test_corrupt_model_is_one_line(tmp_path, wavs):
     assert r.returncode == 1 and r.stderr.count("\n") == 1 and "kws: error:" in r.stderr
 
 
+def test_usage_mistakes_are_one_line(tmp_path):
+    """argparse's own errors (a bad choice, a missing argument) in a subcommand and a nested one."""
+    for args in (("train", "--data", tmp_path, "--out", tmp_path / "m.kws", "--up-planes", "4"),
+                 ("data", "stream", "--kind", "nosuch"), ("listen", "--width")):
+        r = kws(*args)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1 and "error:" in r.stderr, (args, r.stderr)
+        assert "--help" in r.stderr
+
+
 def test_missing_microphone_names_devices(model_path):
     env = {"PULSE_SERVER": "unix:/nonexistent/pulse"}      # no sound server: no devices
     r = kws("listen", "--model", model_path, "--device", "no-such-mic", "--duration", "1", env=env)
