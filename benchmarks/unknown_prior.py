@@ -45,15 +45,13 @@ def recall_at_fpr(p: np.ndarray, y: np.ndarray, keywords: list[int], fpr: float)
 
 def score(z: np.ndarray, y: np.ndarray, labels: list[str], bias: float, groups=None) -> dict:
     """The figures of one bias (module doc); `groups`: an optional label per clip (voice family)."""
+    from kws.distill.evaluate import class_summary
     u = labels.index("_unknown_")
     keywords = [i for i, lab in enumerate(labels) if not lab.startswith("_")]
     zb = z.astype(np.float64, copy=True)
     zb[:, u] += bias
     pred = zb.argmax(axis=1)
-    iskw = np.isin(y, keywords)
-    out = {"bias": bias, "accuracy": float((pred == y).mean()),
-           "keyword_recall": float((pred[iskw] == y[iskw]).mean()) if iskw.any() else None,
-           "unknown_called_keyword": float(np.isin(pred[y == u], keywords).mean()) if (y == u).any() else None}
+    out = {"bias": bias, "accuracy": float((pred == y).mean()), **class_summary(y, pred, labels)}
     if groups is not None:
         out["accuracy_by_family"] = {str(g): float((pred[groups == g] == y[groups == g]).mean())
                                      for g in sorted(set(groups))}

@@ -150,6 +150,10 @@ def test_eval_json_and_detector_end_to_end(trained):
     assert 0 <= t["frr"] <= 1 and t["keyword_clips"] == res["streaming"]["1x4"]["keyword_clips"]
     conf = np.array(res["confusion"]["1x4"])
     assert conf.shape == (4, 4) and conf.sum() == res["n"]
+    c = res["classes"]["1x4"]               # the accuracy's parts, from the same confusion matrix
+    assert c["keyword_recall"] == pytest.approx(np.trace(conf[:2, :2]) / conf[:2].sum())
+    assert c["unknown_called_keyword"] == pytest.approx(conf[2, :2].sum() / conf[2].sum())
+    assert c["unknown_share"] == pytest.approx(conf[2].sum() / res["n"])
     if trained["kind"] == "synth":          # manifest.csv: accuracy per voice source
         by = res["accuracy_by_source"]
         assert set(by["engine"]) <= {"espeak-ng", "_silence_"} and "formant" in by["family"]

@@ -6,7 +6,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from kws.distill.evaluate import accuracy_by_source, clip_sources, negative_stream_metric, unknown_words
+from kws.distill.evaluate import (accuracy_by_source, class_summary, clip_sources, negative_stream_metric,
+                                 unknown_words)
 from kws.errors import KwsError
 
 
@@ -52,6 +53,17 @@ def test_unknown_words_taken_for_keywords():
     assert r["cat"] == {"n": 2, "called_keyword": {"1x8": 0.0, "0.5x4": 0.0},   # silence is no keyword
                         "most_called": {"1x8": None, "0.5x4": None}}
     assert unknown_words(clips, y, preds, ["yes", "no", "other", "_silence_"]) == {}
+
+
+def test_class_summary_splits_the_accuracy():
+    labels = ["yes", "no", "_unknown_", "_silence_"]
+    y = np.array([0, 0, 1, 1, 2, 2, 2, 2, 3, 3])
+    pred = np.array([0, 2, 1, 0, 2, 0, 1, 3, 3, 2])
+    assert class_summary(y, pred, labels) == {"keyword_recall": 0.5,           # yes, no right; no->yes wrong
+                                              "unknown_called_keyword": 0.5,   # 2 of 4 (silence is no keyword)
+                                              "unknown_share": 0.4}
+    assert class_summary(y[:4], pred[:4], labels)["unknown_called_keyword"] is None
+    assert class_summary(y, pred, ["yes", "no", "other", "_silence_"])["unknown_share"] == 0.0
 
 
 EXAMPLE = __import__("pathlib").Path(__file__).resolve().parents[1] / "examples" / "audio" / "keywords.flac"

@@ -361,9 +361,14 @@ def _eval(args) -> int:
         print(json.dumps(r))
         return 0
     print(f"{r['model']} on {r['data']} ({r['split']}, {r['n']} clips, task {r['task']})")
-    print("accuracy per operating point (width x blocks):")
+    pct = lambda v: "   -  " if v is None else f"{v:.4f}"      # noqa: E731
+    share = next(iter(r.get("classes", {}).values()), {}).get("unknown_share")
+    print("accuracy per operating point (width x blocks); keyword clips given their keyword; "
+          f"_unknown_ clips ({pct(share)} of all) given a keyword:")
     for k, v in r["accuracy"].items():
-        print(f"  {k:>8}  {v:.4f}")
+        c = r.get("classes", {}).get(k, {})
+        print(f"  {k:>8}  {v:.4f}  keywords {pct(c.get('keyword_recall'))}  "
+              f"unknown -> keyword {pct(c.get('unknown_called_keyword'))}")
     if "teacher_accuracy" in r:
         print(f"  teacher   {r['teacher_accuracy']:.4f}")
     main = next(iter(r["accuracy"]))

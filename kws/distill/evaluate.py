@@ -169,6 +169,20 @@ def unknown_words(clips, y: np.ndarray, preds: dict[str, np.ndarray], labels: li
     return out
 
 
+def class_summary(y: np.ndarray, pred: np.ndarray, labels: list[str]) -> dict:
+    """{"keyword_recall", "unknown_called_keyword", "unknown_share"}: what the 12-class accuracy
+    mixes. Keyword clips given their keyword; `_unknown_` clips given any keyword; the unknown
+    clips' share of the split (its prior: docs/default-model.md, session 17). None where a class is
+    absent."""
+    keywords = [i for i, lab in enumerate(labels) if not lab.startswith("_")]
+    kw = np.isin(y, keywords)
+    u = labels.index("_unknown_") if "_unknown_" in labels else -1
+    unk = y == u
+    return {"keyword_recall": float((pred[kw] == y[kw]).mean()) if kw.any() else None,
+            "unknown_called_keyword": float(np.isin(pred[unk], keywords).mean()) if unk.any() else None,
+            "unknown_share": float(unk.mean()) if len(y) else None}
+
+
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, n: int) -> np.ndarray:
     """[n, n] counts: row = true class, column = predicted class."""
     m = np.zeros((n, n), np.int64)
@@ -539,15 +553,16 @@ def evaluate(model, data, split: str = "testing", teacher=None, stream: bool = T
                            model.frontend.sample_rate)
     x, y = _features(clips, model.frontend, model.arch.n_frames, perturb)
     net = BinaryFSMN(model)
-    acc, conf, preds = {}, {}, {}
+    acc, conf, preds, summary = {}, {}, {}, {}
     for op in model.arch.operating_points:
         pred = preds[op.name] = np.array([int(np.argmax(net.logits(f, op))) for f in x])
         acc[op.name] = float((pred == y).mean())
         conf[op.name] = confusion(y, pred, len(labels)).tolist()
+        summary[op.name] = class_summary(y, pred, labels)
         if progress:
             progress(f"{op.name}: accuracy {acc[op.name]:.4f}")
     out = {"model": str(getattr(model, "path", None)), "data": str(data), "split": split,
-           "task": task, "n": int(len(y)), "labels": labels, "accuracy": acc, "confusion": conf,
+           "task": task, "n": int(len(y)), "labels": labels, "accuracy": acc, "classes": summary, "confusion": conf,
            "class_counts": np.bincount(y, minlength=len(labels)).tolist(),
            "perturbation": perturb.describe()}
     if len(clips.items) == len(y):
