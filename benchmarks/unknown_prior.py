@@ -43,27 +43,27 @@ def recall_at_fpr(p: np.ndarray, y: np.ndarray, keywords: list[int], fpr: float)
     return float(np.mean(rec)) if rec else float("nan")
 
 
-def score(z: np.ndarray, y: np.ndarray, labels: list[str], bias: float, groups=None) -> dict:
-    """The figures of one bias (module doc); `groups`: an optional label per clip (voice family)."""
-    from kws.distill.evaluate import class_summary
+def score(z: np.ndarray, y: np.ndarray, labels: list[str], bias: float, sources=None) -> dict:
+    """The figures of one bias (module doc); `sources`: the TTS engine of every clip (optional,
+    kws.distill.evaluate.clip_sources), for the accuracy by voice family."""
+    from kws.distill.evaluate import accuracy_by_source, class_summary
     u = labels.index("_unknown_")
     keywords = [i for i, lab in enumerate(labels) if not lab.startswith("_")]
     zb = z.astype(np.float64, copy=True)
     zb[:, u] += bias
     pred = zb.argmax(axis=1)
     out = {"bias": bias, "accuracy": float((pred == y).mean()), **class_summary(y, pred, labels)}
-    if groups is not None:
-        out["accuracy_by_family"] = {str(g): float((pred[groups == g] == y[groups == g]).mean())
-                                     for g in sorted(set(groups))}
+    if sources is not None:
+        fam = accuracy_by_source(sources, y, {"b": pred})["family"]
+        out["accuracy_by_family"] = {f: g["accuracy"]["b"] for f, g in sorted(fam.items())}
     p = softmax(zb)
     out["recall_at_fpr"] = {str(f): recall_at_fpr(p, y, keywords, f) for f in FPRS}
     return out
 
 
 def logits(model, data: str, split: str, points: list[str]):
-    """({point: logits [N, C]}, labels y [N], voice family per clip or None)."""
+    """({point: logits [N, C]}, labels y [N], the TTS engine of every clip or None)."""
     from kws.data.speech_commands import SpeechCommands
-    from kws.data.voices import ENGINES, engine_family
     from kws.detector import resolve_operating_point
     from kws.distill.evaluate import _features, clip_sources, task_for_labels
     from kws.fsmn.runtime import BinaryFSMN
@@ -76,9 +76,7 @@ def logits(model, data: str, split: str, points: list[str]):
         op = resolve_operating_point(model.arch, name)
         z[name] = np.stack([net.logits(f, op) for f in x])
     src = clip_sources(clips)
-    fam = None if src is None or len(src) != len(y) else \
-        np.asarray([engine_family(e) if e in ENGINES else e for e in src])
-    return z, y, fam
+    return z, y, (src if src is not None and len(src) == len(y) else None)
 
 
 def main(argv=None) -> None:
@@ -106,11 +104,12 @@ def main(argv=None) -> None:
         return
     print(f"# {a.model} on {a.data} ({a.split}, {len(y)} clips)")
     print("point   bias  accuracy  keyword recall  unknown->keyword  recall@1%  recall@0.2%  by family")
+    f = lambda v: "  -   " if v is None else f"{v:.4f}"        # noqa: E731
     for r in rows:
         fams = " ".join(f"{k} {v:.3f}" for k, v in (r.get("accuracy_by_family") or {}).items())
-        print(f"{r['point']:>6} {r['bias']:5.2f}  {r['accuracy']:.4f}    {r['keyword_recall']:.4f}"
-              f"          {r['unknown_called_keyword']:.4f}       {r['recall_at_fpr']['0.01']:.4f}"
-              f"     {r['recall_at_fpr']['0.002']:.4f}   {fams}")
+        print(f"{r['point']:>6} {r['bias']:5.2f}  {f(r['accuracy'])}    {f(r['keyword_recall'])}"
+              f"          {f(r['unknown_called_keyword'])}       {f(r['recall_at_fpr']['0.01'])}"
+              f"     {f(r['recall_at_fpr']['0.002'])}   {fams}")
 
 
 if __name__ == "__main__":

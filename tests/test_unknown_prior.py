@@ -60,5 +60,8 @@ def test_the_script_on_a_toy_data_set(toy_data, capsys):
     assert [(r["point"], r["bias"]) for r in rows] == [("1x8", 0.0), ("1x8", 2.0), ("0.5x4", 0.0), ("0.5x4", 2.0)]
     for r in rows:
         assert 0 <= r["accuracy"] <= 1 and set(r["recall_at_fpr"]) == {"0.01", "0.002"}
+    up.main(["--model", str(path), "--data", str(toy_data), "--split", "testing", "--biases", "0"])
+    text = capsys.readouterr().out                   # the table: a header and one row per point
+    assert "keyword recall" in text and len(text.strip().splitlines()) == 2 + 2
     with pytest.raises(SystemExit, match="comma-separated numbers"):
         up.main(["--model", str(path), "--data", str(toy_data), "--biases", "0,x"])
