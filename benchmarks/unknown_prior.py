@@ -47,8 +47,9 @@ def score(z: np.ndarray, y: np.ndarray, labels: list[str], bias: float, sources=
     """The figures of one bias (module doc); `sources`: the TTS engine of every clip (optional,
     kws.distill.evaluate.clip_sources), for the accuracy by voice family."""
     from kws.distill.evaluate import accuracy_by_source, class_summary
+    from kws.fsmn.model import NON_KEYWORDS
     u = labels.index("_unknown_")
-    keywords = [i for i, lab in enumerate(labels) if not lab.startswith("_")]
+    keywords = [i for i, lab in enumerate(labels) if lab not in NON_KEYWORDS]
     zb = z.astype(np.float64, copy=True)
     zb[:, u] += bias
     pred = zb.argmax(axis=1)

@@ -156,7 +156,7 @@ def unknown_words(clips, y: np.ndarray, preds: dict[str, np.ndarray], labels: li
         return {}
     u = labels.index("_unknown_")
     words = np.asarray([rel.split("/")[0] if rel else "" for rel, _ in clips.items])
-    keyword = np.asarray([not lab.startswith("_") for lab in labels])
+    keyword = np.asarray([lab not in NON_KEYWORDS for lab in labels])
     out = {}
     for word in sorted(set(words[y == u]) - {""}):
         m = (words == word) & (y == u)
@@ -174,7 +174,7 @@ def class_summary(y: np.ndarray, pred: np.ndarray, labels: list[str]) -> dict:
     mixes. Keyword clips given their keyword; `_unknown_` clips given any keyword; the unknown
     clips' share of the split (its prior: docs/default-model.md, session 17). None where a class is
     absent."""
-    keywords = [i for i, lab in enumerate(labels) if not lab.startswith("_")]
+    keywords = [i for i, lab in enumerate(labels) if lab not in NON_KEYWORDS]
     kw = np.isin(y, keywords)
     u = labels.index("_unknown_") if "_unknown_" in labels else -1
     unk = y == u
