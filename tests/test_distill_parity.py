@@ -205,11 +205,11 @@ def test_eval_robustness_conditions_and_plot(trained, tmp_path):
     png = tmp_path / "acc.png"
     r = subprocess.run([sys.executable, "-m", "kws", "eval", "--model", str(trained["out"]),
                         "--data", str(trained["data"]), "--json", "--no-stream", "--snr", "0",
-                        "--resample", "8000", "--plot", str(png)],
+                        "--resample", "8000", "--gain", "-20", "--plot", str(png)],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout)
-    assert res["perturbation"] == {"snr_db": 0.0, "resample_hz": 8000}
+    assert res["perturbation"] == {"snr_db": 0.0, "resample_hz": 8000, "gain_db": -20.0}
     assert len(res["accuracy"]) == 9 and "streaming" not in res
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     bad = subprocess.run([sys.executable, "-m", "kws", "eval", "--model", str(trained["out"]),

@@ -1,4 +1,4 @@
-"""kws eval's robustness conditions (--snr, --resample) do what they say, on the signal itself."""
+"""kws eval's robustness conditions (--snr, --resample, --gain) do what they say, on the signal itself."""
 
 import numpy as np
 import pytest
@@ -45,9 +45,24 @@ def test_resample_to_8k_removes_the_upper_band_and_keeps_the_lower():
     assert np.allclose(out_low[mid], low[mid], atol=2e-3)
 
 
+def test_gain_scales_clip_and_noise_together_and_clips_at_full_scale():
+    rng = np.random.default_rng(0)
+    bank = [rng.standard_normal(SR * 3).astype(np.float32) * 0.05]
+    clip = _tone(440, amp=0.05)
+    noisy = Perturbation(snr=10.0, noise=bank, seed=1)(clip, 3)
+    quiet = Perturbation(snr=10.0, noise=bank, seed=1, gain=-30.0)(clip, 3)
+    assert np.allclose(quiet, noisy * 10 ** (-30 / 20), rtol=1e-5, atol=1e-9)
+    hot = Perturbation(gain=30.0)(clip, 0)          # 0.05 * 31.6 = 1.58: clipped
+    assert hot.dtype == np.float32 and np.abs(hot).max() == 1.0
+    assert Perturbation(gain=0.0).describe()["gain_db"] == 0.0 and Perturbation(gain=0.0)
+
+
 def test_bad_settings_are_refused():
     with pytest.raises(KwsError, match="snr"):
         Perturbation(snr=float("nan"))
     with pytest.raises(KwsError, match="resample"):
         Perturbation(resample=16000)
+    for bad in (float("nan"), float("inf"), -120.0, 80.0):
+        with pytest.raises(KwsError, match="gain"):
+            Perturbation(gain=bad)
     assert not Perturbation()

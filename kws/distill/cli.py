@@ -224,6 +224,9 @@ def register(sub) -> None:
                    help="robustness: add background noise to every clip at this SNR in dB (e.g. 10, 0)")
     p.add_argument("--resample", type=int,
                    help="robustness: pass every clip through this sample rate (e.g. 8000: telephone band)")
+    p.add_argument("--gain", type=float, metavar="DB",
+                   help="robustness: scale every clip (after --snr's noise) by this many dB, then clip "
+                        "to [-1, 1]: the recording level, e.g. -30 (quiet) or +12 (hot)")
     p.add_argument("--plot", help="write a PNG of accuracy vs cost (MACs) per operating point")
     p.set_defaults(func=_eval)
 
@@ -352,7 +355,7 @@ def _eval(args) -> int:
     r = evaluate(args.model, args.data, args.split, teacher=args.teacher, stream=not args.no_stream,
                  stream_ops=args.stream_ops, fa_per_hour=args.fa_per_hour, noise_dbfs=args.noise_dbfs,
                  stream_clips=args.stream_clips, seed=args.seed, progress=progress,
-                 snr=args.snr, resample=args.resample, negative_streams=args.negative_stream,
+                 snr=args.snr, resample=args.resample, gain=args.gain, negative_streams=args.negative_stream,
                  stream_noise=args.stream_noise, stream_snr=args.stream_snr)
     if args.plot:
         from kws.distill.plots import accuracy_vs_cost

@@ -56,31 +56,37 @@ def task_for_labels(labels: list[str]) -> tuple[str, list[str] | None]:
 
 
 class Perturbation:
-    """What `kws eval --snr / --resample` does to every clip before its features (robustness).
+    """What `kws eval --snr / --resample / --gain` does to every clip before its features (robustness).
 
     snr: background noise added at this signal-to-noise ratio in dB, the clip's power over its whole
          second against the noise's (noise: the data set's `_background_noise_` files joined and
          looped, a seeded offset per clip; white noise when there are none; a silent clip gets the
          noise at -35 dBFS);
     resample: the clip goes through this sample rate and back (soxr, high quality), e.g. 8000 keeps
-         only the 0-4 kHz telephone band.
+         only the 0-4 kHz telephone band;
+    gain: the recording level: everything (the clip and its noise) scaled by this many dB, last,
+         then clipped to [-1, 1] as a converter would (e.g. -30: a far or quiet talker on a
+         microphone set low; the synthetic clips' speech is at -35 to -15 dBFS RMS).
     """
 
     def __init__(self, snr: float | None = None, resample: int | None = None,
-                 noise: list | None = None, seed: int = 0, sample_rate: int = 16000):
+                 noise: list | None = None, seed: int = 0, sample_rate: int = 16000,
+                 gain: float | None = None):
         if snr is not None and not math.isfinite(snr):
             raise KwsError(f"--snr must be a finite number of dB, got {snr}")
         if resample is not None and not 1000 <= resample < sample_rate:
             raise KwsError(f"--resample must be a rate in [1000, {sample_rate}) Hz, got {resample}")
-        self.snr, self.resample, self.seed, self.sr = snr, resample, seed, sample_rate
+        if gain is not None and not (math.isfinite(gain) and -100 <= gain <= 60):
+            raise KwsError(f"--gain must be a number of dB in [-100, 60], got {gain}")
+        self.snr, self.resample, self.seed, self.sr, self.gain = snr, resample, seed, sample_rate, gain
         self.bank = (np.concatenate([np.asarray(v, np.float32) for v in noise])
                      if snr is not None and noise else None)
 
     def __bool__(self) -> bool:
-        return self.snr is not None or self.resample is not None
+        return self.snr is not None or self.resample is not None or self.gain is not None
 
     def describe(self) -> dict:
-        return {"snr_db": self.snr, "resample_hz": self.resample}
+        return {"snr_db": self.snr, "resample_hz": self.resample, "gain_db": self.gain}
 
     def __call__(self, audio: np.ndarray, index: int) -> np.ndarray:
         x = np.asarray(audio, np.float64)
@@ -100,6 +106,8 @@ class Perturbation:
             y = soxr.resample(soxr.resample(x, self.sr, self.resample, "HQ"), self.resample, self.sr, "HQ")
             x = np.zeros_like(x)
             x[:min(len(y), len(x))] = y[:len(x)]
+        if self.gain is not None:
+            x = x * 10.0 ** (self.gain / 20.0)
         return np.clip(x, -1.0, 1.0).astype(np.float32)
 
 
@@ -531,7 +539,7 @@ def keyword_dbfs(clips, labels: list[str]) -> float:
 def evaluate(model, data, split: str = "testing", teacher=None, stream: bool = True,
              stream_ops: str = "main", fa_per_hour: float = 1.0, noise_dbfs: float = -35.0,
              stream_clips: int | None = None, seed: int = 0, progress=None,
-             snr: float | None = None, resample: int | None = None,
+             snr: float | None = None, resample: int | None = None, gain: float | None = None,
              negative_streams: list | tuple = (), stream_noise=None,
              stream_snr: float | None = None) -> dict:
     """Accuracy per operating point (+ confusion, teacher, streaming, false alarms per hour of
@@ -550,7 +558,7 @@ def evaluate(model, data, split: str = "testing", teacher=None, stream: bool = T
     task, words = task_for_labels(labels)
     clips = SpeechCommands(Path(data), split, task, words, seed=seed)
     perturb = Perturbation(snr, resample, clips.noise if snr is not None else None, seed,
-                           model.frontend.sample_rate)
+                           model.frontend.sample_rate, gain)
     x, y = _features(clips, model.frontend, model.arch.n_frames, perturb)
     net = BinaryFSMN(model)
     acc, conf, preds, summary = {}, {}, {}, {}

@@ -19,6 +19,8 @@ def series_name(result: dict) -> str:
         parts.append(f"noise {p['snr_db']:g} dB SNR")
     if p.get("resample_hz") is not None:
         parts.append(f"{p['resample_hz'] / 1000:g} kHz band")
+    if p.get("gain_db") is not None:
+        parts.append(f"level {p['gain_db']:+g} dB")
     return ", ".join(parts) or "clean"
 
 
