@@ -28,6 +28,7 @@ cdef extern from "fsmn.h" nogil:
         size_t n_frames, n_features, stem_kernel, stem_stride, bw, hw, back, ahead
         const float *mean
         const float *std
+        const float *pcen
         const float *stem_wt
         const float *stem_scale
         const float *stem_shift
@@ -40,6 +41,8 @@ cdef extern from "fsmn.h" nogil:
         size_t ldc
         const float *cls_b
         size_t n_classes
+    void kws_pcen(const float *x, size_t t, size_t f, const float *params, const float *mean,
+                  const float *std, float *out)
     size_t kws_fsmn_stem_frames(const kws_fsmn_net *net)
     size_t kws_fsmn_scratch_bytes(const kws_fsmn_net *net)
     int kws_fsmn_forward(const kws_fsmn_net *net, const float *features, float *logits, float *trace,
@@ -201,8 +204,9 @@ cdef class Network:
     """A whole operating point of a binary FSMN: one C call per window, GIL released.
 
     Network(stack, n_frames, n_features, stem_kernel, stem_stride, mean, std, stem_wt, cls_w,
-    cls_b): `stack` is a BlockStack built with stem= and head= (its blocks, widths and folded
-    parameters); mean, std float32 [n_features]; stem_wt float32 [stem_kernel * n_features, bw]
+    cls_b, pcen=None): `stack` is a BlockStack built with stem= and head= (its blocks, widths and folded
+    parameters); mean, std float32 [n_features]; pcen None or float32 [5, n_features] (PCEN
+    parameters: the window is PCEN-normalised before (x - mean) / std, see `pcen`); stem_wt float32 [stem_kernel * n_features, bw]
     (the transposed stem weight); cls_w float32 [n_classes, >= bw] (row stride may exceed bw:
     width-prefix views); cls_b float32 [n_classes].
     `logits(features)` -> float32 [n_classes] for features float32 [n_frames, n_features];
@@ -217,7 +221,7 @@ cdef class Network:
     cdef readonly size_t n_classes, stem_frames
 
     def __init__(self, BlockStack stack, size_t n_frames, size_t n_features, size_t stem_kernel,
-                 size_t stem_stride, mean, std, stem_wt, cls_w, cls_b):
+                 size_t stem_stride, mean, std, stem_wt, cls_w, cls_b, pcen=None):
         if stack.stem[0] == NULL or stack.head[0] == NULL:
             raise ValueError("Network needs a BlockStack built with stem= and head=")
         if n_features == 0 or stem_kernel == 0 or stem_stride == 0 or n_frames < stem_kernel:
@@ -242,6 +246,11 @@ cdef class Network:
         self.n_classes = cls_w.shape[0]
         cls_b = _vector(cls_b, np.float32, self.n_classes, "cls_b")
         self._keep = [mean, std, stem_wt, cls_w, cls_b]
+        self.net.pcen = NULL
+        if pcen is not None:
+            pcen = _pcen_params(pcen, n_features)
+            self._keep.append(pcen)
+            self.net.pcen = <const float *><size_t>pcen.ctypes.data
         self.net.n_frames, self.net.n_features = n_frames, n_features
         self.net.stem_kernel, self.net.stem_stride = stem_kernel, stem_stride
         self.net.bw, self.net.hw, self.net.back, self.net.ahead = bw, stack.hw, stack.back, stack.ahead
@@ -303,3 +312,29 @@ cdef class Network:
         cdef float[:, :, ::1] hv = h
         self._forward(x, &ov[0], &hv[0, 0, 0])
         return out, h
+
+
+cdef object _pcen_params(object p, size_t f):
+    p = np.asarray(p)
+    if p.dtype != np.float32 or p.shape != (5, f):
+        raise ValueError(f"pcen parameters must be float32 [5, {f}], got {p.dtype} {p.shape}")
+    return np.ascontiguousarray(p)
+
+
+def pcen(x, params):
+    """PCEN of one window x float32 [t, f] of dB features (kws/fsmn/pcen.py defines it; params
+    float32 [5, f]: smooth, alpha, delta, root, eps per band) -> float32 [t, f], GIL released.
+    The same C function the network runs on each window when it has PCEN parameters."""
+    x = np.asarray(x)
+    if x.dtype != np.float32 or x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
+        raise ValueError(f"pcen input must be float32 [frames > 0, features > 0], got {x.dtype} {x.shape}")
+    x = np.ascontiguousarray(x)
+    cdef size_t t = x.shape[0], f = x.shape[1]
+    params = _pcen_params(params, f)
+    out = np.empty((t, f), np.float32)
+    cdef const float *xp = <const float *><size_t>x.ctypes.data
+    cdef const float *pp = <const float *><size_t>params.ctypes.data
+    cdef float *op = <float *><size_t>out.ctypes.data
+    with nogil:
+        kws_pcen(xp, t, f, pp, NULL, NULL, op)
+    return out

@@ -11,7 +11,7 @@
 #      kws/*.pyx|pxi|pxd and kws/csrc/*.
 #   5. per cpu in $ARM64_CPUS (default "cortex-a53 cortex-a72"): print `isa=...` as reported by
 #      kws._kernels.info() under qemu (must be neon), then
-#      pytest -q tests/test_kernels.py tests/test_runtime.py tests/test_arm64_dispatch.py
+#      pytest -q tests/test_kernels.py tests/test_runtime.py tests/test_arm64_dispatch.py tests/test_pcen.py
 #      tests/test_frontend.py (HYPOTHESIS_PROFILE=arm64): the kernels, the whole fused network
 #      (kws/csrc/fsmn.c) bit-exact against its numpy reference, and the C frontend
 #      (kws/csrc/frontend.c) against librosa and numpy's FFT, streaming == batch
@@ -91,7 +91,7 @@ for cpu in $CPUS; do
   echo "isa=$isa"
   [ "$isa" = neon ] || { echo "test-arm64: $cpu: expected isa=neon" >&2; fail=1; }
   rc=0
-  "$T/py.sh" "$R" -m pytest -q -p no:cacheprovider tests/test_kernels.py tests/test_runtime.py tests/test_arm64_dispatch.py \
+  "$T/py.sh" "$R" -m pytest -q -p no:cacheprovider tests/test_kernels.py tests/test_runtime.py tests/test_arm64_dispatch.py tests/test_pcen.py \
     tests/test_frontend.py >"$log" 2>&1 || rc=$?
   if [ "$rc" != 0 ]; then cat "$log"; fail=1; fi
   summary=$(grep -E '(passed|failed|error|skipped)' "$log" | tail -n 1 || true)

@@ -45,19 +45,21 @@ def _dataset(root):
     return make_toy_dataset(root, WORDS + ["cat", "dog"], per_word=12), "toy"
 
 
-@pytest.fixture(scope="module", params=[("float", 1), ("binary", 1), ("float", 2)],
-                ids=["float", "binary", "float-2planes"])
+@pytest.fixture(scope="module", params=[("float", 1, "global"), ("binary", 1, "global"),
+                                        ("float", 2, "global"), ("float", 1, "pcen")],
+                ids=["float", "binary", "float-2planes", "pcen"])
 def trained(tmp_path_factory, request):
-    """memory_input float (the default) and binary: both runtime paths against torch; and two
-    sign planes of h into the up projection (h in three levels)."""
-    memory_input, up_planes = request.param
+    """memory_input float (the default) and binary: both runtime paths against torch; two
+    sign planes of h into the up projection (h in three levels); and PCEN of each window before
+    the normalisation (torch's against the C runtime's)."""
+    memory_input, up_planes, input_norm = request.param
     base = tmp_path_factory.mktemp("distill")
     data, kind = _dataset(base / "data")
     out = base / "model.kws"
     summary = run(TrainOptions(data=str(data), task="custom", words=WORDS, out=str(out), epochs=1,
                                teacher_epochs=1, batch_size=8, seed=1, progress=False, threads=1,
                                workdir=str(base / "work"), memory_input=memory_input, up_planes=up_planes,
-                               **ARCH))
+                               input_norm=input_norm, **ARCH))
     return dict(data=data, kind=kind, out=out, work=base / "work", summary=summary)
 
 
@@ -72,6 +74,7 @@ def _clips(data):
 
 def test_runtime_matches_torch_eval_on_every_operating_point(trained):
     model = load_model(trained["out"])
+    assert ("frontend.pcen" in model.tensors) == (model.arch.input_norm == "pcen")
     net, _ = net_from_checkpoint(load_checkpoint(trained["work"] / "student.pt"))
     net.eval()
     rt = BinaryFSMN(model)

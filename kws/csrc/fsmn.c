@@ -1,5 +1,5 @@
 /* The fused binary D-FSMN network.  Per window (see kws/fsmn/config.py):
- *   x = (features - mean) / std; stem window r = frames r*stride .. +stem_kernel-1 of x, in place
+ *   x = (features - mean) / std, or (PCEN(features) - mean) / std; stem window r = frames r*stride .. +stem_kernel-1 of x, in place
  *   h = PReLU((S . stem_wt) * stem_scale + stem_shift)      float stem
  *   per block:
  *     m = memconv(h)  (float, +-1 taps; or memconv(sign(h - mem_in)) in bits)
@@ -66,6 +66,7 @@ typedef struct {
     void (*memory_block5)(const float *, size_t, size_t, const float *, size_t, const float *,
                           const float *, const float *, const float *, float *, const float *,
                           uint64_t *, size_t, const float **);
+    void (*pcen)(const float *, size_t, size_t, const float *, const float *, const float *, float *);
 } kws_float_ops;
 
 #define MEM_TAPS 5      /* taps of the one-pass float memory block (fsmn_float.h: memory_block5) */
@@ -217,6 +218,11 @@ int kws_fsmn_blocks(float *h, size_t t, size_t bw, size_t hw, size_t back, size_
     return rc;
 }
 
+void kws_pcen(const float *x, size_t t, size_t f, const float *params, const float *mean,
+              const float *std, float *out) {
+    float_ops()->pcen(x, t, f, params, mean, std, out);
+}
+
 size_t kws_fsmn_stem_frames(const kws_fsmn_net *net) {
     return (net->n_frames - net->stem_kernel) / net->stem_stride + 1;
 }
@@ -244,7 +250,10 @@ int kws_fsmn_forward(const kws_fsmn_net *net, const float *features, float *logi
     const unsigned long long mode = fp_enter();
     const kws_float_ops *ops = float_ops();
     /* the stem windows are rows of the normalised frames: window r starts at frame r * stride */
-    ops->normalise(features, net->n_frames, net->n_features, net->mean, net->std, s);
+    if (net->pcen)
+        ops->pcen(features, net->n_frames, net->n_features, net->pcen, net->mean, net->std, s);
+    else
+        ops->normalise(features, net->n_frames, net->n_features, net->mean, net->std, s);
     ops->stem_matmul(s, net->stem_stride * net->n_features, t, k, net->stem_wt, bw, h);
     ops->affine_prelu(h, t, bw, net->stem_scale, net->stem_shift, net->stem_prelu);
     if (trace) memcpy(trace, h, t * bw * sizeof *h);

@@ -29,6 +29,8 @@ typedef struct {
     size_t stem_kernel, stem_stride;      /* stem windows: stem_kernel frames, every stem_stride */
     size_t bw, hw, back, ahead;           /* channels at this width; memory taps */
     const float *mean, *std;              /* [n_features]: x = (features - mean) / std */
+    const float *pcen;                    /* NULL, or [5, n_features]: x = (PCEN(features) - mean) / std
+                                             (kws_pcen, arch input_norm "pcen") */
     const float *stem_wt;                 /* [stem_kernel * n_features, bw] (transposed weight) */
     const float *stem_scale, *stem_shift, *stem_prelu;       /* [bw] */
     const kws_block *blocks; size_t n_blocks;
@@ -36,6 +38,13 @@ typedef struct {
     const float *cls_w; size_t ldc;       /* [n_classes rows, >= bw] */
     const float *cls_b; size_t n_classes;
 } kws_fsmn_net;
+
+/* PCEN of one window x [t, f] of dB features (kws/fsmn/pcen.py defines it): params [5, f] rows
+ * smooth, alpha, delta, root, eps; then (value - mean) / std when mean and std are not NULL.
+ * out [t, f] must not overlap x.  Features below -200 dB count as -200 dB.  Single precision, the
+ * same bits on every CPU and vector width (its own exp and log: fsmn_float.h). */
+void kws_pcen(const float *x, size_t t, size_t f, const float *params, const float *mean,
+              const float *std, float *out);
 
 /* T' = stem frames of a window. */
 size_t kws_fsmn_stem_frames(const kws_fsmn_net *net);

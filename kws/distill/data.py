@@ -54,8 +54,9 @@ def feature_matrix(clips, frontend: FrontendConfig, indices=None) -> tuple[np.nd
     return np.stack(xs).astype(np.float32, copy=False), np.asarray(ys, np.int64)
 
 
-def normalisation(clips, frontend: FrontendConfig, max_items: int = 2000, seed: int = 0):
-    """Per-feature mean and std (float32 [F]) over up to `max_items` un-augmented training clips.
+def normalisation(clips, frontend: FrontendConfig, max_items: int = 2000, seed: int = 0, pcen=None):
+    """Per-feature mean and std (float32 [F]) over up to `max_items` un-augmented training clips
+    (of their PCEN, kws/fsmn/pcen.py, when `pcen` parameters are given: each clip is one window).
 
     std is floored at 1e-3 so a constant feature cannot divide by zero.
     """
@@ -65,6 +66,9 @@ def normalisation(clips, frontend: FrontendConfig, max_items: int = 2000, seed: 
     rng = np.random.default_rng([seed, 7])
     idx = np.sort(rng.permutation(n)[:max_items])
     x, _ = feature_matrix(clips, frontend, idx)
+    if pcen is not None:
+        from kws.fsmn.pcen import apply
+        x = apply(x, pcen)
     x = x.reshape(-1, x.shape[-1]).astype(np.float64)
     mean = x.mean(axis=0)
     std = np.maximum(x.std(axis=0), 1e-3)

@@ -81,6 +81,8 @@ def export_model(net, frontend, labels, provenance: dict | None = None):
                 "stem.weight": np32(net.stem_weight),
                 "classifier.weight": np32(net.cls_weight),
             }
+            if arch.input_norm == "pcen":
+                t["frontend.pcen"] = np32(net.pcen)
             for b in range(arch.n_blocks):
                 t[f"block{b}.mem"] = K.pack(sgn(net.mem[b]))       # [L, B] taps past -> future
                 t[f"block{b}.up"] = K.pack(sgn(net.up[b]))         # [H, B]

@@ -162,6 +162,20 @@ def _fold_bn(bn: nn.BatchNorm1d) -> tuple[torch.Tensor, torch.Tensor]:
     return scale, shift
 
 
+def pcen_torch(x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+    """PCEN of each window of dB features x [N, T, F] (kws/fsmn/pcen.py; the runtime's is C):
+    the same steps in float32, the smoother as a loop over the T frames."""
+    from kws.fsmn.pcen import DB_MIN, LN10_OVER_10
+    s, alpha, delta, root, eps = params
+    ln_e = x.clamp(min=DB_MIN) * LN10_OVER_10
+    e = torch.exp(ln_e)
+    m = [e[:, 0]]
+    for t in range(1, x.shape[1]):
+        m.append((1 - s) * m[-1] + s * e[:, t])
+    m = torch.stack(m, dim=1)
+    return torch.pow(torch.exp(ln_e - alpha * torch.log(eps + m)) + delta, root) - torch.pow(delta, root)
+
+
 # ---------------------------------------------------------------------------- the network
 class FSMN(nn.Module):
     """Float teacher (binary=False) or thinnable binary student (binary=True); see module doc."""
@@ -175,6 +189,9 @@ class FSMN(nn.Module):
         B, H, L, C = arch.backbone, arch.hidden, arch.taps, arch.n_classes
         self.register_buffer("feat_mean", torch.zeros(arch.n_features))
         self.register_buffer("feat_std", torch.ones(arch.n_features))
+        if arch.input_norm == "pcen":       # per-band PCEN parameters (kws/fsmn/pcen.py), fixed
+            from kws.fsmn.pcen import default_params
+            self.register_buffer("pcen", torch.from_numpy(default_params(arch.n_features)))
         self.stem_weight = nn.Parameter(torch.empty(B, arch.stem_inputs))
         self.mem = nn.ParameterList([nn.Parameter(torch.empty(L, B)) for _ in range(arch.n_blocks)])
         self.up = nn.ParameterList([nn.Parameter(torch.empty(H, B)) for _ in range(arch.n_blocks)])
@@ -221,6 +238,8 @@ class FSMN(nn.Module):
         a = self.arch
         if x.dim() != 3 or x.shape[1:] != (a.n_frames, a.n_features):
             raise ValueError(f"features must be [N, {a.n_frames}, {a.n_features}], got {tuple(x.shape)}")
+        if self.arch.input_norm == "pcen":
+            x = pcen_torch(x, self.pcen)
         x = (x - self.feat_mean) / self.feat_std
         w = x.unfold(1, a.stem_kernel, a.stem_stride)            # [N, T', F, k]
         return w.transpose(2, 3).reshape(x.shape[0], a.stem_frames, a.stem_inputs)
@@ -385,12 +404,14 @@ class FSMN(nn.Module):
         are left to be re-estimated (the binary layers change their scale)."""
         a, ta = self.arch, teacher.arch
         for name in ("n_frames", "n_features", "stem_kernel", "stem_stride", "backbone", "hidden",
-                     "n_blocks", "back", "ahead", "n_classes"):
+                     "n_blocks", "back", "ahead", "n_classes", "input_norm"):
             if getattr(a, name) != getattr(ta, name):
                 raise ValueError(f"teacher and student differ in {name}: "
                                  f"{getattr(ta, name)} vs {getattr(a, name)}")
         self.feat_mean.copy_(teacher.feat_mean)
         self.feat_std.copy_(teacher.feat_std)
+        if a.input_norm == "pcen":
+            self.pcen.copy_(teacher.pcen)
         self.stem_weight.copy_(teacher.stem_weight)
         self.cls_weight.copy_(teacher.cls_weight)
         for mine, theirs in zip(self.binary_parameters(), teacher.binary_parameters()):

@@ -93,6 +93,7 @@ class TrainOptions:
     block_sets: str = "all,2,4"
     memory_input: str = "float"           # float | binary (what the memory conv reads)
     up_planes: int = 1                    # sign planes of h into the up projection (ArchConfig)
+    input_norm: str = "global"            # global | pcen (PCEN of each window first: ArchConfig)
     resume: bool = False
     seed: int = 0
     workdir: str | None = None
@@ -342,7 +343,11 @@ class Trainer:
                                backbone=o.backbone, hidden=o.hidden, n_blocks=o.n_blocks,
                                n_classes=len(self.labels), widths=parse_widths(o.widths),
                                block_sets=parse_block_sets(o.block_sets, o.n_blocks),
-                               memory_input=o.memory_input, up_planes=o.up_planes)
+                               memory_input=o.memory_input, up_planes=o.up_planes,
+                               input_norm=o.input_norm)
+        if o.input_norm == "pcen" and self.frontend.kind != "logmel":
+            raise KwsError("--input-norm pcen needs log-mel features (--features logmel): PCEN "
+                           "works on the mel power")
         out = Path(o.out)
         self.out = out
         self.workdir = Path(o.workdir) if o.workdir else out.with_name(out.stem + ".work")
@@ -712,7 +717,8 @@ class Trainer:
                 teacher.load_state_dict(self._earlier_teacher(o.init_teacher).state_dict())
             else:
                 from kws.distill.data import normalisation
-                mean, std = normalisation(self.plain_train, self.frontend, seed=o.seed)
+                pcen = teacher.pcen.numpy() if self.arch.input_norm == "pcen" else None
+                mean, std = normalisation(self.plain_train, self.frontend, seed=o.seed, pcen=pcen)
                 teacher.set_normalisation(mean, std)
             self.fit("teacher", teacher, self.teacher_epochs, self.teacher_ckpt, ck)
         teacher.eval()

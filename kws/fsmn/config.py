@@ -4,6 +4,7 @@ The network (every step is the same math in kws.distill (torch) and kws.fsmn.run
 the two meet only in the .kws file and the parity tests):
 
     X  [T, F]  features (kws.frontend), normalised: (X - mean) / std per feature
+         (input_norm "pcen": (PCEN(X) - mean) / std, PCEN of the window alone: kws/fsmn/pcen.py)
     stem (float): frames stacked in windows of `stem_kernel` with stride `stem_stride`
          -> [T', stem_kernel * F] (frame-major: all F of the first frame, then the next...)
          -> linear to the backbone width  -> affine (BN folded) -> PReLU  = h  [T', B]
@@ -92,6 +93,7 @@ class ArchConfig:
     block_sets: tuple[tuple[int, ...], ...] = field(default_factory=lambda: default_block_sets(8))
     memory_input: str = "float"   # what the memory conv reads: "float" h, or "binary" sign(h - t)
     up_planes: int = 1            # sign planes of h into the up projection (1: binary; 2: 3 levels)
+    input_norm: str = "global"    # "global": (X - mean) / std; "pcen": PCEN of each window first
 
     def __post_init__(self):
         ints = ("n_frames", "n_features", "stem_kernel", "stem_stride", "backbone", "hidden",
@@ -108,6 +110,8 @@ class ArchConfig:
             raise KwsError(f"architecture: n_frames ({self.n_frames}) < stem_kernel ({self.stem_kernel})")
         if isinstance(self.up_planes, bool) or not isinstance(self.up_planes, int) or not 1 <= self.up_planes <= 3:
             raise KwsError(f"architecture: up_planes must be 1, 2 or 3, got {self.up_planes!r}")
+        if self.input_norm not in ("global", "pcen"):
+            raise KwsError(f"architecture: input_norm must be 'global' or 'pcen', got {self.input_norm!r}")
         if self.memory_input not in ("float", "binary"):
             raise KwsError(f"architecture: memory_input must be 'float' or 'binary', got {self.memory_input!r}")
         if not self.widths or not self.block_sets:

@@ -54,7 +54,7 @@ def float_params(model: Model, op: OperatingPoint) -> dict:
             down=_pm1(t[f"block{b}.down"], bw, hw),                       # [Bw, Hw]
             down_affine=(p[f"block{b}.down_scale"], p[f"block{b}.down_shift"]),
         ))
-    return dict(mean=t["frontend.mean"], std=t["frontend.std"],
+    return dict(mean=t["frontend.mean"], std=t["frontend.std"], pcen=t.get("frontend.pcen"),
                 stem=np.ascontiguousarray(t["stem.weight"][:bw]),          # [Bw, stem_inputs]
                 stem_affine=(p["stem.scale"], p["stem.shift"], p["stem.prelu"]),
                 blocks=blocks, head=(p["head.scale"], p["head.shift"]),
@@ -86,7 +86,11 @@ class FloatFSMN:
 
     def logits(self, features: np.ndarray) -> np.ndarray:
         a, P = self.arch, self.params
-        x = (features.astype(np.float32, copy=False) - P["mean"]) / P["std"]
+        x = features.astype(np.float32, copy=False)
+        if P["pcen"] is not None:
+            from kws.fsmn.pcen import apply
+            x = apply(x, P["pcen"])
+        x = (x - P["mean"]) / P["std"]
         win = np.lib.stride_tricks.sliding_window_view(x, a.stem_kernel, axis=0)[:: a.stem_stride]
         stacked = np.ascontiguousarray(win[: self.t].transpose(0, 2, 1)).reshape(self.t, a.stem_inputs)
         h = np.matmul(stacked, self.stem_wt, out=self.buf_h)

@@ -5,6 +5,9 @@ an operating point's width; packed = uint64 rows in the kernels' bit convention,
 kws/csrc/kernels.h):
 
     frontend.mean, frontend.std          float32 [F]       feature normalisation
+    frontend.pcen                        float32 [5, F]    (arch input_norm "pcen", format 4) PCEN
+                                         parameters per band: smooth, alpha, delta, root, eps
+                                         (kws/fsmn/pcen.py)
     frontend.window, frontend.mel[, frontend.dct]   the front-end's librosa matrices
                                          (kws.frontend.librosa_matrices: inference needs no librosa)
     stem.weight                          float32 [B, stem_kernel*F]
@@ -51,8 +54,9 @@ from kws.fileio import atomic_path
 from kws.fsmn.config import ArchConfig, OperatingPoint
 
 FORMAT = "kws-model"
-FORMAT_VERSION = 3      # 2 added the per-channel sign thresholds (mem_in_thresh, up_in_thresh),
-                        # 3 the arch's up_planes (several sign planes of h into the up projection)
+FORMAT_VERSION = 4      # 2 added the per-channel sign thresholds (mem_in_thresh, up_in_thresh),
+                        # 3 the arch's up_planes (several sign planes of h into the up projection),
+                        # 4 the arch's input_norm (PCEN of each window: frontend.pcen)
 MAX_FILE_BYTES = 512 * 1024 * 1024
 NON_KEYWORDS = ("_unknown_", "_silence_")     # labels a model scores but never reports
 MAX_HEADER_BYTES = 16 * 1024 * 1024
@@ -97,6 +101,8 @@ def expected_tensors(arch: ArchConfig, frontend=None) -> dict[str, tuple[str, tu
                 spec[f"{p}block{b}.up_in_thresh"] = ("float32", (arch.up_planes, bw))
             spec[f"{p}block{b}.up_thresh"] = ("int32", (hw,))
             spec[f"{p}block{b}.up_flip"] = ("uint8", (hw,))
+    if arch.input_norm == "pcen":
+        spec["frontend.pcen"] = ("float32", (5, F))
     if frontend is not None:
         from kws.frontend import matrix_shapes
         for name, dt_shape in matrix_shapes(frontend).items():
@@ -141,6 +147,8 @@ class Model:
         if self.frontend.n_features != self.arch.n_features:
             raise KwsError(f"model: frontend gives {self.frontend.n_features} features per frame "
                            f"but the network expects {self.arch.n_features}")
+        if self.arch.input_norm == "pcen" and self.frontend.kind != "logmel":
+            raise KwsError("model: PCEN (arch input_norm 'pcen') needs log-mel features")
         if (not isinstance(self.labels, list) or len(self.labels) != self.arch.n_classes
                 or not all(isinstance(s, str) and 0 < len(s) <= 100 for s in self.labels)
                 or len(set(self.labels)) != len(self.labels)):
@@ -170,6 +178,12 @@ class Model:
                                      for p, t in self.point_thresholds.items()}
         if (self.tensors["frontend.std"] <= 0).any():
             raise KwsError("model: frontend.std must be positive")
+        if "frontend.pcen" in self.tensors:
+            from kws.fsmn.pcen import check_params
+            try:
+                check_params(self.tensors["frontend.pcen"], self.arch.n_features)
+            except KwsError as e:
+                raise KwsError(f"model: frontend.pcen: {e}") from None
         if (self.tensors["frontend.mel"] < 0).any() or not (self.tensors["frontend.mel"] > 0).any(axis=1).all():
             raise KwsError("model: frontend.mel must be non-negative with no empty band")
 
@@ -251,7 +265,7 @@ def model_from_bytes(data: bytes, source: str = "<bytes>") -> Model:
     if not isinstance(info, dict) or info.get("format") != FORMAT:
         raise KwsError(f"{source}: not a kws model (format {info.get('format') if isinstance(info, dict) else None!r})")
     version = info.get("format_version")
-    if version not in (1, 2, FORMAT_VERSION):
+    if version not in (1, 2, 3, FORMAT_VERSION):
         raise KwsError(f"{source}: model format version {version!r} is not supported by this kws "
                        f"(supports 1 to {FORMAT_VERSION}); upgrade kws or re-export the model")
     arch = ArchConfig.from_dict(info.get("arch"))
@@ -324,10 +338,15 @@ def random_model(arch: ArchConfig | None = None, frontend=None, labels=None, see
             t[name] = rng.integers(-max(1, int(k ** 0.5)), max(1, int(k ** 0.5)) + 1, size=shape).astype(np.int32)
         elif leaf == "up_flip":
             t[name] = (rng.random(shape) < 0.2).astype(np.uint8)
-        elif leaf == "std":
-            t[name] = rng.uniform(5, 15, shape).astype(np.float32)
+        elif name == "frontend.pcen":
+            from kws.fsmn.pcen import default_params
+            t[name] = default_params(arch.n_features)
+        elif leaf == "std":       # features in dB, or PCEN's (~0-5)
+            t[name] = (rng.uniform(5, 15, shape) if arch.input_norm == "global"
+                       else rng.uniform(0.2, 1, shape)).astype(np.float32)
         elif leaf == "mean":
-            t[name] = rng.uniform(-60, -20, shape).astype(np.float32)
+            t[name] = (rng.uniform(-60, -20, shape) if arch.input_norm == "global"
+                       else rng.uniform(0, 1, shape)).astype(np.float32)
         elif leaf in ("prelu", "mem_prelu"):
             t[name] = rng.uniform(0.05, 0.3, shape).astype(np.float32)
         elif leaf in ("mem_scale", "down_scale"):

@@ -20,8 +20,38 @@ import numpy as np
 from kws.fsmn.config import OperatingPoint
 from kws.fsmn.floatnet import float_params
 from kws.fsmn.model import Model
+from kws.fsmn.pcen import DB_MIN
 
 OPSET = 17
+
+
+def smoother_matrices(params: np.ndarray, t: int) -> np.ndarray:
+    """float32 [F, t, t]: PCEN's smoother as a matrix per band, M[:, f] = A[f] @ E[:, f]
+    (M[0] = E[0], M[i] = (1 - s) M[i-1] + s E[i]: A[f][i, 0] = (1 - s)^i, A[f][i, j] = s (1 - s)^(i-j))."""
+    s = params[0].astype(np.float64)[:, None, None]
+    i, j = np.arange(t)[:, None], np.arange(t)[None, :]
+    a = np.where(j <= i, s * (1 - s) ** np.maximum(i - j, 0), 0.0)
+    a[:, :, 0] = (1 - s[:, :, 0]) ** np.arange(t)[None, :]
+    return a.astype(np.float32)
+
+
+def pcen_nodes(x: str, params: np.ndarray, t: int, const, node) -> str:
+    """PCEN of the window (kws/fsmn/pcen.py) in ONNX operators; the smoother is a batched MatMul."""
+    c = lambda name, v: const("pcen." + name, np.asarray(v, np.float32))      # noqa: E731
+    x = node("Max", [x, c("db_min", DB_MIN)], "pcen.floor")
+    ln_e = node("Mul", [x, c("ln10_10", np.log(10.0) / 10)], "pcen.ln_e")       # [T, F]
+    e = node("Exp", [ln_e], "pcen.e")
+    et = node("Transpose", [e], "pcen.e_t", perm=[1, 0])                       # [F, T]
+    et = node("Unsqueeze", [et, const("pcen.axes2", np.array([2], np.int64))], "pcen.e_col")
+    m = node("MatMul", [c("smoother", smoother_matrices(params, t)), et], "pcen.m_col")   # [F, T, 1]
+    m = node("Squeeze", [m, const("pcen.axes2b", np.array([2], np.int64))], "pcen.m_t")
+    m = node("Transpose", [m], "pcen.m", perm=[1, 0])                          # [T, F]
+    _, alpha, delta, root, eps = params
+    lm = node("Log", [node("Add", [m, c("eps", eps)], "pcen.m_eps")], "pcen.log_m")
+    q = node("Exp", [node("Sub", [ln_e, node("Mul", [lm, c("alpha", alpha)], "pcen.a_log_m")],
+                          "pcen.ln_q")], "pcen.q")
+    y = node("Pow", [node("Add", [q, c("delta", delta)], "pcen.q_delta"), c("root", root)], "pcen.pow")
+    return node("Sub", [y, c("delta_root", delta.astype(np.float64) ** root.astype(np.float64))], "pcen.out")
 
 
 def float_onnx(model: Model, op: OperatingPoint):
@@ -50,8 +80,11 @@ def float_onnx(model: Model, op: OperatingPoint):
         y = node("Add", [y, const(name + ".shift", col(shift))], name + ".add")
         return node("PRelu", [y, const(name + ".slope", col(slope))], name + ".prelu")
 
-    # normalise, stack stem windows (frame-major), stem linear
-    x = node("Sub", ["features", const("mean", P["mean"])], "norm.sub")
+    # (PCEN,) normalise, stack stem windows (frame-major), stem linear
+    x = "features"
+    if P["pcen"] is not None:
+        x = pcen_nodes(x, P["pcen"], a.n_frames, const, node)
+    x = node("Sub", [x, const("mean", P["mean"])], "norm.sub")
     x = node("Div", [x, const("std", P["std"])], "norm.div")
     idx = (np.arange(t)[:, None] * a.stem_stride + np.arange(a.stem_kernel)[None, :]).astype(np.int64)
     x = node("Gather", [x, const("stem.frames", idx)], "stem.gather", axis=0)        # [T', k, F]

@@ -48,7 +48,7 @@ class _Plan:
         self.net = K.Network(self.body, arch.n_frames, arch.n_features, arch.stem_kernel,
                              arch.stem_stride, t["frontend.mean"], t["frontend.std"],
                              t["stem.weight"][: self.bw].T, t["classifier.weight"][:, : self.bw],
-                             p["classifier.bias"])
+                             p["classifier.bias"], pcen=t.get("frontend.pcen"))
 
 
 class BinaryFSMN:
