@@ -87,7 +87,8 @@ def count_frontend(binary, model, cpu="cortex-a53", tools=None, ipc=IPC, clock_h
 def driver_args(arch, op, reps: int) -> list:
     bw, hw = arch.channels(op.width)
     return [arch.n_frames, arch.n_features, arch.stem_kernel, arch.stem_stride, arch.backbone,
-            arch.hidden, arch.back, arch.ahead, len(op.blocks), bw, hw, arch.n_classes, reps, arch.up_planes]
+            arch.hidden, arch.back, arch.ahead, len(op.blocks), bw, hw, arch.n_classes, reps, arch.up_planes,
+            int(arch.input_norm == "pcen")]
 
 
 def count_point(binary, arch, op, cpu="cortex-a53", tools=None, ipc=IPC, clock_hz=CLOCK_HZ) -> dict:
@@ -96,12 +97,14 @@ def count_point(binary, arch, op, cpu="cortex-a53", tools=None, ipc=IPC, clock_h
     zero = icount(binary, driver_args(arch, op, 0), None, cpu, tools, twice=False)
     kernel = icount(binary, driver_args(arch, op, 1), "popcnt_neon", cpu, tools, twice=False)
     stem = icount(binary, driver_args(arch, op, 1), "stem_matmul_base", cpu, tools, twice=False)
+    pcen = (icount(binary, driver_args(arch, op, 1), "pcen_bands_base", cpu, tools, twice=False)
+            if arch.input_norm == "pcen" else 0)
     total = one - zero
     costs = arch.costs(op)
     gemm_macs = len(op.blocks) * arch.stem_frames * (arch.up_planes + 1) * (arch.channels(op.width)[0] * arch.channels(op.width)[1])
     return {"point": op.name, "width": op.width, "blocks": len(op.blocks),
             "instructions": total, "kernel_instructions": kernel, "stem_instructions": stem,
-            "other_instructions": total - kernel - stem,
+            "pcen_instructions": pcen, "other_instructions": total - kernel - stem - pcen,
             "binary_macs": costs["binary_macs"], "float_macs": costs["float_macs"],
             "kernel_instr_per_128_macs": round(kernel / (gemm_macs / 128), 3),
             "latency_ms": round(total / (ipc * clock_hz) * 1e3, 3),

@@ -180,6 +180,30 @@ def test_pi_driver_runs_the_sign_planes(tmp_path):
     assert counts[2]["binary_macs"] == counts[1]["binary_macs"] * 3 // 2
 
 
+@pytest.mark.skipif(not (shutil.which("aarch64-linux-gnu-gcc") and shutil.which("qemu-aarch64")),
+                    reason="no cross compiler / qemu-user: bash scripts/setup.sh installs them")
+def test_pi_driver_runs_pcen(tmp_path):
+    """With arch input_norm "pcen" the driver gives the network its PCEN parameters: the count of
+    pcen_bands_base is part of the inference's and is what the PCEN model costs more."""
+    sys.path.insert(0, str(bench.ROOT / "benchmarks"))
+    try:
+        import pi_estimate as pe
+    finally:
+        sys.path.remove(str(bench.ROOT / "benchmarks"))
+    from kws.fsmn.config import ArchConfig
+    binary = pe.build_runtime(tmp_path)
+    counts = {}
+    for norm in ("global", "pcen"):
+        arch = ArchConfig(backbone=64, hidden=128, n_blocks=2, block_sets=((0, 1),), widths=(1.0,),
+                          input_norm=norm)
+        counts[norm] = pe.count_point(binary, arch, arch.operating_points[0])
+    assert counts["global"]["pcen_instructions"] == 0
+    extra = counts["pcen"]["pcen_instructions"]
+    assert 97 * 40 < extra < 97 * 40 * 200                 # a few dozen instructions per value
+    # what PCEN adds, less the plain normalisation pass it replaces
+    assert 0.8 * extra < counts["pcen"]["instructions"] - counts["global"]["instructions"] <= extra
+
+
 def test_cpu_model_names_family_and_model():
     """The name alone is ambiguous (AMD EPYC: Zen 3 or Zen 4): family and model go beside it."""
     name = bench.cpu_model()

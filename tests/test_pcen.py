@@ -53,7 +53,7 @@ def test_every_instruction_set_gives_the_same_bits():
     try:
         for f in (1, 7, 40, 45):
             x, p = _window(97, f, seed=f), P.default_params(f)
-            p[1, ::2] = 0.7                               # not the square-root path everywhere
+            p[1, ::2] = 0.7                               # alpha 1 (a division) and the log/exp path
             q = P.default_params(f)
             q[3] = 0.25                                   # the general root path
             outs = []
@@ -76,24 +76,28 @@ def test_definition_is_librosas_pcen_started_at_the_first_frame():
     e = np.exp(x.astype(np.float64) * P.LN10_OVER_10).T                      # mel power [F, T]
     s = P.smoothing_coefficient(0.4, 0.01)
     zi = scipy.signal.lfilter_zi([s], [1, s - 1])[0] * e[:, :1]
-    want = librosa.pcen(e, sr=16000, hop_length=160, time_constant=0.4, gain=0.98, bias=2.0,
-                        power=0.5, eps=1e-8, zi=zi).T
-    np.testing.assert_allclose(P.reference(x, p), want, rtol=1e-6, atol=1e-7)
-    assert abs(p[0, 0] - s) < 1e-8 and np.allclose(p[1:4, 0], [0.98, 2.0, 0.5])
+    for alpha in (1.0, 0.98):                    # kws's default, librosa's default
+        p[1] = alpha
+        want = librosa.pcen(e, sr=16000, hop_length=160, time_constant=0.4, gain=alpha, bias=2.0,
+                            power=0.5, eps=1e-8, zi=zi).T
+        np.testing.assert_allclose(P.reference(x, p), want, rtol=1e-6, atol=1e-7)
+    d = P.default_params(40)
+    assert abs(d[0, 0] - s) < 1e-8 and np.allclose(d[1:5, 0], [1.0, 2.0, 0.5, 1e-8])
 
 
 def test_a_quieter_recording_gives_nearly_the_same_features():
-    """What PCEN is for: dB features move with the gain; PCEN's barely (by g^(1 - alpha)), and
-    not at all with alpha = 1 while the signal stays above eps."""
+    """What PCEN is for: dB features move with the gain; PCEN's not at all with alpha = 1 (the
+    default) while the signal stays well above eps, and barely (by g^(1 - alpha)) below 1."""
     x = _window(97, 40, mean=-30, spread=10)
     p = P.default_params(40)
+    p[4] = 1e-14
     for gain in (-20.0, 10.0):
-        moved = K.pcen(x + np.float32(gain), p) - K.pcen(x, p)
-        assert np.abs(moved).mean() < 0.1 * np.abs(K.pcen(x, p)).mean()
-    exact = p.copy()
-    exact[1] = 1.0
-    exact[4] = 1e-12
-    np.testing.assert_allclose(K.pcen(x - 20, exact), K.pcen(x, exact), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(K.pcen(x + np.float32(gain), p), K.pcen(x, p), rtol=1e-4, atol=1e-5)
+        assert np.abs(x + np.float32(gain) - x).mean() == pytest.approx(abs(gain), rel=1e-3)
+    librosas = P.default_params(40)
+    librosas[1] = 0.98
+    moved = K.pcen(x - 20, librosas) - K.pcen(x, librosas)
+    assert 0 < np.abs(moved).mean() < 0.1 * np.abs(K.pcen(x, librosas)).mean()
 
 
 def test_each_frame_depends_only_on_the_window_up_to_it():

@@ -32,11 +32,12 @@ static uint64_t *bits(size_t n) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 14 && argc != 15) {
-        fprintf(stderr, "usage: %s T F KS S B H BACK AHEAD NB BW HW C REPS [P]\n", argv[0]);
+    if (argc < 14 || argc > 16) {
+        fprintf(stderr, "usage: %s T F KS S B H BACK AHEAD NB BW HW C REPS [P [PCEN]]\n", argv[0]);
         return 2;
     }
-    const size_t P = argc == 15 ? strtoull(argv[14], 0, 10) : 1;
+    const size_t P = argc >= 15 ? strtoull(argv[14], 0, 10) : 1;
+    const int with_pcen = argc == 16 && strtoull(argv[15], 0, 10) != 0;   /* arch input_norm "pcen" */
     if (P < 1 || P > 3) return 2;
     size_t a[13];
     for (int i = 0; i < 13; i++) a[i] = strtoull(argv[i + 1], 0, 10);
@@ -69,9 +70,14 @@ int main(int argc, char **argv) {
             .down_scale = fvec(BW, 0.03f, 0.1f), .down_shift = fvec(BW, -0.1f, 0.1f)};
     }
     float *feat = fvec(T * F, -70, -10), *logits = malloc(C * sizeof *logits);
+    float *pcen = malloc(5 * F * sizeof *pcen);   /* kws/fsmn/pcen.py default_params */
+    const float pcen_col[5] = {0.024693f, 1.0f, 2.0f, 0.5f, 1e-8f};
+    for (size_t r = 0; r < 5; r++)
+        for (size_t j = 0; j < F; j++) pcen[r * F + j] = pcen_col[r];
     const kws_fsmn_net net = {
         .n_frames = T, .n_features = F, .stem_kernel = KS, .stem_stride = S,
         .bw = BW, .hw = HW, .back = back, .ahead = ahead, .mean = mean, .std = std,
+        .pcen = with_pcen ? pcen : NULL,
         .stem_wt = stem_wt, .stem_scale = stem_s, .stem_shift = stem_b, .stem_prelu = stem_p,
         .blocks = blocks, .n_blocks = NB, .head_scale = head_s, .head_shift = head_b,
         .cls_w = cls, .ldc = BW, .cls_b = cls_b, .n_classes = C};

@@ -373,8 +373,8 @@ static inline void NAME(store_bands)(float *row, size_t nb, vf v) {
 /* One block of VL bands starting at band j (nb <= VL of them real: padding lanes compute on
  * harmless values and are dropped).  Three passes over the frames, so that the long exp/log
  * chains of different frames overlap (only the smoother is a recurrence): out holds E, then
- * M, then the result. */
-static void NAME(pcen_bands)(const float *x, size_t t, size_t f, size_t j, size_t nb,
+ * M (alpha 1: E / (eps + M)), then the result.  noinline: benchmarks/pi_estimate.py counts its instructions by name. */
+__attribute__((noinline)) static void NAME(pcen_bands)(const float *x, size_t t, size_t f, size_t j, size_t nb,
                              const float *params, const float *mean, const float *std, float *out) {
     float pv[7][VL];
     for (int q = 0; q < VL; q++) {
@@ -391,17 +391,23 @@ static void NAME(pcen_bands)(const float *x, size_t t, size_t f, size_t j, size_
                    vsel(xv_ < db_min, db_min, xv_) * c; })
     for (size_t i = 0; i < t; i++)                                   /* E */
         NAME(store_bands)(out + i * f + j, nb, vexp(LN_E(i)));
-    vf m = NAME(load_bands)(out + j, nb, 1.0f);                       /* M */
-    for (size_t i = 1; i < t; i++) {
-        m = keep * m + s * NAME(load_bands)(out + i * f + j, nb, 1.0f);
-        NAME(store_bands)(out + i * f + j, nb, m);
+    int square_root = 1, full_gain = 1;   /* root 0.5 / alpha 1 in every lane: the fast paths */
+    for (int q = 0; q < VL; q++) {
+        square_root &= pv[3][q] == 0.5f;
+        full_gain &= pv[1][q] == 1.0f;
     }
-    int square_root = 1;          /* root 0.5 in every lane: (.)^r is a (correctly rounded) sqrt */
-    for (int q = 0; q < VL; q++) square_root &= pv[3][q] == 0.5f;
+    /* M, and for alpha 1 at once E / (eps + M) (a division instead of a log and an exp) */
+    vf m = NAME(load_bands)(out + j, nb, 1.0f);
+    if (full_gain) NAME(store_bands)(out + j, nb, m / (eps + m));
+    for (size_t i = 1; i < t; i++) {
+        const vf e = NAME(load_bands)(out + i * f + j, nb, 1.0f);
+        m = keep * m + s * e;
+        NAME(store_bands)(out + i * f + j, nb, full_gain ? e / (eps + m) : m);
+    }
     const vf floor_ = square_root ? NAME(vsqrt)(delta) : vexp(r * vlog(delta));
     for (size_t i = 0; i < t; i++) {                                 /* PCEN */
         const vf mi = NAME(load_bands)(out + i * f + j, nb, 1.0f);
-        const vf q = vexp(LN_E(i) - alpha * vlog(eps + mi)) + delta;
+        const vf q = (full_gain ? mi : vexp(LN_E(i) - alpha * vlog(eps + mi))) + delta;
         vf v = (square_root ? NAME(vsqrt)(q) : vexp(r * vlog(q))) - floor_;
         if (mean) v = (v - mu) / sd;
         NAME(store_bands)(out + i * f + j, nb, v);

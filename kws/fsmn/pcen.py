@@ -21,11 +21,13 @@ see the same function and the result does not depend on how the audio was chunke
 
 Why: the dB features shift by the recording gain, so a network normalised with one global mean
 and std hears a talker 20 dB quieter than its training clips as a different input (default model
-v4.1: keyword recall 97 -> 74 % at -20 dB, docs/default-model.md). E / M ** alpha is unchanged by
-a gain g up to g ** (1 - alpha) (1000x quieter: a factor 0.87 at alpha 0.98), and the smoother
-removes a band's steady level (a microphone's colour, a hum) while onsets stand out. eps is the
-floor below which nothing is amplified (1e-8: -80 dB in the features' scale, under the quietest
-speech a microphone delivers and above digital silence's -100 dB).
+v4.1 loses a quarter of its keyword recall at -20 dB, docs/default-model.md). E / M ** alpha is
+unchanged by a gain g up to g ** (1 - alpha): alpha is 1 here (librosa's 0.98 keeps that trace of
+the level, a factor 0.87 for 1000x quieter, and costs a log and an exp per value more: with alpha
+1 the runtime divides), and the smoother removes a band's steady level (a microphone's colour, a
+hum) while onsets stand out. eps is the floor below which nothing is amplified (1e-8: -80 dB in
+the features' scale, under the quietest speech a microphone delivers and above digital silence's
+-100 dB).
 
 The runtime computes it in C (kws._kernels.pcen, also inside the network's one C call), the
 trainer in torch (kws.distill.modules.pcen_torch), the ONNX export with ONNX operators; this
@@ -52,9 +54,9 @@ def smoothing_coefficient(time_constant_s: float = 0.4, hop_s: float = 0.01) -> 
 
 
 def default_params(n_features: int, hop_s: float = 0.01) -> np.ndarray:
-    """float32 [5, F]: librosa's defaults (time constant 0.4 s, alpha 0.98, delta 2, r 0.5) and
+    """float32 [5, F]: librosa's defaults (time constant 0.4 s, delta 2, r 0.5) but alpha 1, and
     eps 1e-8 for features in dB of full-scale power (see the module doc)."""
-    col = [smoothing_coefficient(0.4, hop_s), 0.98, 2.0, 0.5, 1e-8]
+    col = [smoothing_coefficient(0.4, hop_s), 1.0, 2.0, 0.5, 1e-8]
     return np.repeat(np.asarray(col, np.float32)[:, None], n_features, axis=1)
 
 
