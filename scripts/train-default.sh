@@ -40,6 +40,7 @@ FINETUNE_EPOCHS=${FINETUNE_EPOCHS:-6}
 BUDGET=${BUDGET:-5}             # false alarms per hour the shipped thresholds are calibrated for
 BACKBONE=${BACKBONE:-128}       # the residual stream's width (both networks)
 UP_PLANES=${UP_PLANES:-1}       # sign planes of the residual stream into the student's up projections
+INPUT_NORM=${INPUT_NORM:-global}  # the networks' first step: global (v4.1) or pcen (PCEN of each window)
 # Candidate recipe (not v4.1's): NEAR_WORDS=w1,w2,... adds NEAR_PER_WORD clips of each of those words
 # (training speakers only) to the training split (step 1b: run v5's data). VAL_SPEECH_B=minutes: a
 # second validation speech stream (seed 202) among the calibration's negatives (v4.1: 60; 0: none).
@@ -97,7 +98,8 @@ NEG=(--negative-stream "$STREAMS/val-speech.flac")
 # 3. teacher (float, Adam 3e-3) then the thinnable binary student (Adam 1e-3, HED and logit
 #    distillation); realistic acoustics on half of the clips, _unknown_ 40 % of each epoch (a fresh
 #    subset every epoch)
-COMMON=(--data "$DATA" --task v1-12 --backbone "$BACKBONE" --hidden 512 --up-planes "$UP_PLANES" --optimizer adam --logit-kd 1 --acoustics realistic
+COMMON=(--data "$DATA" --task v1-12 --backbone "$BACKBONE" --hidden 512 --up-planes "$UP_PLANES" --input-norm "$INPUT_NORM"
+        --optimizer adam --logit-kd 1 --acoustics realistic
         --noise-prob 0.5 --unknown-fraction 0.4 --spec-masks 2 --student-plan center --inplace-kd 1
         --no-progress --resume)
 torchrun --standalone --nproc_per_node "$NPROC" -m kws train "${COMMON[@]}" \
