@@ -2,12 +2,13 @@
 
     python benchmarks/level_robustness.py --data data/v3 --split validation \\
         [--model default] [--model other.kws] [--teacher run.work/teacher.pt ...] \\
-        [--gains 0,-10,-20,-30,10] [--points 1x8,0.5x4] [--json]
+        [--gains 0,-10,-20,-30,10] [--snr 10] [--points 1x8,0.5x4] [--json]
 
 Every clip of the split (the clip and its own noise floor) is scaled by each gain in dB, then
 clipped to [-1, 1] (kws eval --gain, kws.distill.evaluate.Perturbation), and each network's
 argmax is scored: 12-class accuracy, keyword recall, and the share of `_unknown_` clips called a
-keyword. The synthetic clips' speech is at -35 to -15 dBFS, and training varies it by about +-8 dB
+keyword. `--snr`: the data set's background noise mixed in at that SNR first (kws eval --snr),
+so the level moves the noise with the speech. The synthetic clips' speech is at -35 to -15 dBFS, and training varies it by about +-8 dB
 more, so -20 dB puts it where a talker a few metres from a microphone at a low gain is. Networks:
 .kws models (binary runtime, at --points) and float teachers of training checkpoints (torch; PCEN
 teachers and global-normalisation ones side by side).
@@ -41,6 +42,7 @@ def main(argv=None) -> None:
     ap.add_argument("--model", action="append", default=[], help=".kws file or 'default' (repeatable)")
     ap.add_argument("--teacher", action="append", default=[], help="a training checkpoint's float teacher (repeatable)")
     ap.add_argument("--gains", default="0,-10,-20,-30,10")
+    ap.add_argument("--snr", type=float, help="background noise at this SNR in dB before the gain")
     ap.add_argument("--points", default="1x8,0.5x4")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
@@ -72,8 +74,9 @@ def main(argv=None) -> None:
     clips = SpeechCommands(Path(a.data), a.split, task, words, seed=0)
     rows = []
     for g in gains:
-        x, y = _features(clips, frontend, 97 if not models else models[0][1].arch.n_frames,
-                         Perturbation(gain=g) if g else None)
+        perturb = Perturbation(snr=a.snr, noise=clips.noise if a.snr is not None else None,
+                               gain=g if g else None)
+        x, y = _features(clips, frontend, 97 if not models else models[0][1].arch.n_frames, perturb or None)
         preds = {}
         for name, m in models:
             net = BinaryFSMN(m)
@@ -83,14 +86,14 @@ def main(argv=None) -> None:
         for name, net, _ in teachers:
             preds[f"{name} (teacher)"] = _teacher_logits(net, x).argmax(axis=1)
         for net_name, pred in preds.items():
-            rows.append({"network": net_name, "gain_db": g, "accuracy": float((pred == y).mean()),
+            rows.append({"network": net_name, "gain_db": g, "snr_db": a.snr, "accuracy": float((pred == y).mean()),
                          **class_summary(y, pred, labels)})
         if not a.json:
             print(f"gain {g:+g} dB done", file=sys.stderr)
     if a.json:
         print(json.dumps(rows))
         return
-    print(f"# {a.data} ({a.split}, {len(y)} clips)")
+    print(f"# {a.data} ({a.split}, {len(y)} clips{'' if a.snr is None else f', noise at {a.snr:g} dB SNR'})")
     print(f"{'network':<48} {'gain':>6}  accuracy  keyword recall  unknown->keyword")
     for r in sorted(rows, key=lambda r: (r["network"], -r["gain_db"])):
         print(f"{r['network'][-48:]:<48} {r['gain_db']:+6g}  {r['accuracy']:.4f}    {r['keyword_recall']:.4f}"

@@ -35,8 +35,10 @@ def test_models_and_teachers_at_every_gain(toy_data, tmp_path, capsys):
     ev = evaluate(str(out), str(toy_data), "testing", stream=False)
     assert rows[0]["accuracy"] == pytest.approx(ev["accuracy"]["1x4"])
     lr.main(["--data", str(toy_data), "--split", "testing", "--model", str(out), "--gains", "0",
-             "--points", "1x4"])
+             "--points", "1x4", "--snr", "10"])
     text = capsys.readouterr().out
-    assert "keyword recall" in text and len(text.strip().splitlines()) == 3
+    assert "keyword recall" in text and "10 dB SNR" in text and len(text.strip().splitlines()) == 3
+    noisy = evaluate(str(out), str(toy_data), "testing", stream=False, snr=10.0)
+    assert f"{noisy['accuracy']['1x4']:.4f}" in text
     with pytest.raises(SystemExit, match="comma-separated numbers"):
         lr.main(["--data", str(toy_data), "--gains", "0,x"])
