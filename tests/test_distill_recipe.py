@@ -11,7 +11,7 @@ from conftest import toy_train_args  # noqa: E402
 from kws.cli import main  # noqa: E402
 from kws.distill.hed import logit_kd  # noqa: E402
 from kws.distill.modules import FSMN  # noqa: E402
-from kws.distill.specaug import spec_masks  # noqa: E402
+from kws.distill.specaug import Masked, spec_keep, spec_masks  # noqa: E402
 from kws.distill.train import Trainer, TrainOptions, _Dist, _Objective  # noqa: E402
 from kws.errors import KwsError  # noqa: E402
 
@@ -40,6 +40,25 @@ def test_spec_masks_fill_bands_within_limits():
     assert torch.equal(y, same)
     with pytest.raises(KwsError, match="expected features"):
         spec_masks(x[0], fill, 2)
+
+
+def test_pcen_networks_take_the_masks_after_their_normalisation(toy_data, tmp_path):
+    """A PCEN network gets Masked(x, keep): the masked cells are 0 (the mean) after PCEN and the
+    normalisation, the others as without masks; the draws are spec_masks' own."""
+    import dataclasses
+    x = torch.randn(4, 97, 40) * 15 - 50
+    keep = spec_keep(x.shape, 2, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(spec_masks(x, torch.zeros(40), 2, generator=torch.Generator().manual_seed(3)) == x,
+                       keep | (x == 0))
+    tr = Trainer(_opts(toy_data, tmp_path), _Dist())
+    net = FSMN(dataclasses.replace(tr.arch, input_norm="pcen"), binary=False)
+    net.set_normalisation(torch.full((40,), 0.3), torch.full((40,), 0.5))
+    plain, masked = net.stem_input(x), net.stem_input(Masked(x, keep))
+    k = net.arch.stem_kernel
+    cells = keep.unfold(1, k, net.arch.stem_stride).transpose(2, 3).reshape(plain.shape)
+    assert torch.equal(masked[cells], plain[cells]) and torch.all(masked[~cells] == 0) and (~cells).any()
+    logits, _ = net(Masked(x, keep))                    # the whole forward takes it
+    assert logits.shape == (4, tr.arch.n_classes) and torch.isfinite(logits).all()
 
 
 def test_inplace_kd_adds_the_widest_points_soft_labels_to_the_others(toy_data, tmp_path):

@@ -21,7 +21,7 @@ def test_models_and_teachers_at_every_gain(toy_data, tmp_path, capsys):
     from kws.distill.evaluate import evaluate
     from tests.conftest import toy_train_args
     out = tmp_path / "pcen.kws"
-    assert main(toy_train_args(toy_data, out, "--input-norm", "pcen", "--workdir", str(tmp_path / "w"),
+    assert main(toy_train_args(toy_data, out, "--input-norm", "pcen", "--spec-masks", "2", "--workdir", str(tmp_path / "w"),
                                epochs=1)) == 0
     teacher = tmp_path / "w" / "teacher.pt"
     capsys.readouterr()

@@ -233,14 +233,20 @@ class FSMN(nn.Module):
             self.feat_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
             self.feat_std.copy_(torch.as_tensor(std, dtype=torch.float32))
 
-    def stem_input(self, x: torch.Tensor) -> torch.Tensor:
-        """[N, n_frames, F] features -> normalised, stacked stem windows [N, T', k*F] (frame-major)."""
+    def stem_input(self, x) -> torch.Tensor:
+        """[N, n_frames, F] features (or kws.distill.specaug.Masked: features and where to keep
+        them after the normalisation) -> normalised, stacked stem windows [N, T', k*F] (frame-major)."""
         a = self.arch
+        keep = None
+        if isinstance(x, tuple):
+            x, keep = x
         if x.dim() != 3 or x.shape[1:] != (a.n_frames, a.n_features):
             raise ValueError(f"features must be [N, {a.n_frames}, {a.n_features}], got {tuple(x.shape)}")
         if self.arch.input_norm == "pcen":
             x = pcen_torch(x, self.pcen)
         x = (x - self.feat_mean) / self.feat_std
+        if keep is not None:
+            x = torch.where(keep, x, torch.zeros((), dtype=x.dtype))
         w = x.unfold(1, a.stem_kernel, a.stem_stride)            # [N, T', F, k]
         return w.transpose(2, 3).reshape(x.shape[0], a.stem_frames, a.stem_inputs)
 

@@ -59,7 +59,7 @@ import torch.nn.functional as F
 
 from kws.distill.bop import Bop
 from kws.distill.hed import HED_WEIGHT, hed_loss, hed_target, logit_kd
-from kws.distill.specaug import spec_masks
+from kws.distill.specaug import Masked, spec_keep, spec_masks
 from kws.distill.modules import FSMN, clamp_latent_, init_sign_thresholds_, op_key, teacher_arch
 from kws.errors import KwsError
 from kws.fileio import atomic_path, write_text_atomic
@@ -606,7 +606,10 @@ class Trainer:
                 if o.spec_masks:
                     g = torch.Generator().manual_seed(
                         int(np.random.SeedSequence([o.seed, epoch, step, env.rank, 13]).generate_state(1)[0]))
-                    x = spec_masks(x, net.feat_mean, o.spec_masks, generator=g)
+                    if net.arch.input_norm == "pcen":    # masks after PCEN (specaug module doc)
+                        x = Masked(x, spec_keep(x.shape, o.spec_masks, generator=g))
+                    else:
+                        x = spec_masks(x, net.feat_mean, o.spec_masks, generator=g)
                 loss, logits = model(x, y, plan)
                 for op in opts:
                     op.zero_grad(set_to_none=True)
@@ -850,7 +853,7 @@ class _Objective(nn.Module):
             with torch.no_grad():
                 t_logits, t_maps = teacher(x, teacher.arch.operating_points[0])
         targets: dict = {}
-        total = x.new_zeros(())
+        total = y.new_zeros((), dtype=torch.float32)
         first = None
         for op, w in plan:
             logits, maps = net(x, op)
