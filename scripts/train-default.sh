@@ -138,6 +138,7 @@ kws eval --model "$M" --data "$DATA" --stream-ops all --stream-noise "$STREAMS/t
     --stream-snr 10 --json > "$REPORT/music10.json"
 kws eval --model "$M" --data "$DATA" --no-stream --snr 10 --json > "$REPORT/snr10.json"
 kws eval --model "$M" --data "$DATA" --no-stream --resample 8000 --json > "$REPORT/8khz.json"
+kws eval --model "$M" --data "$DATA" --no-stream --gain -20 --json > "$REPORT/quiet20.json"
 stage "yardsticks"
 kws eval --model "$RUN/finetuned.kws" --data "$DATA" --split validation --no-stream --json > "$REPORT/validation.json"
 cp "$RUN/work/history.json" "$REPORT/history.json"

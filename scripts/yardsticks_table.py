@@ -8,7 +8,8 @@ Each `--model NAME=PREFIX` reads PREFIX + `clean.json` (a `kws eval --json` with
 --stream-noise FILE --stream-snr 10`); scripts/train-default.sh writes them. Every figure is at the
 model's shipped thresholds (what `kws.Detector()` does): accuracy by voice family on the testing
 split, false alarms per hour of each negative stream, and the keyword stream's FRR in babble and in
-music at 10 dB SNR.
+music at 10 dB SNR; and, when PREFIX + `quiet20.json` exists (`kws eval --no-stream --gain -20`),
+the accuracy with every testing clip 20 dB quieter (a far or quiet talker).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def _load(prefix: str, name: str) -> dict | None:
     return json.loads(p.read_text()) if p.is_file() else None
 
 
-def rows(name: str, prefix: str, points: list[str]) -> list[list[str]]:
+def rows(name: str, prefix: str, points: list[str], quiet_column: bool = False) -> list[list[str]]:
     clean = _load(prefix, "clean.json")
     if clean is None:
         raise SystemExit(f"{prefix}clean.json not found")
@@ -43,6 +44,9 @@ def rows(name: str, prefix: str, points: list[str]) -> list[list[str]]:
         for kind in ("babble", "music"):
             s = (noisy[kind] or {}).get("streaming", {}).get(op)
             row.append(f"{100 * s['default_thresholds']['frr']:.1f} %" if s else "")
+        if quiet_column:
+            quiet = _load(prefix, "quiet20.json")
+            row.append(f"{100 * quiet['accuracy'][op]:.1f} %" if quiet and op in quiet["accuracy"] else "")
         out.append(row)
     return out
 
@@ -53,13 +57,14 @@ def main() -> None:
     ap.add_argument("--points", default="1x8,0.5x4")
     a = ap.parse_args()
     points = [p.strip() for p in a.points.split(",") if p.strip()]
+    specs = [spec.partition("=")[::2] for spec in a.model]
+    quiet = any(Path(prefix + "quiet20.json").is_file() for _, prefix in specs)
     head = ["model", "point"] + [f"accuracy, {lab} voices" for _, lab in FAMILIES] + \
         ["false alarms/h, running speech", "false alarms/h, music",
-         "FRR, babble 10 dB", "FRR, music 10 dB"]
+         "FRR, babble 10 dB", "FRR, music 10 dB"] + (["accuracy, 20 dB quieter"] if quiet else [])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for spec in a.model:
-        name, _, prefix = spec.partition("=")
-        lines += ["| " + " | ".join(r) + " |" for r in rows(name, prefix, points)]
+    for name, prefix in specs:
+        lines += ["| " + " | ".join(r) + " |" for r in rows(name, prefix, points, quiet)]
     print("\n".join(lines))
 
 
