@@ -415,10 +415,17 @@ __attribute__((noinline)) static void NAME(pcen_bands)(const float *x, size_t t,
 #undef LN_E
 }
 
+/* Bands are independent, so the last block overlaps the one before it (its shared bands are
+ * computed twice, to the same bits) rather than running on padding: fewer than VL bands only
+ * when there are fewer than VL in all. */
 static void NAME(pcen)(const float *x, size_t t, size_t f, const float *params, const float *mean,
                        const float *std, float *out) {
+    if (f < VL) {
+        NAME(pcen_bands)(x, t, f, 0, f, params, mean, std, out);
+        return;
+    }
     for (size_t j = 0; j < f; j += VL)
-        NAME(pcen_bands)(x, t, f, j, f - j < VL ? f - j : VL, params, mean, std, out);
+        NAME(pcen_bands)(x, t, f, j + VL > f ? f - VL : j, VL, params, mean, std, out);
 }
 #undef vsel
 #undef vsplat
