@@ -158,11 +158,9 @@ def test_pi_estimate_counts_the_frontend_per_frame(tmp_path, monkeypatch):
                               "percent_of_one_core": round(want / 1.2e9 * 100, 3)}]
 
 
-@pytest.mark.skipif(not (shutil.which("aarch64-linux-gnu-gcc") and shutil.which("qemu-aarch64")),
-                    reason="no cross compiler / qemu-user: bash scripts/setup.sh installs them")
-def test_pi_driver_runs_the_sign_planes(tmp_path):
-    """The Pi estimate's driver builds the runtime's up layer with sign planes: two planes double
-    the up GEMM's kernel instructions (the down GEMM unchanged), so the kernel count grows ~1.5x."""
+def _pi_counts(tmp_path, backbone: int, hidden: int, **variants) -> dict:
+    """pi_estimate.count_point of a 2-block, width-1 network for each value of the one ArchConfig
+    field in `variants` (e.g. up_planes=(1, 2)), on one build of the Pi driver."""
     sys.path.insert(0, str(bench.ROOT / "benchmarks"))
     try:
         import pi_estimate as pe
@@ -170,11 +168,21 @@ def test_pi_driver_runs_the_sign_planes(tmp_path):
         sys.path.remove(str(bench.ROOT / "benchmarks"))
     from kws.fsmn.config import ArchConfig
     binary = pe.build_runtime(tmp_path)
+    (field, values), = variants.items()
     counts = {}
-    for planes in (1, 2):
-        arch = ArchConfig(backbone=128, hidden=256, n_blocks=2, block_sets=((0, 1),), widths=(1.0,),
-                          up_planes=planes)
-        counts[planes] = pe.count_point(binary, arch, arch.operating_points[0])
+    for v in values:
+        arch = ArchConfig(backbone=backbone, hidden=hidden, n_blocks=2, block_sets=((0, 1),),
+                          widths=(1.0,), **{field: v})
+        counts[v] = pe.count_point(binary, arch, arch.operating_points[0])
+    return counts
+
+
+@pytest.mark.skipif(not (shutil.which("aarch64-linux-gnu-gcc") and shutil.which("qemu-aarch64")),
+                    reason="no cross compiler / qemu-user: bash scripts/setup.sh installs them")
+def test_pi_driver_runs_the_sign_planes(tmp_path):
+    """The Pi estimate's driver builds the runtime's up layer with sign planes: two planes double
+    the up GEMM's kernel instructions (the down GEMM unchanged), so the kernel count grows ~1.5x."""
+    counts = _pi_counts(tmp_path, 128, 256, up_planes=(1, 2))
     ratio = counts[2]["kernel_instructions"] / counts[1]["kernel_instructions"]
     assert 1.3 < ratio < 1.7, ratio
     assert counts[2]["binary_macs"] == counts[1]["binary_macs"] * 3 // 2
@@ -185,18 +193,7 @@ def test_pi_driver_runs_the_sign_planes(tmp_path):
 def test_pi_driver_runs_pcen(tmp_path):
     """With arch input_norm "pcen" the driver gives the network its PCEN parameters: the count of
     pcen_bands_base is part of the inference's and is what the PCEN model costs more."""
-    sys.path.insert(0, str(bench.ROOT / "benchmarks"))
-    try:
-        import pi_estimate as pe
-    finally:
-        sys.path.remove(str(bench.ROOT / "benchmarks"))
-    from kws.fsmn.config import ArchConfig
-    binary = pe.build_runtime(tmp_path)
-    counts = {}
-    for norm in ("global", "pcen"):
-        arch = ArchConfig(backbone=64, hidden=128, n_blocks=2, block_sets=((0, 1),), widths=(1.0,),
-                          input_norm=norm)
-        counts[norm] = pe.count_point(binary, arch, arch.operating_points[0])
+    counts = _pi_counts(tmp_path, 64, 128, input_norm=("global", "pcen"))
     assert counts["global"]["pcen_instructions"] == 0
     extra = counts["pcen"]["pcen_instructions"]
     assert 97 * 40 < extra < 97 * 40 * 200                 # a few dozen instructions per value

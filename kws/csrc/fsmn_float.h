@@ -373,8 +373,9 @@ static inline void NAME(store_bands)(float *row, size_t nb, vf v) {
 /* One block of VL bands starting at band j (nb <= VL of them real: padding lanes compute on
  * harmless values and are dropped).  Three passes over the frames, so that the long exp/log
  * chains of different frames overlap (only the smoother is a recurrence): out holds E, then
- * M (alpha 1: E / (eps + M)), then the result.  noinline: benchmarks/pi_estimate.py counts its instructions by name. */
-__attribute__((noinline)) static void NAME(pcen_bands)(const float *x, size_t t, size_t f, size_t j, size_t nb,
+ * M (alpha 1: E / (eps + M)), then the result.  noinline, noclone: benchmarks/pi_estimate.py
+ * counts its instructions by name. */
+__attribute__((noinline, noclone)) static void NAME(pcen_bands)(const float *x, size_t t, size_t f, size_t j, size_t nb,
                              const float *params, const float *mean, const float *std, float *out) {
     float pv[7][VL];
     for (int q = 0; q < VL; q++) {
