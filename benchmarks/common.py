@@ -18,6 +18,15 @@ _UNSET = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 AVX2_ONLY = {"OPENBLAS_CORETYPE": "Haswell", "KWS_KERNEL": "avx2"}
 
 
+def float_list(text: str, what: str) -> list[float]:
+    """Comma-separated numbers (a benchmark's option, e.g. --gains 0,-20), or SystemExit naming
+    `what` (e.g. "level_robustness.py: --gains")."""
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise SystemExit(f"{what} must be comma-separated numbers, got {text!r}") from None
+
+
 def add_avx2_only_flag(ap) -> None:
     """--avx2-only on a benchmark's parser (ensure_single_thread_env acts on it before parsing)."""
     ap.add_argument("--avx2-only", action="store_true",

@@ -23,6 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import float_list  # noqa: E402
+
 
 def _teacher_logits(net, x: np.ndarray) -> np.ndarray:
     import torch
@@ -46,10 +49,7 @@ def main(argv=None) -> None:
     ap.add_argument("--points", default="1x8,0.5x4")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
-    try:
-        gains = [float(g) for g in a.gains.split(",") if g.strip()]
-    except ValueError:
-        raise SystemExit(f"level_robustness.py: --gains must be comma-separated numbers of dB, got {a.gains!r}")
+    gains = float_list(a.gains, "level_robustness.py: --gains")
     if not a.model and not a.teacher:
         a.model = ["default"]
     models = [(m, resolve_model(m)) for m in a.model]

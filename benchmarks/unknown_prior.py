@@ -22,6 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import float_list  # noqa: E402
+
 FPRS = (0.01, 0.002)
 
 
@@ -90,10 +93,7 @@ def main(argv=None) -> None:
     ap.add_argument("--biases", default="-1,0,0.5,1,1.5,2,3")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
-    try:
-        biases = [float(b) for b in a.biases.split(",") if b.strip()]
-    except ValueError:
-        raise SystemExit(f"unknown_prior.py: --biases must be comma-separated numbers, got {a.biases!r}")
+    biases = float_list(a.biases, "unknown_prior.py: --biases")
     model = resolve_model(a.model)
     if "_unknown_" not in model.labels:
         raise SystemExit("unknown_prior.py: the model has no _unknown_ class")
