@@ -152,6 +152,13 @@ def test_model_file_round_trip_and_checks(tmp_path):
     raw = path.read_bytes()
     n = struct.unpack("<Q", raw[:8])[0]
     assert json.loads(json.loads(raw[8:8 + n])["__metadata__"]["kws"])["format_version"] == FORMAT_VERSION == 4
+    plain = tmp_path / "plain.kws"                # without PCEN: format 3, readable by older kws
+    random_model(seed=1).save(plain)
+    raw = plain.read_bytes()
+    n = struct.unpack("<Q", raw[:8])[0]
+    info = json.loads(json.loads(raw[8:8 + n])["__metadata__"]["kws"])
+    assert info["format_version"] == 3 and "input_norm" not in info["arch"]
+    assert load_model(plain).arch.input_norm == "global"
     bad = dict(m.tensors)
     bad["frontend.pcen"] = bad["frontend.pcen"].copy()
     bad["frontend.pcen"][0, 0] = -1.0

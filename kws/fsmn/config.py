@@ -192,6 +192,8 @@ class ArchConfig:
         d = dataclasses.asdict(self)
         d["widths"] = list(self.widths)
         d["block_sets"] = [list(s) for s in self.block_sets]
+        if d["input_norm"] == "global":     # the default, left out: kws before format 4 reads the file
+            del d["input_norm"]
         return d
 
     @classmethod

@@ -215,7 +215,10 @@ class Model:
     # ------------------------------------------------------------------ file I/O
     def metadata(self) -> dict:
         import kws
-        meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "kws_version": kws.__version__,
+        # the lowest version that holds the file: models without PCEN stay readable by kws that
+        # predates format 4
+        version = FORMAT_VERSION if self.arch.input_norm == "pcen" else 3
+        meta = {"format": FORMAT, "format_version": version, "kws_version": kws.__version__,
                 "frontend": self.frontend.to_dict(), "labels": list(self.labels),
                 "arch": self.arch.to_dict(), "provenance": self.provenance}
         if self.thresholds is not None:
