@@ -70,13 +70,14 @@ def main(argv=None) -> None:
     for name, _, lab in teachers:
         if lab != labels:
             raise SystemExit(f"level_robustness.py: {name} has other labels")
+    n_frames = models[0][1].arch.n_frames if models else teachers[0][1].arch.n_frames
     task, words = task_for_labels(labels)
     clips = SpeechCommands(Path(a.data), a.split, task, words, seed=0)
     rows = []
     for g in gains:
         perturb = Perturbation(snr=a.snr, noise=clips.noise if a.snr is not None else None,
                                gain=g if g else None)
-        x, y = _features(clips, frontend, 97 if not models else models[0][1].arch.n_frames, perturb or None)
+        x, y = _features(clips, frontend, n_frames, perturb or None)
         preds = {}
         for name, m in models:
             net = BinaryFSMN(m)

@@ -14,9 +14,9 @@ constant as a step to a loud or a silent level. It gets `Masked(x, keep)` instea
 
 from __future__ import annotations
 
-import torch
-
 from typing import NamedTuple
+
+import torch
 
 from kws.errors import KwsError
 
@@ -31,12 +31,9 @@ class Masked(NamedTuple):
 def spec_masks(x: torch.Tensor, fill: torch.Tensor, masks: int = 2, max_time: int | None = None,
                max_freq: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
     """x [B, T, F] -> a masked copy; max_time / max_freq default to 10 % of T and 15 % of F."""
-    if x.dim() != 3:
-        raise KwsError(f"spec_masks: expected features [B, T, F], got shape {tuple(x.shape)}")
+    keep = spec_keep(x.shape, masks, max_time, max_freq, generator)      # validates the shape too
     if masks == 0 or x.shape[0] == 0:
-        spec_keep(x.shape, masks, max_time, max_freq, generator)       # validates
         return x
-    keep = spec_keep(x.shape, masks, max_time, max_freq, generator)
     return torch.where(keep, x, fill.to(x.dtype).expand_as(x))
 
 

@@ -25,6 +25,7 @@ import numpy as np
 
 from kws.fsmn.config import OperatingPoint
 from kws.fsmn.model import Model
+from kws.fsmn.pcen import apply as apply_pcen
 
 UP_SLOPE = 0.25       # PReLU slope standing in for the sign after the up projection
 
@@ -88,8 +89,7 @@ class FloatFSMN:
         a, P = self.arch, self.params
         x = features.astype(np.float32, copy=False)
         if P["pcen"] is not None:
-            from kws.fsmn.pcen import apply
-            x = apply(x, P["pcen"])
+            x = apply_pcen(x, P["pcen"])
         x = (x - P["mean"]) / P["std"]
         win = np.lib.stride_tricks.sliding_window_view(x, a.stem_kernel, axis=0)[:: a.stem_stride]
         stacked = np.ascontiguousarray(win[: self.t].transpose(0, 2, 1)).reshape(self.t, a.stem_inputs)
