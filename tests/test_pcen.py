@@ -189,7 +189,8 @@ def test_network_runs_pcen_then_the_normalisation_in_its_one_c_call():
                                       BinaryFSMN(plain).logits(K.pcen(x, m.tensors["frontend.pcen"]), op))
 
 
-def test_onnx_export_matches_the_float_network_with_pcen():
+@pytest.mark.parametrize("alpha, root", [(1.0, 0.5), (0.98, 0.4)])   # Div/Sqrt or Log/Exp/Pow
+def test_onnx_export_matches_the_float_network_with_pcen(alpha, root):
     pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")
     from kws.fsmn.floatnet import FloatFSMN
@@ -197,6 +198,7 @@ def test_onnx_export_matches_the_float_network_with_pcen():
     m = random_model(PCEN_ARCH, seed=3)
     p = m.tensors["frontend.pcen"].copy()
     p[0, ::2] = 0.1                                  # per-band smoothing reaches the matrices
+    p[1, 1::2], p[3, 1::2] = alpha, root
     m = Model(arch=m.arch, frontend=m.frontend, labels=m.labels, tensors={**m.tensors, "frontend.pcen": p})
     x = _window(97, 40, seed=4, mean=-40)
     e = np.exp(x.astype(np.float64) * P.LN10_OVER_10)

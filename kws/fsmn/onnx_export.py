@@ -47,10 +47,16 @@ def pcen_nodes(x: str, params: np.ndarray, t: int, const, node) -> str:
     m = node("Squeeze", [m, const("pcen.axes2b", np.array([2], np.int64))], "pcen.m_t")
     m = node("Transpose", [m], "pcen.m", perm=[1, 0])                          # [T, F]
     _, alpha, delta, root, eps = params
-    lm = node("Log", [node("Add", [m, c("eps", eps)], "pcen.m_eps")], "pcen.log_m")
-    q = node("Exp", [node("Sub", [ln_e, node("Mul", [lm, c("alpha", alpha)], "pcen.a_log_m")],
-                          "pcen.ln_q")], "pcen.q")
-    y = node("Pow", [node("Add", [q, c("delta", delta)], "pcen.q_delta"), c("root", root)], "pcen.pow")
+    m_eps = node("Add", [m, c("eps", eps)], "pcen.m_eps")
+    if np.all(alpha == 1):          # the default: a division, as the runtime does (no Log/Exp)
+        q = node("Div", [e, m_eps], "pcen.q")
+    else:
+        lm = node("Log", [m_eps], "pcen.log_m")
+        q = node("Exp", [node("Sub", [ln_e, node("Mul", [lm, c("alpha", alpha)], "pcen.a_log_m")],
+                              "pcen.ln_q")], "pcen.q")
+    q_delta = node("Add", [q, c("delta", delta)], "pcen.q_delta")
+    y = node("Sqrt", [q_delta], "pcen.pow") if np.all(root == 0.5) else \
+        node("Pow", [q_delta, c("root", root)], "pcen.pow")
     return node("Sub", [y, c("delta_root", delta.astype(np.float64) ** root.astype(np.float64))], "pcen.out")
 
 
