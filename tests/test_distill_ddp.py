@@ -13,9 +13,11 @@ from kws.distill.toydata import make_toy_dataset  # noqa: E402
 from kws.fsmn.model import load_model  # noqa: E402
 
 
-@pytest.mark.parametrize("extra", [[], ["--input-norm", "pcen", "--spec-masks", "2"]], ids=["global", "pcen-masks"])
+@pytest.mark.parametrize("extra", [[], ["--input-norm", "pcen", "--pcen-learn", "--spec-masks", "2"]],
+                         ids=["global", "pcen-masks"])
 def test_torchrun_two_processes(tmp_path, extra):
-    """Also PCEN with SpecAugment masks: DDP hands the masked batch (a Masked tuple) through."""
+    """Also PCEN (learnt by the teacher: its offsets among DDP's synchronised parameters) with
+    SpecAugment masks: DDP hands the masked batch (a Masked tuple) through."""
     data = make_toy_dataset(tmp_path / "data", ["yes", "no", "cat", "dog"], per_word=12, seed=4)
     out = tmp_path / "m.kws"
     env = dict(os.environ, OMP_NUM_THREADS="1")

@@ -58,3 +58,15 @@ def test_existing_run_needs_resume(toy_data, tmp_path, capsys):
     assert main(toy_train_args(toy_data, out, "--stop-after", "1")) == 3
     assert main(toy_train_args(toy_data, out)) == 1
     assert "pass --resume" in capsys.readouterr().err
+
+
+def test_resume_keeps_pcen_learning(toy_data, tmp_path, capsys):
+    """--pcen-learn needs PCEN, and a run resumes only with the PCEN learning it started with."""
+    out = tmp_path / "m.kws"
+    assert main(toy_train_args(toy_data, out, "--pcen-learn")) == 1
+    assert "--pcen-learn needs --input-norm pcen" in capsys.readouterr().err
+    pcen = ("--input-norm", "pcen")
+    assert main(toy_train_args(toy_data, out, *pcen, "--pcen-learn", "--stop-after", "1")) == 3
+    assert main(toy_train_args(toy_data, out, *pcen, "--resume")) == 1
+    assert "trained with --pcen-learn" in capsys.readouterr().err
+    assert main(toy_train_args(toy_data, out, *pcen, "--pcen-learn", "--resume")) == 0

@@ -58,6 +58,9 @@ def register(sub) -> None:
                    help="the network's first step: 'global' normalises the log-mel features with "
                         "one mean and std per band; 'pcen' applies per-channel energy normalisation "
                         "to each 1 s window first (level-invariant; kws/fsmn/pcen.py)")
+    p.add_argument("--pcen-learn", action="store_true",
+                   help="with --input-norm pcen: the teacher learns each band's PCEN smoothing and "
+                        "delta (alpha 1 and root 0.5 stay fixed); the student takes the teacher's")
     p.add_argument("--resume", action="store_true", help="continue the run in --workdir")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workdir", help="checkpoints and history (default: <out stem>.work next to --out)")
@@ -244,7 +247,8 @@ def _train(args) -> int:
         data=args.data, task=args.task, words=args.words, out=args.out, teacher=args.teacher,
         epochs=args.epochs, teacher_epochs=args.teacher_epochs, batch_size=args.batch_size,
         widths=args.width_set, block_sets=args.block_sets, memory_input=args.memory_input,
-        up_planes=args.up_planes, input_norm=args.input_norm, resume=args.resume, seed=args.seed,
+        up_planes=args.up_planes, input_norm=args.input_norm,
+        pcen_learn=args.pcen_learn, resume=args.resume, seed=args.seed,
         workdir=args.workdir, optimizer=args.optimizer, lr=args.lr,
         rest_optimizer=args.rest_optimizer, bop_gamma=args.bop_gamma, bop_tau=args.bop_tau,
         weight_decay=args.weight_decay, hed_weight=args.hed_weight, logit_kd=args.logit_kd,

@@ -82,7 +82,7 @@ def export_model(net, frontend, labels, provenance: dict | None = None):
                 "classifier.weight": np32(net.cls_weight),
             }
             if arch.input_norm == "pcen":
-                t["frontend.pcen"] = np32(net.pcen)
+                t["frontend.pcen"] = np32(net.pcen_params())
             for b in range(arch.n_blocks):
                 t[f"block{b}.mem"] = K.pack(sgn(net.mem[b]))       # [L, B] taps past -> future
                 t[f"block{b}.up"] = K.pack(sgn(net.up[b]))         # [H, B]

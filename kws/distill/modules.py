@@ -173,25 +173,36 @@ def pcen_torch(x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
     for t in range(1, x.shape[1]):
         m.append((1 - s) * m[-1] + s * e[:, t])
     m = torch.stack(m, dim=1)
-    return torch.pow(torch.exp(ln_e - alpha * torch.log(eps + m)) + delta, root) - torch.pow(delta, root)
+    # alpha 1 and r 0.5 (the defaults): a division and a square root, as the runtime computes them
+    q = e / (eps + m) if bool((alpha == 1).all()) else torch.exp(ln_e - alpha * torch.log(eps + m))
+    if bool((root == 0.5).all()):
+        return torch.sqrt(q + delta) - torch.sqrt(delta)
+    return torch.pow(q + delta, root) - torch.pow(delta, root)
 
 
 # ---------------------------------------------------------------------------- the network
 class FSMN(nn.Module):
     """Float teacher (binary=False) or thinnable binary student (binary=True); see module doc."""
 
-    def __init__(self, arch: ArchConfig, binary: bool = True):
+    def __init__(self, arch: ArchConfig, binary: bool = True, learn_pcen: bool = False):
         super().__init__()
         if not isinstance(arch, ArchConfig):
             raise TypeError("arch must be a kws.fsmn.config.ArchConfig")
+        if learn_pcen and arch.input_norm != "pcen":
+            raise ValueError("learn_pcen needs an architecture with input_norm 'pcen'")
         self.arch = arch
         self.binary = bool(binary)
         B, H, L, C = arch.backbone, arch.hidden, arch.taps, arch.n_classes
         self.register_buffer("feat_mean", torch.zeros(arch.n_features))
         self.register_buffer("feat_std", torch.ones(arch.n_features))
-        if arch.input_norm == "pcen":       # per-band PCEN parameters (kws/fsmn/pcen.py), fixed
+        self.pcen_offset = None
+        if arch.input_norm == "pcen":       # per-band PCEN parameters (kws/fsmn/pcen.py)
             from kws.fsmn.pcen import default_params
             self.register_buffer("pcen", torch.from_numpy(default_params(arch.n_features)))
+            # learn_pcen: each band's smoothing and delta learnt as offsets from `pcen` (logit of
+            # s, log of delta; zero = the buffer's values, where weight decay pulls them back);
+            # alpha 1 and r 0.5 stay fixed (exact level invariance, the runtime's fast paths)
+            self.pcen_offset = nn.Parameter(torch.zeros(2, arch.n_features)) if learn_pcen else None
         self.stem_weight = nn.Parameter(torch.empty(B, arch.stem_inputs))
         self.mem = nn.ParameterList([nn.Parameter(torch.empty(L, B)) for _ in range(arch.n_blocks)])
         self.up = nn.ParameterList([nn.Parameter(torch.empty(H, B)) for _ in range(arch.n_blocks)])
@@ -233,6 +244,15 @@ class FSMN(nn.Module):
             self.feat_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
             self.feat_std.copy_(torch.as_tensor(std, dtype=torch.float32))
 
+    def pcen_params(self) -> torch.Tensor:
+        """float32 [5, F]: the PCEN parameters this network applies (kws/fsmn/pcen.py rows),
+        with the learnt offsets of smoothing and delta when it learns them."""
+        if self.pcen_offset is None:
+            return self.pcen
+        s, alpha, delta, root, eps = self.pcen
+        s = torch.sigmoid(torch.logit(s.double()).float() + self.pcen_offset[0])
+        return torch.stack([s, alpha, delta * torch.exp(self.pcen_offset[1]), root, eps])
+
     def stem_input(self, x) -> torch.Tensor:
         """[N, n_frames, F] features (or kws.distill.specaug.Masked: features and where to keep
         them after the normalisation) -> normalised, stacked stem windows [N, T', k*F] (frame-major)."""
@@ -243,7 +263,7 @@ class FSMN(nn.Module):
         if x.dim() != 3 or x.shape[1:] != (a.n_frames, a.n_features):
             raise ValueError(f"features must be [N, {a.n_frames}, {a.n_features}], got {tuple(x.shape)}")
         if self.arch.input_norm == "pcen":
-            x = pcen_torch(x, self.pcen)
+            x = pcen_torch(x, self.pcen_params())
         x = (x - self.feat_mean) / self.feat_std
         if keep is not None:
             x = torch.where(keep, x, torch.zeros((), dtype=x.dtype))
@@ -417,7 +437,7 @@ class FSMN(nn.Module):
         self.feat_mean.copy_(teacher.feat_mean)
         self.feat_std.copy_(teacher.feat_std)
         if a.input_norm == "pcen":
-            self.pcen.copy_(teacher.pcen)
+            self.pcen.copy_(teacher.pcen_params())
         self.stem_weight.copy_(teacher.stem_weight)
         self.cls_weight.copy_(teacher.cls_weight)
         for mine, theirs in zip(self.binary_parameters(), teacher.binary_parameters()):

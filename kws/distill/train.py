@@ -94,6 +94,7 @@ class TrainOptions:
     memory_input: str = "float"           # float | binary (what the memory conv reads)
     up_planes: int = 1                    # sign planes of h into the up projection (ArchConfig)
     input_norm: str = "global"            # global | pcen (PCEN of each window first: ArchConfig)
+    pcen_learn: bool = False              # the teacher learns PCEN's per-band smoothing and delta
     resume: bool = False
     seed: int = 0
     workdir: str | None = None
@@ -268,13 +269,13 @@ def net_from_checkpoint(ck: dict, which: str = "model") -> tuple[FSMN, dict]:
     checkpoint's embedded teacher, or a teacher checkpoint's own net)."""
     if which == "teacher" and ck["phase"] == "student":
         arch = ArchConfig.from_dict(ck["teacher_arch"])
-        net = FSMN(arch, binary=False)
+        net = FSMN(arch, binary=False, learn_pcen="pcen_offset" in ck["teacher_model"])
         net.load_state_dict(ck["teacher_model"])
         return net, ck
     if which == "teacher" and ck["phase"] != "teacher":
         raise KwsError("not a teacher checkpoint")
     arch = ArchConfig.from_dict(ck["arch"])
-    net = FSMN(arch, binary=ck["phase"] == "student")
+    net = FSMN(arch, binary=ck["phase"] == "student", learn_pcen="pcen_offset" in ck["model"])
     net.load_state_dict(ck["model"])
     return net, ck
 
@@ -348,6 +349,8 @@ class Trainer:
         if o.input_norm == "pcen" and self.frontend.kind != "logmel":
             raise KwsError("--input-norm pcen needs log-mel features (--features logmel): PCEN "
                            "works on the mel power")
+        if o.pcen_learn and o.input_norm != "pcen":
+            raise KwsError("--pcen-learn needs --input-norm pcen")
         out = Path(o.out)
         self.out = out
         self.workdir = Path(o.workdir) if o.workdir else out.with_name(out.stem + ".work")
@@ -711,16 +714,19 @@ class Trainer:
         if o.teacher:
             teacher = self._teacher_from(o.teacher, "--teacher")
         else:
-            teacher = FSMN(teacher_arch(self.arch), binary=False)
+            teacher = FSMN(teacher_arch(self.arch), binary=False, learn_pcen=o.pcen_learn)
             ck = load_checkpoint(self.teacher_ckpt) if (o.resume and self.teacher_ckpt.exists()) else None
             if ck is not None:
+                self._same_pcen_learning(ck["model"], self.teacher_ckpt)
                 teacher.load_state_dict(ck["model"])
             elif o.init_teacher:
                 # fine-tuning: an earlier teacher's weights and normalisation; new optimizer and schedule
-                teacher.load_state_dict(self._earlier_teacher(o.init_teacher).state_dict())
+                earlier = self._earlier_teacher(o.init_teacher).state_dict()
+                self._same_pcen_learning(earlier, o.init_teacher)
+                teacher.load_state_dict(earlier)
             else:
                 from kws.distill.data import normalisation
-                pcen = teacher.pcen.numpy() if self.arch.input_norm == "pcen" else None
+                pcen = teacher.pcen_params().detach().numpy() if self.arch.input_norm == "pcen" else None
                 mean, std = normalisation(self.plain_train, self.frontend, seed=o.seed, pcen=pcen)
                 teacher.set_normalisation(mean, std)
             self.fit("teacher", teacher, self.teacher_epochs, self.teacher_ckpt, ck)
@@ -733,6 +739,8 @@ class Trainer:
                 raise KwsError(f"{self.student_ckpt} was trained with another architecture "
                                f"(widths/block sets/sizes); use another --workdir")
             student.load_state_dict(ck["model"])
+            if not o.teacher:
+                self._same_pcen_learning(ck["teacher_model"], self.student_ckpt)
             teacher.load_state_dict(ck["teacher_model"])
         elif o.init_student:
             # fine-tuning: an earlier student's weights, thresholds and BN; new optimizer and schedule
@@ -801,6 +809,12 @@ class Trainer:
             "init_student": o.init_student, "init_teacher": o.init_teacher, "student_plan": o.student_plan,
             "processes": self.env.world, "torch": torch.__version__,
             "val_accuracy": summary["student_val"], "teacher_val_accuracy": summary["teacher_val"]})
+
+    def _same_pcen_learning(self, state: dict, path) -> None:
+        if ("pcen_offset" in state) != self.o.pcen_learn:
+            raise KwsError(f"{path}: its teacher was trained {'with' if 'pcen_offset' in state else 'without'} "
+                           f"--pcen-learn; run it {'with' if 'pcen_offset' in state else 'without'} that "
+                           "flag or use another --workdir")
 
     def _teacher_from(self, path, flag: str) -> FSMN:
         """The float teacher in `path` (a teacher.pt, or a student.pt's embedded teacher), checked to
