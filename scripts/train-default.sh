@@ -41,6 +41,7 @@ BUDGET=${BUDGET:-5}             # false alarms per hour the shipped thresholds a
 BACKBONE=${BACKBONE:-128}       # the residual stream's width (both networks)
 UP_PLANES=${UP_PLANES:-1}       # sign planes of the residual stream into the student's up projections
 INPUT_NORM=${INPUT_NORM:-global}  # the networks' first step: global (v4.1) or pcen (PCEN of each window)
+PCEN_LEARN=${PCEN_LEARN:-0}     # 1: the teacher learns PCEN's per-band smoothing and delta (INPUT_NORM=pcen)
 # Candidate recipe (not v4.1's): NEAR_WORDS=w1,w2,... adds NEAR_PER_WORD clips of each of those words
 # (training speakers only) to the training split (step 1b: run v5's data). VAL_SPEECH_B=minutes: a
 # second validation speech stream (seed 202) among the calibration's negatives (v4.1: 60; 0: none).
@@ -102,6 +103,7 @@ COMMON=(--data "$DATA" --task v1-12 --backbone "$BACKBONE" --hidden 512 --up-pla
         --optimizer adam --logit-kd 1 --acoustics realistic
         --noise-prob 0.5 --unknown-fraction 0.4 --spec-masks 2 --student-plan center --inplace-kd 1
         --no-progress --resume)
+[ "$PCEN_LEARN" = 0 ] || COMMON+=(--pcen-learn)
 torchrun --standalone --nproc_per_node "$NPROC" -m kws train "${COMMON[@]}" \
     --out "$RUN/student.kws" --workdir "$RUN/work" --seed "$TRAIN_SEED" \
     --teacher-epochs "$TEACHER_EPOCHS" --epochs "$STUDENT_EPOCHS" --lr 3e-3 --student-lr 1e-3
