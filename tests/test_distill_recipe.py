@@ -72,10 +72,10 @@ def test_inplace_kd_adds_the_widest_points_soft_labels_to_the_others(toy_data, t
     tr.o.inplace_kd = 0.5
     with_kd, _ = _Objective(net, "student", tr.o, None)(x, y, plan)
     logits = [net(x, op)[0] for op, _ in plan]
-    expect = sum(w * 0.5 * logit_kd(lg, logits[0], tr.o.kd_temperature)
-                 for (op, w), lg in zip(plan[1:], logits[1:]))
-    assert float((with_kd - base).detach()) == pytest.approx(float(expect), rel=2e-3)   # float32 sums
-    assert float(expect) > 0
+    expect = float(sum(w * 0.5 * logit_kd(lg, logits[0], tr.o.kd_temperature)
+                       for (op, w), lg in zip(plan[1:], logits[1:])).detach())
+    assert float((with_kd - base).detach()) == pytest.approx(expect, rel=2e-3)   # float32 sums
+    assert expect > 0
     ce = sum(w * F.cross_entropy(lg, y) for (op, w), lg in zip(plan, logits))
     assert float(base) == pytest.approx(float(ce), rel=1e-5)
 
