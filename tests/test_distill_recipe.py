@@ -77,7 +77,7 @@ def test_inplace_kd_adds_the_widest_points_soft_labels_to_the_others(toy_data, t
     assert float((with_kd - base).detach()) == pytest.approx(expect, rel=2e-3)   # float32 sums
     assert expect > 0
     ce = sum(w * F.cross_entropy(lg, y) for (op, w), lg in zip(plan, logits))
-    assert float(base) == pytest.approx(float(ce), rel=1e-5)
+    assert float(base.detach()) == pytest.approx(float(ce.detach()), rel=1e-5)
 
 
 def test_center_weight_reaches_the_plan(toy_data, tmp_path):
