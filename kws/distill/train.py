@@ -811,9 +811,11 @@ class Trainer:
             "val_accuracy": summary["student_val"], "teacher_val_accuracy": summary["teacher_val"]})
 
     def _same_pcen_learning(self, state: dict, path) -> None:
-        if ("pcen_offset" in state) != self.o.pcen_learn:
-            raise KwsError(f"{path}: its teacher was trained {'with' if 'pcen_offset' in state else 'without'} "
-                           f"--pcen-learn; run it {'with' if 'pcen_offset' in state else 'without'} that "
+        """A teacher's state (checkpoint `path`) learnt PCEN exactly when this run does."""
+        learnt = "pcen_offset" in state
+        if learnt != self.o.pcen_learn:
+            how = "with" if learnt else "without"
+            raise KwsError(f"{path}: its teacher was trained {how} --pcen-learn; run it {how} that "
                            "flag or use another --workdir")
 
     def _teacher_from(self, path, flag: str) -> FSMN:
