@@ -13,7 +13,7 @@ from kws import _kernels as K
 from kws.errors import KwsError
 from kws.fsmn import pcen as P
 from kws.fsmn.config import ArchConfig
-from kws.fsmn.model import FORMAT_VERSION, Model, load_model, model_from_bytes, random_model
+from kws.fsmn.model import FORMAT_VERSION, Model, _read_header, load_model, model_from_bytes, random_model
 from kws.fsmn.runtime import BinaryFSMN
 
 PCEN_ARCH = ArchConfig(input_norm="pcen")
@@ -148,15 +148,11 @@ def test_model_file_round_trip_and_checks(tmp_path):
     op = m.arch.operating_points[0]
     np.testing.assert_array_equal(BinaryFSMN(back).logits(x, op), BinaryFSMN(m).logits(x, op))
     import json
-    import struct
-    raw = path.read_bytes()
-    n = struct.unpack("<Q", raw[:8])[0]
-    assert json.loads(json.loads(raw[8:8 + n])["__metadata__"]["kws"])["format_version"] == FORMAT_VERSION == 4
+    kws_info = lambda f: json.loads(_read_header(f.read_bytes())["__metadata__"]["kws"])   # noqa: E731
+    assert kws_info(path)["format_version"] == FORMAT_VERSION == 4
     plain = tmp_path / "plain.kws"                # without PCEN: format 3, readable by older kws
     random_model(seed=1).save(plain)
-    raw = plain.read_bytes()
-    n = struct.unpack("<Q", raw[:8])[0]
-    info = json.loads(json.loads(raw[8:8 + n])["__metadata__"]["kws"])
+    info = kws_info(plain)
     assert info["format_version"] == 3 and "input_norm" not in info["arch"]
     assert load_model(plain).arch.input_norm == "global"
     bad = dict(m.tensors)
