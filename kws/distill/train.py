@@ -264,18 +264,23 @@ def save_checkpoint(path, ck: dict) -> None:
         torch.save(ck, tmp)
 
 
+def learnt_pcen(state: dict) -> bool:
+    """Whether a network's state dict is of one that learns PCEN (FSMN's `pcen_offset`)."""
+    return "pcen_offset" in state
+
+
 def net_from_checkpoint(ck: dict, which: str = "model") -> tuple[FSMN, dict]:
     """(network, checkpoint) for ck["model"] (its phase's net) or which="teacher" (a student
     checkpoint's embedded teacher, or a teacher checkpoint's own net)."""
     if which == "teacher" and ck["phase"] == "student":
         arch = ArchConfig.from_dict(ck["teacher_arch"])
-        net = FSMN(arch, binary=False, learn_pcen="pcen_offset" in ck["teacher_model"])
+        net = FSMN(arch, binary=False, learn_pcen=learnt_pcen(ck["teacher_model"]))
         net.load_state_dict(ck["teacher_model"])
         return net, ck
     if which == "teacher" and ck["phase"] != "teacher":
         raise KwsError("not a teacher checkpoint")
     arch = ArchConfig.from_dict(ck["arch"])
-    net = FSMN(arch, binary=ck["phase"] == "student", learn_pcen="pcen_offset" in ck["model"])
+    net = FSMN(arch, binary=ck["phase"] == "student", learn_pcen=learnt_pcen(ck["model"]))
     net.load_state_dict(ck["model"])
     return net, ck
 
@@ -812,7 +817,7 @@ class Trainer:
 
     def _same_pcen_learning(self, state: dict, path) -> None:
         """A teacher's state (checkpoint `path`) learnt PCEN exactly when this run does."""
-        learnt = "pcen_offset" in state
+        learnt = learnt_pcen(state)
         if learnt != self.o.pcen_learn:
             how = "with" if learnt else "without"
             raise KwsError(f"{path}: its teacher was trained {how} --pcen-learn; run it {how} that "
