@@ -24,7 +24,7 @@ from kws.errors import KwsError
 SUBCOMMAND_MODULES = [
     "kws.listen",          # listen, devices
     "kws.data.cli",        # data synth / data info
-    "kws.distill.cli",     # train, eval, export
+    "kws.distill.cli",     # train, eval, export, calibrate, mine
     "kws.bench",           # bench
     "kws.serve",           # serve (Wyoming protocol)
 ]
@@ -38,6 +38,7 @@ DOCS_PAGES = {
     "train": "training.md",
     "eval": "training.md",
     "calibrate": "training.md",
+    "mine": "training.md",
     "export": "training.md",
     "bench": "performance.md",
     "serve": "serve.md",

@@ -73,11 +73,12 @@ def register(subparsers) -> None:
     t.add_argument("--words", default=",".join(KEYWORDS_12),
                    help="keywords no sentence may contain (the model's)")
     t.add_argument("--engines", default=None,
-                   help="voices of these engines (testing split only; default: all)")
-    t.add_argument("--split", choices=("testing", "validation"), default="testing",
+                   help="voices of these engines (of --split only; default: all)")
+    t.add_argument("--split", choices=("testing", "validation", "training"), default="testing",
                    help="testing: the testing split's voices with the evaluation part of the samples "
                         "and sentences (yardsticks); validation: the validation split's voices with "
-                        "the training part (for tuning thresholds, `kws calibrate`)")
+                        "the training part (for tuning thresholds, `kws calibrate`); training: the "
+                        "training split's voices with the training part (to train on: `kws mine`)")
     t.add_argument("--seed", type=int, default=0, help="seed of every random draw")
     t.set_defaults(func=_stream)
 

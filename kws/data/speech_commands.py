@@ -31,7 +31,7 @@ import numpy as np
 
 from kws.data.audio import CLIP_SAMPLES, SAMPLE_RATE, fit_length, load_wav
 from kws.data.layout import LIST_FILES, SPLITS, read_list, which_set
-from kws.data.tasks import BACKGROUND_NOISE, RUNNING_SPEECH, SILENCE, TASKS, UNKNOWN, task_labels
+from kws.data.tasks import BACKGROUND_NOISE, NEGATIVE_FOLDERS, SILENCE, TASKS, UNKNOWN, task_labels
 from kws.errors import KwsError
 
 Augmenter = Callable[[np.ndarray, np.random.Generator], np.ndarray]
@@ -78,11 +78,12 @@ def word_folders(root: Path) -> dict[str, list[str]]:
     """Word folder name -> sorted relative paths (`word/file.wav`) of its WAV files.
 
     Folders whose name starts with `_` or `.` are not words, except `_speech_` (windows of running
-    speech, which count as `_unknown_`); folders without WAV files are left out.
+    speech) and `_mined_` (`kws mine`'s hard negatives), which count as `_unknown_`; folders without
+    WAV files are left out.
     """
     out: dict[str, list[str]] = {}
     for d in sorted(p for p in root.iterdir() if p.is_dir()):
-        if d.name.startswith(("_", ".")) and d.name != RUNNING_SPEECH:
+        if d.name.startswith(("_", ".")) and d.name not in NEGATIVE_FOLDERS:
             continue
         files = sorted(f"{d.name}/{f.name}" for f in d.iterdir() if _is_wav(f))
         if files:

@@ -22,6 +22,9 @@ SILENCE = "_silence_"
 BACKGROUND_NOISE = "_background_noise_"
 # 1 s windows of keyword-free running speech (`kws data synth`): counted as `_unknown_`
 RUNNING_SPEECH = "_speech_"
+# 1 s windows of keyword-free training audio a model took for a keyword (`kws mine`): `_unknown_` too
+MINED = "_mined_"
+NEGATIVE_FOLDERS = (RUNNING_SPEECH, MINED)
 
 KEYWORDS_12 = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 # the 20 non-keyword words of Speech Commands V1 and the 5 words V2 adds

@@ -1,4 +1,4 @@
-"""`kws train`, `kws eval`, `kws export`. Registration is cheap: torch is imported inside the commands.
+"""`kws train`, `kws eval`, `kws export`, `kws calibrate`, `kws mine`. Registration is cheap: torch is imported inside the commands.
 
     kws train --data DIR --task v1-12 --out model.kws [--epochs 30] [--resume] ...
     torchrun --nproc_per_node 2 -m kws train ...          (same command, 2 processes, DDP/gloo)
@@ -196,6 +196,32 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     p.set_defaults(func=_calibrate)
 
+    # ------------------------------------------------------------------ mine
+    p = sub.add_parser("mine", formatter_class=fmt,
+                       help="hard negatives: write the windows of keyword-free training audio a model "
+                            "takes for a keyword to the data set's _mined_/ folder",
+                       description="Score every 1 s window (one every --hop-ms) of keyword-free "
+                       "TRAINING audio (`kws data stream --split training`) at --points and write the "
+                       "ones where a keyword's posterior reaches --threshold to DATA/_mined_/ as "
+                       "training clips of `_unknown_` (with mined.csv: where each came from, what the "
+                       "model took it for, what was said). Streams of validation or testing voices "
+                       "are refused. Train again on DATA to teach the model what it fired on.")
+    p.add_argument("--model", default="default", help="a .kws file, or 'default'")
+    p.add_argument("--data", required=True, help="the data set folder to add _mined_/ clips to")
+    p.add_argument("--stream", action="append", required=True, metavar="AUDIO",
+                   help="keyword-free training audio (repeatable)")
+    p.add_argument("--points", default=None,
+                   help="comma-separated operating points to mine with (default: the widest)")
+    p.add_argument("--threshold", type=float, default=0.5,
+                   help="keep windows whose highest keyword posterior reaches this")
+    p.add_argument("--hop-ms", type=float, default=100.0, help="one window every this many ms")
+    p.add_argument("--min-gap", type=float, default=1.0,
+                   help="seconds between kept windows (the highest-scoring one of a run is kept)")
+    p.add_argument("--max-per-stream", type=int, default=None,
+                   help="keep at most this many windows of each stream (the highest-scoring)")
+    p.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    p.set_defaults(func=_mine)
+
     # ------------------------------------------------------------------ eval
     p = sub.add_parser("eval", formatter_class=fmt,
                        help="accuracy per (width, blocks), confusion matrix, streaming FRR at N FA/h",
@@ -354,6 +380,27 @@ def _calibrate(args) -> int:
         print("  trade-off, budget FA/h -> keyword-stream FRR: " + ", ".join(
             f"{t['fa_per_hour_budget']:g} -> {t['frr']:.3f}" for t in p["tradeoff"]))
     print(f"wrote {args.out}")
+    return 0
+
+
+def _mine(args) -> int:
+    from kws.detector import resolve_model
+    from kws.distill.mine import mine
+    model = resolve_model(args.model)
+    points = [p.strip() for p in args.points.split(",") if p.strip()] if args.points else None
+    if args.max_per_stream is not None and args.max_per_stream < 1:
+        raise KwsError(f"--max-per-stream must be at least 1, got {args.max_per_stream}")
+    progress = None if args.json else (lambda m: print(m, file=sys.stderr))
+    r = mine(model, args.stream, args.data, points, args.threshold, args.hop_ms, args.min_gap,
+             args.max_per_stream, progress=progress)
+    if args.json:
+        print(json.dumps(r))
+        return 0
+    for path, m in r["streams"].items():
+        labels = ", ".join(f"{k} {v}" for k, v in m["by_label"].items()) or "none"
+        print(f"{path} ({m['hours'] * 60:.1f} min): {m['clips']} clips ({labels})")
+    print(f"kws mine: {r['clips']} clip(s) in {args.data}/_mined_ at {', '.join(r['points'])}, "
+          f"threshold {r['threshold']:g}")
     return 0
 
 
