@@ -48,6 +48,15 @@ PCEN_LEARN=${PCEN_LEARN:-0}     # 1: the teacher learns PCEN's per-band smoothin
 NEAR_WORDS=${NEAR_WORDS:-}
 NEAR_PER_WORD=${NEAR_PER_WORD:-400}
 VAL_SPEECH_B=${VAL_SPEECH_B:-60}
+# Candidate recipe: MINE_MINUTES=minutes (0: off) makes two training-voice speech streams that long
+# (seeds 301, 302) and, after the fine-tune, step 3c: hard negatives (kws mine) at MINE_THRESHOLD,
+# then the teacher MINE_TEACHER_EPOCHS and the student MINE_EPOCHS more with them drawn
+# MINE_BOOST times as often
+MINE_MINUTES=${MINE_MINUTES:-0}
+MINE_THRESHOLD=${MINE_THRESHOLD:-0.5}
+MINE_TEACHER_EPOCHS=${MINE_TEACHER_EPOCHS:-6}
+MINE_EPOCHS=${MINE_EPOCHS:-8}
+MINE_BOOST=${MINE_BOOST:-3}
 REPORT=${REPORT:-docs/default-model}
 NAME=${NAME:-v4.1}              # the model's name in the yardsticks table
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
@@ -92,35 +101,65 @@ NEG=(--negative-stream "$STREAMS/val-speech.flac")
     stream "$STREAMS/test-speech.flac" --kind speech --minutes 60 --seed 17
     stream "$STREAMS/test-music.flac" --kind music --minutes 30 --seed 17
     stream "$STREAMS/test-babble.flac" --kind babble --minutes 15 --seed 17
+    [ "$MINE_MINUTES" = 0 ] || for seed in 301 302; do
+        stream "$STREAMS/train-speech-$seed.flac" --split training --kind speech --minutes "$MINE_MINUTES" --seed "$seed"
+    done
     wait "$VAL"
     stage "streams (beside the training)"
 ) & STREAMS_JOB=$!
+streams_done() { [ -n "${STREAMS_WAITED:-}" ] || { wait "$STREAMS_JOB"; STREAMS_WAITED=1; }; }
 
 # 3. teacher (float, Adam 3e-3) then the thinnable binary student (Adam 1e-3, HED and logit
 #    distillation); realistic acoustics on half of the clips, _unknown_ 40 % of each epoch (a fresh
 #    subset every epoch)
-COMMON=(--data "$DATA" --task v1-12 --backbone "$BACKBONE" --hidden 512 --up-planes "$UP_PLANES" --input-norm "$INPUT_NORM"
+COMMON=(--task v1-12 --backbone "$BACKBONE" --hidden 512 --up-planes "$UP_PLANES" --input-norm "$INPUT_NORM"
         --optimizer adam --logit-kd 1 --acoustics realistic
         --noise-prob 0.5 --unknown-fraction 0.4 --spec-masks 2 --student-plan center --inplace-kd 1
         --no-progress --resume)
 [ "$PCEN_LEARN" = 0 ] || COMMON+=(--pcen-learn)
-torchrun --standalone --nproc_per_node "$NPROC" -m kws train "${COMMON[@]}" \
+torchrun --standalone --nproc_per_node "$NPROC" -m kws train --data "$DATA" "${COMMON[@]}" \
     --out "$RUN/student.kws" --workdir "$RUN/work" --seed "$TRAIN_SEED" \
     --teacher-epochs "$TEACHER_EPOCHS" --epochs "$STUDENT_EPOCHS" --lr 3e-3 --student-lr 1e-3
 stage "training"
 
 # 3b. fine-tune the student (Adam 3e-4, same teacher) with synthetic harmonic tones among the
 #     backgrounds and _silence_ items, and 960 s music / ambient banks repitched +-4 semitones
-torchrun --standalone --nproc_per_node "$NPROC" -m kws train "${COMMON[@]}" \
+torchrun --standalone --nproc_per_node "$NPROC" -m kws train --data "$DATA" "${COMMON[@]}" \
     --out "$RUN/finetuned.kws" --workdir "$RUN/finetune" --seed "$((TRAIN_SEED + 1))" \
     --teacher "$RUN/work/teacher.pt" --init-student "$RUN/work/student.pt" \
     --epochs "$FINETUNE_EPOCHS" --student-lr 3e-4 \
     --backgrounds noise,ambient,music,babble,tones --bank-seconds 960 --music-repitch 4
 stage "fine-tune"
+FINAL="$RUN/finetuned.kws"      # the network step 4 calibrates
+T="$RUN/finetune/student.pt"    # and the checkpoint whose float teacher step 5 measures
+
+# 3c. (candidate recipe, MINE_MINUTES) hard negatives: the windows of the training-voice speech
+#     streams the fine-tuned model at 1x8 or 0.5x4 takes for a keyword (posterior >= MINE_THRESHOLD)
+#     become _unknown_ clips of a copy of the data (hard links + _mined_/); then the teacher and
+#     the student are trained further on it (Adam 1e-3 / 3e-4, the fine-tune's backgrounds)
+if [ "$MINE_MINUTES" != 0 ]; then
+    MDATA="$RUN/data-mined"
+    streams_done
+    if [ ! -f "$RUN/hardneg.kws" ]; then
+        [ -d "$MDATA" ] || { rm -rf "$MDATA.tmp"; cp -al "$DATA" "$MDATA.tmp"; mv "$MDATA.tmp" "$MDATA"; }
+        kws mine --model "$RUN/finetuned.kws" --data "$MDATA" --points 1x8,0.5x4 --threshold "$MINE_THRESHOLD" \
+            --stream "$STREAMS/train-speech-301.flac" --stream "$STREAMS/train-speech-302.flac" --json > "$RUN/mined.json"
+        stage "mining"
+    fi
+    torchrun --standalone --nproc_per_node "$NPROC" -m kws train --data "$MDATA" "${COMMON[@]}" \
+        --out "$RUN/hardneg.kws" --workdir "$RUN/hardneg" --seed "$((TRAIN_SEED + 2))" \
+        --init-teacher "$RUN/work/teacher.pt" --teacher-epochs "$MINE_TEACHER_EPOCHS" --lr 1e-3 \
+        --init-student "$RUN/finetune/student.pt" --epochs "$MINE_EPOCHS" --student-lr 3e-4 \
+        --backgrounds noise,ambient,music,babble,tones --bank-seconds 960 --music-repitch 4 \
+        --boost-words _mined_ --boost-factor "$MINE_BOOST"
+    FINAL="$RUN/hardneg.kws"
+    T="$RUN/hardneg/student.pt"
+    stage "hard negatives"
+fi
 
 # 4. per-keyword thresholds for every operating point, on validation audio only
-wait "$STREAMS_JOB"
-kws calibrate --model "$RUN/finetuned.kws" --data "$DATA" --out "$RUN/default.kws" \
+streams_done
+kws calibrate --model "$FINAL" --data "$DATA" --out "$RUN/default.kws" \
     "${NEG[@]}" --negative-stream "$STREAMS/val-music.flac" \
     --negative-stream "$STREAMS/val-tones.flac" --max-threshold 0.95 \
     --background "$STREAMS/val-babble.flac" --background "$STREAMS/val-music.flac" --snr 10 \
@@ -131,7 +170,6 @@ stage "calibration"
 
 # 5. yardsticks on the testing split (voices never trained or tuned on), shipped thresholds
 M="$RUN/default.kws"
-T="$RUN/finetune/student.pt"
 kws eval --model "$M" --data "$DATA" --teacher "$T" --stream-ops all --noise-dbfs -50 \
     --negative-stream "$STREAMS/test-speech.flac" --negative-stream "$STREAMS/test-music.flac" --json > "$REPORT/clean.json"
 kws eval --model "$M" --data "$DATA" --stream-ops all --stream-noise "$STREAMS/test-babble.flac" \
@@ -142,9 +180,10 @@ kws eval --model "$M" --data "$DATA" --no-stream --snr 10 --json > "$REPORT/snr1
 kws eval --model "$M" --data "$DATA" --no-stream --resample 8000 --json > "$REPORT/8khz.json"
 kws eval --model "$M" --data "$DATA" --no-stream --gain -20 --json > "$REPORT/quiet20.json"
 stage "yardsticks"
-kws eval --model "$RUN/finetuned.kws" --data "$DATA" --split validation --no-stream --json > "$REPORT/validation.json"
+kws eval --model "$FINAL" --data "$DATA" --split validation --no-stream --json > "$REPORT/validation.json"
 cp "$RUN/work/history.json" "$REPORT/history.json"
 cp "$RUN/finetune/history.json" "$REPORT/finetune-history.json"
+[ "$MINE_MINUTES" = 0 ] || cp "$RUN/hardneg/history.json" "$REPORT/hardneg-history.json"
 python scripts/default_model_report.py --model "$M" --report "$REPORT" --history "$REPORT/history.json" \
     --finetune-history "$REPORT/finetune-history.json"
 # the README's table: v2 and v3 (measured with the same commands on the same data and streams) beside v4
