@@ -93,6 +93,7 @@ def mine(model, streams, data, points=None, threshold: float = 0.5, hop_ms: floa
     another model or threshold does not pile up duplicates.
     """
     from kws.detector import resolve_operating_point
+    from kws.data.synth import write_wav
     from kws.distill.evaluate import heard_at, read_negative_stream, stream_rows, window_trace
     from kws.fsmn.model import NON_KEYWORDS
     from kws.fsmn.runtime import BinaryFSMN, softmax
@@ -110,6 +111,8 @@ def mine(model, streams, data, points=None, threshold: float = 0.5, hop_ms: floa
     if not kw.size:
         raise KwsError("mine: the model has no keyword class")
     sr = model.frontend.sample_rate
+    if sr != 16000:
+        raise KwsError(f"mine: data sets are 16 kHz; this model's frontend runs at {sr} Hz")
     net = BinaryFSMN(model)
     listed = set().union(*(read_list(data / f) or set() for f in LIST_FILES.values()))
     folder = data / MINED
@@ -146,7 +149,7 @@ def mine(model, streams, data, points=None, threshold: float = 0.5, hop_ms: floa
             seg = audio[start:start + sr]
             w[:seg.size] = seg
             rel = f"{MINED}/{sid}_nohash_{n}.wav"
-            _write_clip(data / rel, w, sr)
+            write_wav(data / rel, np.clip(np.round(w * 32767), -32768, 32767).astype(np.int16))
             label, point = labels[int(best[j, 1])], ops[int(best[j, 2])].name
             by_label[label] = by_label.get(label, 0) + 1
             by_point[point] = by_point.get(point, 0) + 1
@@ -162,13 +165,6 @@ def mine(model, streams, data, points=None, threshold: float = 0.5, hop_ms: floa
     if table:
         _write_table(folder, table)
     return report
-
-
-def _write_clip(path: Path, w: np.ndarray, sr: int) -> None:
-    import soundfile as sf
-    pcm = np.clip(np.round(w * 32767), -32768, 32767).astype(np.int16)
-    with atomic_path(path) as tmp:
-        sf.write(tmp, pcm, sr, format="WAV", subtype="PCM_16")
 
 
 def _read_table(folder: Path) -> list[dict]:
