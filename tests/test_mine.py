@@ -12,6 +12,8 @@ import shutil
 import numpy as np
 import pytest
 import soundfile as sf
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kws.cli import main
 from kws.data.layout import which_set
@@ -37,6 +39,22 @@ def test_peaks_keeps_the_highest_of_each_run_and_nothing_below():
     assert peaks(s, t, 0.5, 0.0) == [1, 2, 3, 5, 7, 8]
     assert peaks(s, t, 0.5, 1.0) == [2]
     assert peaks(s, t, 0.95, 0.1) == []
+
+
+@given(st.lists(st.tuples(st.integers(0, 20), st.integers(0, 100)), min_size=1, max_size=60),
+       st.integers(0, 20), st.integers(0, 30))
+def test_peaks_is_greedy_non_maximum_suppression(hops, thr, gap):
+    """The kept hops are what the plain rule keeps: highest first, each at least `gap` from all
+    kept before it (ties by index); the fast version looks at the two nearest kept times only."""
+    s = np.array([a / 20 for a, _ in hops])
+    t = np.array(sorted(b / 10 for _, b in hops))
+    want = []
+    for j in np.argsort(-s, kind="stable"):
+        if s[j] < thr / 20:
+            break
+        if all(abs(t[j] - t[k]) >= gap / 10 for k in want):
+            want.append(int(j))
+    assert peaks(s, t, thr / 20, gap / 10) == sorted(want)
 
 
 def test_speaker_ids_are_training_ones_and_not_listed():

@@ -19,6 +19,7 @@ training. Mined clips get speaker ids that the Speech Commands hash rule puts in
 
 from __future__ import annotations
 
+import bisect
 import csv
 import hashlib
 from pathlib import Path
@@ -74,11 +75,13 @@ def training_speaker(stem: str, listed: set[str]) -> str:
 def peaks(scores: np.ndarray, times: np.ndarray, threshold: float, min_gap_s: float) -> list[int]:
     """Indices of the hops whose score reaches `threshold`, greedily highest first, none within
     `min_gap_s` of a kept one (non-maximum suppression)."""
-    kept: list[int] = []
+    kept, kept_t = [], []                  # kept_t sorted: the nearest kept times by bisection
     for j in np.argsort(-scores, kind="stable"):
         if scores[j] < threshold:
             break
-        if all(abs(times[j] - times[k]) >= min_gap_s for k in kept):
+        i = bisect.bisect_left(kept_t, times[j])
+        if all(abs(times[j] - kept_t[k]) >= min_gap_s for k in (i - 1, i) if 0 <= k < len(kept_t)):
+            kept_t.insert(i, times[j])
             kept.append(int(j))
     return sorted(kept)
 
@@ -153,8 +156,9 @@ def mine(model, streams, data, points=None, threshold: float = 0.5, hop_ms: floa
             label, point = labels[int(best[j, 1])], ops[int(best[j, 2])].name
             by_label[label] = by_label.get(label, 0) + 1
             by_point[point] = by_point.get(point, 0) + 1
-            table.append({"path": rel, "stream": str(path), "start_sample": start, "time_s": f"{times[j]:.2f}", "label": label,
-                          "score": f"{best[j, 0]:.4f}", "point": point, "heard": heard_at(rows, times[j])})
+            table.append({"path": rel, "stream": str(path), "start_sample": start,
+                          "time_s": f"{times[j]:.2f}", "label": label, "score": f"{best[j, 0]:.4f}",
+                          "point": point, "heard": heard_at(rows, times[j])})
         report["streams"][str(path)] = {"hours": len(audio) / sr / 3600, "windows": len(times),
                                         "clips": len(keep), "speaker": sid,
                                         "by_label": dict(sorted(by_label.items(), key=lambda kv: -kv[1])),
