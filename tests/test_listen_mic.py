@@ -26,7 +26,9 @@ Known shortcomings of a shipped model at one operating point are listed in SHORT
 the model file's SHA-256: for that file and point only the keyword checks are strict xfails (they
 fail as XPASS once the model passes them); every other model and point must pass them. A shortcoming
 that shows in some microphone runs only (INTERMITTENT) is a non-strict xfail of the microphone
-keyword check for that file and point; the file test stays strict.
+keyword check for that file and point; the file test stays strict. A miss at a few of the file
+test's 20 hop phases only (AT_SOME_PHASES) is a strict xfail of the file test, which tries them all,
+and a non-strict one of the microphone test, whose phase is whatever the sound server gives.
 """
 
 from __future__ import annotations
@@ -64,7 +66,15 @@ RSS_LIMIT_MB = 60.0
 POINTS = {"1x8": [], "0.5x4": ["--width", "0.5", "--blocks", "4"]}
 SHORTCOMINGS: dict = {
     # "<sha256 of kws/models/default.kws>": {"<point>": "what it misses, when measured, issue"}
-    # (default model v1 had an entry for 0.5x4; v2 passes every check at both points)
+    # (default model v1 had an entry for 0.5x4; v2 to v4.1 passed every check at both points)
+}
+AT_SOME_PHASES: dict = {
+    # "<sha256>": {"<point>": "..."}: misses at a few of the file test's hop phases only
+    # default model v9 at 0.5x4 (thresholds yes 0.94, no 0.50): at one of the file test's 20 hop
+    # phases (lead 0.07 s) pico's 'yes' peaks at 0.940 and flite's 'no' at 0.493, just under; found
+    # at the other 19 phases and in the microphone runs (2026-12-07, session 20).  Issue #17.
+    "cdf4563a8f550510d6a8eeeaabd984ef7d41e3c878f7b3dc1e8daf811c154c62": {
+        "0.5x4": "v9 at 0.5x4 misses pico's 'yes' and flite's 'no' at 1 of 20 hop phases of the file (#17)"},
 }
 INTERMITTENT: dict = {
     # default model v2: the flite 'no' is its weakest keyword at 0.5x4 (best score 0.64 over the
@@ -126,6 +136,8 @@ def xfail_if_known(request, point: str, mic: bool = False) -> None:
     sha = hashlib.sha256(DEFAULT_MODEL.read_bytes()).hexdigest()
     if point in SHORTCOMINGS.get(sha, {}):
         request.applymarker(pytest.mark.xfail(strict=True, reason=SHORTCOMINGS[sha][point]))
+    elif point in AT_SOME_PHASES.get(sha, {}):
+        request.applymarker(pytest.mark.xfail(strict=not mic, reason=AT_SOME_PHASES[sha][point]))
     elif mic and point in INTERMITTENT.get(sha, {}):
         request.applymarker(pytest.mark.xfail(strict=False, reason=INTERMITTENT[sha][point]))
 

@@ -166,9 +166,11 @@ def test_model_file_round_trip_and_checks(tmp_path):
     from kws.frontend import FrontendConfig
     with pytest.raises(KwsError, match="log-mel"):
         Model(arch=m.arch, frontend=FrontendConfig(kind="mfcc"), labels=m.labels, tensors=m.tensors)
-    # files without PCEN (format 3, the shipped default model) load and run as before
+    # the shipped default model (v9, session 20) normalises each window with PCEN: format 4;
+    # files without PCEN (format 3, every default model up to v4.1) load as before (`plain` above)
     from kws.detector import default_model_path
-    assert load_model(default_model_path()).arch.input_norm == "global"
+    assert load_model(default_model_path()).arch.input_norm == "pcen"
+    assert kws_info(default_model_path())["format_version"] == 4
     with pytest.raises(KwsError, match="input_norm"):
         ArchConfig(input_norm="cmvn")
 
