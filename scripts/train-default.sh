@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Rebuild the shipped default model (kws/models/default.kws, v4.1) from nothing on this kind of machine
+# Rebuild the shipped default model (kws/models/default.kws, v9) from nothing on this kind of machine
 # (2 cores, no GPU) and write its yardsticks (docs/default-model/*.json, table.md, accuracy.png).
 # Every step resumes: re-run the script after an interruption and it continues where it stopped
 # (synthesis skips finished clips, streams that exist are kept, training resumes from its last
@@ -25,6 +25,10 @@
 # 20 epochs 59 min, fine-tune 6 epochs 17 min on 2 cores, calibration 5 min, yardsticks 7-10 min;
 # data 1 h 50 min, streams ~1 h). v3 was this recipe with hidden 256, no logit distillation, no
 # fine-tune, teacher 15 and student 24 epochs, training seed 0.
+# v9 (shipped 2026-12-07, session 20): v4.1's recipe with PCEN of each 1 s window as both networks'
+# first step (INPUT_NORM=pcen, now the default): level-invariant input. Teacher 25 epochs ~1 h and
+# student 20 epochs ~100 min beside the stream synthesis, fine-tune 6 epochs 55 min beside it,
+# calibration 10 min, yardsticks ~35 min (docs/default-model.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-data/v3}
@@ -40,7 +44,7 @@ FINETUNE_EPOCHS=${FINETUNE_EPOCHS:-6}
 BUDGET=${BUDGET:-5}             # false alarms per hour the shipped thresholds are calibrated for
 BACKBONE=${BACKBONE:-128}       # the residual stream's width (both networks)
 UP_PLANES=${UP_PLANES:-1}       # sign planes of the residual stream into the student's up projections
-INPUT_NORM=${INPUT_NORM:-global}  # the networks' first step: global (v4.1) or pcen (PCEN of each window)
+INPUT_NORM=${INPUT_NORM:-pcen}  # the networks' first step: pcen (PCEN of each window, v9) or global (v4.1)
 PCEN_LEARN=${PCEN_LEARN:-0}     # 1: the teacher learns PCEN's per-band smoothing and delta (INPUT_NORM=pcen)
 # Candidate recipe (not v4.1's): NEAR_WORDS=w1,w2,... adds NEAR_PER_WORD clips of each of those words
 # (training speakers only) to the training split (step 1b: run v5's data). VAL_SPEECH_B=minutes: a
@@ -58,7 +62,7 @@ MINE_TEACHER_EPOCHS=${MINE_TEACHER_EPOCHS:-6}
 MINE_EPOCHS=${MINE_EPOCHS:-8}
 MINE_BOOST=${MINE_BOOST:-3}
 REPORT=${REPORT:-docs/default-model}
-NAME=${NAME:-v4.1}              # the model's name in the yardsticks table
+NAME=${NAME:-v9}                # the model's name in the yardsticks table
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
 mkdir -p "$RUN" "$STREAMS" "$REPORT"
 T0=$SECONDS
@@ -186,8 +190,9 @@ cp "$RUN/finetune/history.json" "$REPORT/finetune-history.json"
 [ "$MINE_MINUTES" = 0 ] || cp "$RUN/hardneg/history.json" "$REPORT/hardneg-history.json"
 python scripts/default_model_report.py --model "$M" --report "$REPORT" --history "$REPORT/history.json" \
     --finetune-history "$REPORT/finetune-history.json"
-# the README's table: v2 and v3 (measured with the same commands on the same data and streams) beside v4
+# the README's table: v2, v3 and v4.1 (measured with the same commands on the same data and streams) beside this model
 python scripts/yardsticks_table.py --model "v2 (threshold 0.5, as shipped)=docs/default-model/v2/" \
     --model "v2, calibrated like v3=docs/default-model/v2-calibrated/" --model "v3=docs/default-model/v3/" \
+    --model "v4.1 (on this machine's streams)=docs/default-model/v4.1-xeon207/" \
     --model "$NAME=$REPORT/" > "$REPORT/yardsticks.md"
 stage "report"
