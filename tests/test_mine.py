@@ -170,6 +170,15 @@ def test_cli_refuses_testing_audio_and_bad_arguments(data, tmp_path, capsys):
         assert main(["mine", "--data", str(data), "--stream", str(stream), *args]) != 0
         err = capsys.readouterr().err.strip()
         assert message in err and len(err.splitlines()) == 1, err
+    bad = tmp_path / "nan.wav"
+    sf.write(bad, np.full(32000, np.nan, np.float32), 16000, subtype="FLOAT")
+    for args, message in (([str(bad)], "NaN or infinite"), ([str(tmp_path / "none.wav")], "not found"),
+                          ([str(stream) + ".csv"], "cannot read")):
+        assert main(["mine", "--data", str(data), "--stream", *args]) != 0
+        err = capsys.readouterr().err.strip()
+        assert message in err and len(err.splitlines()) == 1, err
+    assert main(["mine", "--data", str(tmp_path / "nowhere"), "--stream", EXAMPLE]) != 0
+    assert "data set folder" in capsys.readouterr().err
     assert not (data / MINED).exists()
 
 

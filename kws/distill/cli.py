@@ -1,4 +1,5 @@
-"""`kws train`, `kws eval`, `kws export`, `kws calibrate`, `kws mine`. Registration is cheap: torch is imported inside the commands.
+"""`kws train`, `kws eval`, `kws export`, `kws calibrate`, `kws mine`. Registration is cheap: torch
+is imported inside the commands.
 
     kws train --data DIR --task v1-12 --out model.kws [--epochs 30] [--resume] ...
     torchrun --nproc_per_node 2 -m kws train ...          (same command, 2 processes, DDP/gloo)

@@ -127,6 +127,8 @@ def mine(model, streams, data, points=None, threshold: float = 0.5, hop_ms: floa
         check_training_stream(path, rows)
         audio, _ = read_negative_stream(path, sr)
         audio = audio.astype(np.float32)
+        if not np.isfinite(audio).all():
+            raise KwsError(f"{path}: the stream holds NaN or infinite samples")
         best = None                             # per hop: the highest keyword score over the points
         for op in ops:
             def posteriors(x, op=op):
