@@ -348,12 +348,17 @@ def _export(args) -> int:
     return 0
 
 
+def _point_names(spec: str | None) -> list[str] | None:
+    """--points "1x8, 0.5x4" -> ["1x8", "0.5x4"]; None or empty -> None (the command's default)."""
+    names = [p.strip() for p in (spec or "").split(",") if p.strip()]
+    return names or None
+
+
 def _calibrate(args) -> int:
     from kws.detector import resolve_model
     from kws.distill.calibrate import calibrate
     model = resolve_model(args.model)
-    points = [p.strip() for p in args.points.split(",") if p.strip()] if args.points else \
-        [op.name for op in model.arch.operating_points]
+    points = _point_names(args.points) or [op.name for op in model.arch.operating_points]
     progress = None if args.json else (lambda m: print(m, file=sys.stderr))
     r = calibrate(model, args.data, args.negative_stream, args.background, args.snr, points,
                   args.fa_per_hour, args.min_threshold, seed=args.seed, max_clips=args.max_clips,
@@ -388,7 +393,7 @@ def _mine(args) -> int:
     from kws.detector import resolve_model
     from kws.distill.mine import mine
     model = resolve_model(args.model)
-    points = [p.strip() for p in args.points.split(",") if p.strip()] if args.points else None
+    points = _point_names(args.points)
     if args.max_per_stream is not None and args.max_per_stream < 1:
         raise KwsError(f"--max-per-stream must be at least 1, got {args.max_per_stream}")
     progress = None if args.json else (lambda m: print(m, file=sys.stderr))
