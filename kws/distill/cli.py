@@ -394,8 +394,6 @@ def _mine(args) -> int:
     from kws.distill.mine import mine
     model = resolve_model(args.model)
     points = _point_names(args.points)
-    if args.max_per_stream is not None and args.max_per_stream < 1:
-        raise KwsError(f"--max-per-stream must be at least 1, got {args.max_per_stream}")
     progress = None if args.json else (lambda m: print(m, file=sys.stderr))
     r = mine(model, args.stream, args.data, points, args.threshold, args.hop_ms, args.min_gap,
              args.max_per_stream, progress=progress)

@@ -100,11 +100,13 @@ def mine(model, streams, data, points=None, threshold: float = 0.5, hop_ms: floa
     from kws.distill.evaluate import heard_at, read_negative_stream, stream_rows, window_trace
     from kws.fsmn.model import NON_KEYWORDS
     from kws.fsmn.runtime import BinaryFSMN, softmax
+    from kws.thresholds import check_threshold
 
-    if not 0.0 < threshold <= 1.0:
-        raise KwsError(f"mine: threshold must be in (0, 1], got {threshold:g}")
+    threshold = check_threshold(threshold, "mine: threshold")
     if min_gap_s < 0 or hop_ms <= 0:
         raise KwsError("mine: min_gap_s must be >= 0 and hop_ms > 0")
+    if max_per_stream is not None and max_per_stream < 1:
+        raise KwsError(f"--max-per-stream must be at least 1, got {max_per_stream}")
     data = Path(data)
     if not data.is_dir():
         raise KwsError(f"mine: data set folder {data} not found")
@@ -129,15 +131,15 @@ def mine(model, streams, data, points=None, threshold: float = 0.5, hop_ms: floa
         audio = audio.astype(np.float32)
         if not np.isfinite(audio).all():
             raise KwsError(f"{path}: the stream holds NaN or infinite samples")
-        best = None                             # per hop: the highest keyword score over the points
-        for op in ops:
-            def posteriors(x, op=op):
-                return softmax(np.stack([net.logits(w, op) for w in x]))
-            scores, times = window_trace(model, audio, posteriors, hop_ms=hop_ms, smoothing=1)
-            k = kw[scores[:, kw].argmax(axis=1)]
-            s = scores[np.arange(len(k)), k]
-            cur = np.stack([s, k, np.full(len(k), ops.index(op))], axis=1)
-            best = cur if best is None else np.where((cur[:, 0] > best[:, 0])[:, None], cur, best)
+        # one pass over the stream's features: every window's posteriors at each point, side by side
+        def posteriors(x):
+            return np.hstack([softmax(np.stack([net.logits(w, op) for w in x])) for op in ops])
+        scores, times = window_trace(model, audio, posteriors, hop_ms=hop_ms, smoothing=1)
+        per_point = scores.reshape(len(times), len(ops), len(labels))[:, :, kw]     # [hops, points, keywords]
+        flat = per_point.reshape(len(times), -1).argmax(axis=1)     # the best (point, keyword) per hop
+        point_of, kw_of = np.divmod(flat, kw.size)
+        # per hop: (highest keyword score over the points, its class, its point); the first point wins ties
+        best = np.stack([per_point[np.arange(len(times)), point_of, kw_of], kw[kw_of], point_of], axis=1)
         keep = peaks(best[:, 0], times, threshold, min_gap_s)
         if max_per_stream is not None:
             keep = sorted(sorted(keep, key=lambda j: -best[j, 0])[:max_per_stream])
