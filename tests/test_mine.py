@@ -156,6 +156,31 @@ def test_mining_again_replaces_the_streams_clips(data, tmp_path):
     assert sorted(x["score"] for x in mine_rows) == sorted((x["score"] for x in other_rows), key=float)[-2:]
 
 
+def test_a_further_round_keeps_the_earlier_clips_and_adds_only_new_windows(data, tmp_path):
+    model = resolve_model("default")
+    fresh = _table_of(model, data, tmp_path, threshold=0.5)
+    first = mine(model, [EXAMPLE], data, threshold=0.5, max_per_stream=1)["clips"]
+    before = {x["path"]: (data / x["path"]).read_bytes() for x in _table(data)}
+    added = mine(model, [EXAMPLE], data, threshold=0.5, keep_earlier=True)["clips"]
+    rows = _table(data)
+    files = sorted(f"{MINED}/{p.name}" for p in (data / MINED).glob("*.wav"))
+    assert first == 1 and added == len(fresh) - 1 and files == sorted(x["path"] for x in rows)
+    # round 1's clip is untouched, and the union is what one round at 0.5 finds
+    assert all((data / k).read_bytes() == v for k, v in before.items())
+    assert sorted(int(x["start_sample"]) for x in rows) == sorted(int(x["start_sample"]) for x in fresh)
+    # nothing new when the same model mines again
+    assert mine(model, [EXAMPLE], data, threshold=0.5, keep_earlier=True)["clips"] == 0
+    assert len(_table(data)) == len(fresh)
+
+
+def _table_of(model, data, tmp_path, **kw):
+    """The table one round of mining writes into a fresh copy of `data`."""
+    copy = tmp_path / "fresh"
+    shutil.copytree(data, copy)
+    mine(model, [EXAMPLE], copy, **kw)
+    return _table(copy)
+
+
 def test_cli_refuses_testing_audio_and_bad_arguments(data, tmp_path, capsys):
     stream = tmp_path / "s.wav"
     sf.write(stream, np.zeros(32000, np.float32), 16000)

@@ -220,6 +220,9 @@ def register(sub) -> None:
                    help="seconds between kept windows (the highest-scoring one of a run is kept)")
     p.add_argument("--max-per-stream", type=int, default=None,
                    help="keep at most this many windows of each stream (the highest-scoring)")
+    p.add_argument("--keep-earlier", action="store_true",
+                   help="a further round: keep the stream's clips mined before and add only windows "
+                        "more than --min-gap from them (default: replace them)")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     p.set_defaults(func=_mine)
 
@@ -396,7 +399,7 @@ def _mine(args) -> int:
     points = _point_names(args.points)
     progress = None if args.json else (lambda m: print(m, file=sys.stderr))
     r = mine(model, args.stream, args.data, points, args.threshold, args.hop_ms, args.min_gap,
-             args.max_per_stream, progress=progress)
+             args.max_per_stream, args.keep_earlier, progress=progress)
     if args.json:
         print(json.dumps(r))
         return 0

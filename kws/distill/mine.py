@@ -87,13 +87,16 @@ def peaks(scores: np.ndarray, times: np.ndarray, threshold: float, min_gap_s: fl
 
 
 def mine(model, streams, data, points=None, threshold: float = 0.5, hop_ms: float = 100.0,
-         min_gap_s: float = 1.0, max_per_stream: int | None = None, progress=None) -> dict:
+         min_gap_s: float = 1.0, max_per_stream: int | None = None, keep_earlier: bool = False,
+         progress=None) -> dict:
     """Write the windows of `streams` (keyword-free training audio) that the model at `points`
     scores as a keyword >= `threshold` to `data`/_mined_/ (module doc).
 
     Returns {"clips": n, "streams": {path: {"hours", "windows", "clips", "by_label", "by_point"}}}.
     Each stream's clips replace that stream's earlier ones (same speaker id), so mining again with
-    another model or threshold does not pile up duplicates.
+    another model or threshold does not pile up duplicates. `keep_earlier` is for rounds (mine
+    with the model trained on the last round's clips): the earlier clips stay, and only windows
+    farther than `min_gap_s` from each of them are added.
     """
     from kws.detector import resolve_operating_point
     from kws.data.synth import write_wav
@@ -141,17 +144,26 @@ def mine(model, streams, data, points=None, threshold: float = 0.5, hop_ms: floa
         # per hop: (highest keyword score over the points, its class, its point); the first point wins ties
         best = np.stack([per_point[np.arange(len(times)), point_of, kw_of], kw[kw_of], point_of], axis=1)
         keep = peaks(best[:, 0], times, threshold, min_gap_s)
+        sid = training_speaker(Path(path).name, listed)
+        fe, n_frames = model.frontend, model.arch.n_frames
+        # the 1 s clip from the window's first sample: its features are the window's frames
+        starts = np.round(times * sr).astype(np.int64) - (n_frames - 1) * fe.hop_length - fe.n_fft
+        mine_rows = [r for r in table if r["path"].startswith(f"{MINED}/{sid}_")]
+        first = 0
+        if keep_earlier:
+            earlier = np.array(sorted(int(r["start_sample"]) for r in mine_rows), np.int64)
+            keep = [j for j in keep if not earlier.size or
+                    np.abs(earlier - starts[j]).min() >= min_gap_s * sr]
+            first = 1 + max((int(r["path"].rsplit("_", 1)[1][:-4]) for r in mine_rows), default=-1)
+        else:
+            for old in folder.glob(f"{sid}_nohash_*.wav") if folder.is_dir() else ():
+                old.unlink()
+            table = [r for r in table if not r["path"].startswith(f"{MINED}/{sid}_")]
         if max_per_stream is not None:
             keep = sorted(sorted(keep, key=lambda j: -best[j, 0])[:max_per_stream])
-        sid = training_speaker(Path(path).name, listed)
-        for old in folder.glob(f"{sid}_nohash_*.wav") if folder.is_dir() else ():
-            old.unlink()
-        table = [r for r in table if not r["path"].startswith(f"{MINED}/{sid}_")]
         by_label, by_point = {}, {}
-        fe, n_frames = model.frontend, model.arch.n_frames
-        for n, j in enumerate(keep):
-            # the 1 s clip from the window's first sample: its features are the window's frames
-            start = int(round(times[j] * sr)) - (n_frames - 1) * fe.hop_length - fe.n_fft
+        for n, j in enumerate(keep, start=first):
+            start = int(starts[j])
             w = np.zeros(sr, np.float32)
             seg = audio[start:start + sr]
             w[:seg.size] = seg
