@@ -61,6 +61,9 @@ MINE_THRESHOLD=${MINE_THRESHOLD:-0.5}
 MINE_TEACHER_EPOCHS=${MINE_TEACHER_EPOCHS:-6}
 MINE_EPOCHS=${MINE_EPOCHS:-8}
 MINE_BOOST=${MINE_BOOST:-3}
+MINE_ROUNDS=${MINE_ROUNDS:-1}
+MINE_LATER_LR=${MINE_LATER_LR:-3e-4}
+MINE_LATER_BOOST=${MINE_LATER_BOOST:-2}
 REPORT=${REPORT:-docs/default-model}
 NAME=${NAME:-v9}                # the model's name in the yardsticks table
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
@@ -140,25 +143,34 @@ T="$RUN/finetune/student.pt"    # and the checkpoint whose float teacher step 5 
 # 3c. (candidate recipe, MINE_MINUTES) hard negatives: the windows of the training-voice speech
 #     streams the fine-tuned model at 1x8 or 0.5x4 takes for a keyword (posterior >= MINE_THRESHOLD)
 #     become _unknown_ clips of a copy of the data (hard links + _mined_/); then the teacher and
-#     the student are trained further on it (Adam 1e-3 / 3e-4, the fine-tune's backgrounds)
+#     the student are trained further on it (Adam 1e-3 / 3e-4, the fine-tune's backgrounds).
+#     MINE_ROUNDS > 1: each further round mines with the last round's model, keeps the earlier
+#     clips (--keep-earlier) and trains on from the last round's networks, the teacher at
+#     MINE_LATER_LR and the clips drawn MINE_LATER_BOOST times as often
 if [ "$MINE_MINUTES" != 0 ]; then
     MDATA="$RUN/data-mined"
     streams_done
-    if [ ! -f "$RUN/hardneg.kws" ]; then
-        [ -d "$MDATA" ] || { rm -rf "$MDATA.tmp"; cp -al "$DATA" "$MDATA.tmp"; mv "$MDATA.tmp" "$MDATA"; }
-        kws mine --model "$RUN/finetuned.kws" --data "$MDATA" --points 1x8,0.5x4 --threshold "$MINE_THRESHOLD" \
-            --stream "$STREAMS/train-speech-301.flac" --stream "$STREAMS/train-speech-302.flac" --json > "$RUN/mined.json"
-        stage "mining"
-    fi
-    torchrun --standalone --nproc_per_node "$NPROC" -m kws train --data "$MDATA" "${COMMON[@]}" \
-        --out "$RUN/hardneg.kws" --workdir "$RUN/hardneg" --seed "$((TRAIN_SEED + 2))" \
-        --init-teacher "$RUN/work/teacher.pt" --teacher-epochs "$MINE_TEACHER_EPOCHS" --lr 1e-3 \
-        --init-student "$RUN/finetune/student.pt" --epochs "$MINE_EPOCHS" --student-lr 3e-4 \
-        --backgrounds noise,ambient,music,babble,tones --bank-seconds 960 --music-repitch 4 \
-        --boost-words _mined_ --boost-factor "$MINE_BOOST"
-    FINAL="$RUN/hardneg.kws"
-    T="$RUN/hardneg/student.pt"
-    stage "hard negatives"
+    [ -d "$MDATA" ] || { rm -rf "$MDATA.tmp"; cp -al "$DATA" "$MDATA.tmp"; mv "$MDATA.tmp" "$MDATA"; }
+    PREV_T="$RUN/work/teacher.pt" PREV_S="$RUN/finetune/student.pt" KEEP=() LR=1e-3 BOOST="$MINE_BOOST"
+    for r in $(seq 1 "$MINE_ROUNDS"); do
+        H="$RUN/hardneg" J="$RUN/mined.json"                     # round 1's names predate rounds
+        [ "$r" = 1 ] || H="$RUN/hardneg$r" J="$RUN/mined$r.json"
+        if [ ! -f "$H.kws" ]; then
+            kws mine --model "$FINAL" --data "$MDATA" --points 1x8,0.5x4 --threshold "$MINE_THRESHOLD" \
+                --stream "$STREAMS/train-speech-301.flac" --stream "$STREAMS/train-speech-302.flac" \
+                "${KEEP[@]}" --json > "$J"
+            stage "mining (round $r)"
+        fi
+        torchrun --standalone --nproc_per_node "$NPROC" -m kws train --data "$MDATA" "${COMMON[@]}" \
+            --out "$H.kws" --workdir "$H" --seed "$((TRAIN_SEED + 1 + r))" \
+            --init-teacher "$PREV_T" --teacher-epochs "$MINE_TEACHER_EPOCHS" --lr "$LR" \
+            --init-student "$PREV_S" --epochs "$MINE_EPOCHS" --student-lr 3e-4 \
+            --backgrounds noise,ambient,music,babble,tones --bank-seconds 960 --music-repitch 4 \
+            --boost-words _mined_ --boost-factor "$BOOST"
+        FINAL="$H.kws" T="$H/student.pt" PREV_T="$H/teacher.pt" PREV_S="$H/student.pt"
+        KEEP=(--keep-earlier) LR="$MINE_LATER_LR" BOOST="$MINE_LATER_BOOST"
+        stage "hard negatives (round $r)"
+    done
 fi
 
 # 4. per-keyword thresholds for every operating point, on validation audio only
@@ -187,7 +199,7 @@ stage "yardsticks"
 kws eval --model "$FINAL" --data "$DATA" --split validation --no-stream --json > "$REPORT/validation.json"
 cp "$RUN/work/history.json" "$REPORT/history.json"
 cp "$RUN/finetune/history.json" "$REPORT/finetune-history.json"
-[ "$MINE_MINUTES" = 0 ] || cp "$RUN/hardneg/history.json" "$REPORT/hardneg-history.json"
+[ "$MINE_MINUTES" = 0 ] || cp "$(dirname "$T")/history.json" "$REPORT/hardneg-history.json"
 python scripts/default_model_report.py --model "$M" --report "$REPORT" --history "$REPORT/history.json" \
     --finetune-history "$REPORT/finetune-history.json"
 # the README's table: v2, v3 and v4.1 (measured with the same commands on the same data and streams) beside this model
