@@ -52,16 +52,17 @@ PCEN_LEARN=${PCEN_LEARN:-0}     # 1: the teacher learns PCEN's per-band smoothin
 NEAR_WORDS=${NEAR_WORDS:-}
 NEAR_PER_WORD=${NEAR_PER_WORD:-400}
 VAL_SPEECH_B=${VAL_SPEECH_B:-60}
-# Candidate recipe: MINE_MINUTES=minutes (0: off) makes two training-voice speech streams that long
-# (seeds 301, 302) and, after the fine-tune, step 3c: hard negatives (kws mine) at MINE_THRESHOLD,
-# then the teacher MINE_TEACHER_EPOCHS and the student MINE_EPOCHS more with them drawn
-# MINE_BOOST times as often
+# Candidate recipe: MINE_MINUTES=minutes (0: off) makes a training-voice speech stream that long
+# per seed of MINE_SEEDS and, after the fine-tune, step 3c: hard negatives (kws mine) at
+# MINE_THRESHOLD, then the teacher MINE_TEACHER_EPOCHS and the student MINE_EPOCHS more with them
+# drawn MINE_BOOST times as often
 MINE_MINUTES=${MINE_MINUTES:-0}
 MINE_THRESHOLD=${MINE_THRESHOLD:-0.5}
 MINE_TEACHER_EPOCHS=${MINE_TEACHER_EPOCHS:-6}
 MINE_EPOCHS=${MINE_EPOCHS:-8}
 MINE_BOOST=${MINE_BOOST:-3}
 MINE_ROUNDS=${MINE_ROUNDS:-1}
+MINE_SEEDS=${MINE_SEEDS:-301 302}     # one training speech stream of MINE_MINUTES per seed
 MINE_LATER_LR=${MINE_LATER_LR:-3e-4}
 MINE_LATER_BOOST=${MINE_LATER_BOOST:-2}
 REPORT=${REPORT:-docs/default-model}
@@ -108,7 +109,7 @@ NEG=(--negative-stream "$STREAMS/val-speech.flac")
     stream "$STREAMS/test-speech.flac" --kind speech --minutes 60 --seed 17
     stream "$STREAMS/test-music.flac" --kind music --minutes 30 --seed 17
     stream "$STREAMS/test-babble.flac" --kind babble --minutes 15 --seed 17
-    [ "$MINE_MINUTES" = 0 ] || for seed in 301 302; do
+    [ "$MINE_MINUTES" = 0 ] || for seed in $MINE_SEEDS; do
         stream "$STREAMS/train-speech-$seed.flac" --split training --kind speech --minutes "$MINE_MINUTES" --seed "$seed"
     done
     wait "$VAL"
@@ -148,7 +149,8 @@ T="$RUN/finetune/student.pt"    # and the checkpoint whose float teacher step 5 
 #     clips (--keep-earlier) and trains on from the last round's networks, the teacher at
 #     MINE_LATER_LR and the clips drawn MINE_LATER_BOOST times as often
 if [ "$MINE_MINUTES" != 0 ]; then
-    MDATA="$RUN/data-mined"
+    MDATA="$RUN/data-mined" MINE_STREAMS=()
+    for seed in $MINE_SEEDS; do MINE_STREAMS+=(--stream "$STREAMS/train-speech-$seed.flac"); done
     streams_done
     [ -d "$MDATA" ] || { rm -rf "$MDATA.tmp"; cp -al "$DATA" "$MDATA.tmp"; mv "$MDATA.tmp" "$MDATA"; }
     PREV_T="$RUN/work/teacher.pt" PREV_S="$RUN/finetune/student.pt" KEEP=() LR=1e-3 BOOST="$MINE_BOOST"
@@ -157,7 +159,7 @@ if [ "$MINE_MINUTES" != 0 ]; then
         [ "$r" = 1 ] || H="$RUN/hardneg$r" J="$RUN/mined$r.json"
         if [ ! -f "$H.kws" ]; then
             kws mine --model "$FINAL" --data "$MDATA" --points 1x8,0.5x4 --threshold "$MINE_THRESHOLD" \
-                --stream "$STREAMS/train-speech-301.flac" --stream "$STREAMS/train-speech-302.flac" \
+                "${MINE_STREAMS[@]}" \
                 "${KEEP[@]}" --json > "$J"
             stage "mining (round $r)"
         fi
