@@ -61,6 +61,7 @@ MINE_THRESHOLD=${MINE_THRESHOLD:-0.5}
 MINE_TEACHER_EPOCHS=${MINE_TEACHER_EPOCHS:-6}
 MINE_EPOCHS=${MINE_EPOCHS:-8}
 MINE_BOOST=${MINE_BOOST:-3}
+MINE_TEACHER_LR=${MINE_TEACHER_LR:-1e-3}
 MINE_ROUNDS=${MINE_ROUNDS:-1}
 MINE_SEEDS=${MINE_SEEDS:-301 302}     # one training speech stream of MINE_MINUTES per seed
 MINE_LATER_LR=${MINE_LATER_LR:-3e-4}
@@ -144,7 +145,7 @@ T="$RUN/finetune/student.pt"    # and the checkpoint whose float teacher step 5 
 # 3c. (candidate recipe, MINE_MINUTES) hard negatives: the windows of the training-voice speech
 #     streams the fine-tuned model at 1x8 or 0.5x4 takes for a keyword (posterior >= MINE_THRESHOLD)
 #     become _unknown_ clips of a copy of the data (hard links + _mined_/); then the teacher and
-#     the student are trained further on it (Adam 1e-3 / 3e-4, the fine-tune's backgrounds).
+#     the student are trained further on it (Adam MINE_TEACHER_LR / 3e-4, the fine-tune's backgrounds).
 #     MINE_ROUNDS > 1: each further round mines with the last round's model, keeps the earlier
 #     clips (--keep-earlier) and trains on from the last round's networks, the teacher at
 #     MINE_LATER_LR and the clips drawn MINE_LATER_BOOST times as often
@@ -153,7 +154,7 @@ if [ "$MINE_MINUTES" != 0 ]; then
     for seed in $MINE_SEEDS; do MINE_STREAMS+=(--stream "$STREAMS/train-speech-$seed.flac"); done
     streams_done
     [ -d "$MDATA" ] || { rm -rf "$MDATA.tmp"; cp -al "$DATA" "$MDATA.tmp"; mv "$MDATA.tmp" "$MDATA"; }
-    PREV_T="$RUN/work/teacher.pt" PREV_S="$RUN/finetune/student.pt" KEEP=() LR=1e-3 BOOST="$MINE_BOOST"
+    PREV_T="$RUN/work/teacher.pt" PREV_S="$RUN/finetune/student.pt" KEEP=() LR="$MINE_TEACHER_LR" BOOST="$MINE_BOOST"
     for r in $(seq 1 "$MINE_ROUNDS"); do
         H="$RUN/hardneg" J="$RUN/mined.json"                     # round 1's names predate rounds
         [ "$r" = 1 ] || H="$RUN/hardneg$r" J="$RUN/mined$r.json"
