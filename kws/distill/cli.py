@@ -219,7 +219,8 @@ def register(sub) -> None:
     p.add_argument("--min-gap", type=float, default=1.0,
                    help="seconds between kept windows (the highest-scoring one of a run is kept)")
     p.add_argument("--max-per-stream", type=int, default=None,
-                   help="keep at most this many windows of each stream (the highest-scoring)")
+                   help="keep at most this many windows of each stream (the highest-scoring; "
+                        "with --keep-earlier: add at most this many)")
     p.add_argument("--keep-earlier", action="store_true",
                    help="a further round: keep the stream's clips mined before and add only windows "
                         "more than --min-gap from them (default: replace them)")

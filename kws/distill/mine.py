@@ -148,17 +148,18 @@ def mine(model, streams, data, points=None, threshold: float = 0.5, hop_ms: floa
         fe, n_frames = model.frontend, model.arch.n_frames
         # the 1 s clip from the window's first sample: its features are the window's frames
         starts = np.round(times * sr).astype(np.int64) - (n_frames - 1) * fe.hop_length - fe.n_fft
-        mine_rows = [r for r in table if r["path"].startswith(f"{MINED}/{sid}_")]
+        prefix = f"{MINED}/{sid}_"
+        ours = [r for r in table if r["path"].startswith(prefix)]      # this stream's earlier clips
         first = 0
         if keep_earlier:
-            earlier = np.array(sorted(int(r["start_sample"]) for r in mine_rows), np.int64)
+            earlier = np.array([int(r["start_sample"]) for r in ours], np.int64)
             keep = [j for j in keep if not earlier.size or
                     np.abs(earlier - starts[j]).min() >= min_gap_s * sr]
-            first = 1 + max((int(r["path"].rsplit("_", 1)[1][:-4]) for r in mine_rows), default=-1)
+            first = 1 + max((int(Path(r["path"]).stem.rsplit("_", 1)[1]) for r in ours), default=-1)
         else:
             for old in folder.glob(f"{sid}_nohash_*.wav") if folder.is_dir() else ():
                 old.unlink()
-            table = [r for r in table if not r["path"].startswith(f"{MINED}/{sid}_")]
+            table = [r for r in table if not r["path"].startswith(prefix)]
         if max_per_stream is not None:
             keep = sorted(sorted(keep, key=lambda j: -best[j, 0])[:max_per_stream])
         by_label, by_point = {}, {}
