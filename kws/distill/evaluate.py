@@ -456,10 +456,12 @@ def _read_mono(path, what: str, sample_rate: int | None = None) -> tuple[np.ndar
 
 
 def read_negative_stream(path, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
-    """(mono float32 audio, rate) of keyword-free audio (`_read_mono`), at least 1 s long."""
+    """(mono float32 audio, rate) of keyword-free audio (`_read_mono`), at least 1 s long, finite."""
     audio, rate = _read_mono(path, "negative stream", sample_rate)
     if len(audio) < rate:
         raise KwsError(f"{path}: a negative stream needs at least 1 s of audio, got {len(audio) / rate:.2f} s")
+    if not np.isfinite(audio).all():
+        raise KwsError(f"{path}: the stream holds NaN or infinite samples")
     return audio, rate
 
 

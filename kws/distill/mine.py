@@ -132,8 +132,6 @@ def mine(model, streams, data, points=None, threshold: float = 0.5, hop_ms: floa
         check_training_stream(path, rows)
         audio, _ = read_negative_stream(path, sr)
         audio = audio.astype(np.float32)
-        if not np.isfinite(audio).all():
-            raise KwsError(f"{path}: the stream holds NaN or infinite samples")
         # one pass over the stream's features: every window's posteriors at each point, side by side
         def posteriors(x):
             return np.hstack([softmax(np.stack([net.logits(w, op) for w in x])) for op in ops])
