@@ -46,6 +46,9 @@ BACKBONE=${BACKBONE:-128}       # the residual stream's width (both networks)
 UP_PLANES=${UP_PLANES:-1}       # sign planes of the residual stream into the student's up projections
 INPUT_NORM=${INPUT_NORM:-pcen}  # the networks' first step: pcen (PCEN of each window, v9) or global (v4.1)
 PCEN_LEARN=${PCEN_LEARN:-0}     # 1: the teacher learns PCEN's per-band smoothing and delta (INPUT_NORM=pcen)
+# Candidate recipe: TEACHER=path/teacher.pt distils the student from that trained teacher instead of
+# training one in step 3 (a student-side change such as UP_PLANES keeps the teacher: v13 used v9's)
+TEACHER=${TEACHER:-}
 # Candidate recipe (not v4.1's): NEAR_WORDS=w1,w2,... adds NEAR_PER_WORD clips of each of those words
 # (training speakers only) to the training split (step 1b: run v5's data). VAL_SPEECH_B=minutes: a
 # second validation speech stream (seed 202) among the calibration's negatives (v4.1: 60; 0: none).
@@ -126,16 +129,18 @@ COMMON=(--task v1-12 --backbone "$BACKBONE" --hidden 512 --up-planes "$UP_PLANES
         --noise-prob 0.5 --unknown-fraction 0.4 --spec-masks 2 --student-plan center --inplace-kd 1
         --no-progress --resume)
 [ "$PCEN_LEARN" = 0 ] || COMMON+=(--pcen-learn)
+TEACH=(--teacher-epochs "$TEACHER_EPOCHS" --lr 3e-3) TEACHER_PT="$RUN/work/teacher.pt"
+[ -z "$TEACHER" ] || TEACH=(--teacher "$TEACHER") TEACHER_PT="$TEACHER"
 torchrun --standalone --nproc_per_node "$NPROC" -m kws train --data "$DATA" "${COMMON[@]}" \
     --out "$RUN/student.kws" --workdir "$RUN/work" --seed "$TRAIN_SEED" \
-    --teacher-epochs "$TEACHER_EPOCHS" --epochs "$STUDENT_EPOCHS" --lr 3e-3 --student-lr 1e-3
+    "${TEACH[@]}" --epochs "$STUDENT_EPOCHS" --student-lr 1e-3
 stage "training"
 
 # 3b. fine-tune the student (Adam 3e-4, same teacher) with synthetic harmonic tones among the
 #     backgrounds and _silence_ items, and 960 s music / ambient banks repitched +-4 semitones
 torchrun --standalone --nproc_per_node "$NPROC" -m kws train --data "$DATA" "${COMMON[@]}" \
     --out "$RUN/finetuned.kws" --workdir "$RUN/finetune" --seed "$((TRAIN_SEED + 1))" \
-    --teacher "$RUN/work/teacher.pt" --init-student "$RUN/work/student.pt" \
+    --teacher "$TEACHER_PT" --init-student "$RUN/work/student.pt" \
     --epochs "$FINETUNE_EPOCHS" --student-lr 3e-4 \
     --backgrounds noise,ambient,music,babble,tones --bank-seconds 960 --music-repitch 4
 stage "fine-tune"
@@ -154,7 +159,7 @@ if [ "$MINE_MINUTES" != 0 ]; then
     for seed in $MINE_SEEDS; do MINE_STREAMS+=(--stream "$STREAMS/train-speech-$seed.flac"); done
     streams_done
     [ -d "$MDATA" ] || { rm -rf "$MDATA.tmp"; cp -al "$DATA" "$MDATA.tmp"; mv "$MDATA.tmp" "$MDATA"; }
-    PREV_T="$RUN/work/teacher.pt" PREV_S="$RUN/finetune/student.pt" KEEP=() LR="$MINE_TEACHER_LR" BOOST="$MINE_BOOST"
+    PREV_T="$TEACHER_PT" PREV_S="$RUN/finetune/student.pt" KEEP=() LR="$MINE_TEACHER_LR" BOOST="$MINE_BOOST"
     for r in $(seq 1 "$MINE_ROUNDS"); do
         H="$RUN/hardneg" J="$RUN/mined.json"                     # round 1's names predate rounds
         [ "$r" = 1 ] || H="$RUN/hardneg$r" J="$RUN/mined$r.json"
