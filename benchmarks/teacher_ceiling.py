@@ -1,0 +1,162 @@
+"""How far the float teacher is from issue #17's stream targets, beside the binary student: the same
+calibration (`kws calibrate`'s thresholds on validation streams) and the same test yardsticks
+(train-default.sh step 5: false alarms on the test speech and music, FRR of the testing split's
+keyword stream quiet and in babble / music at 10 dB SNR), for the float teacher and for the
+model's operating points, at several false-alarm budgets.
+
+    python benchmarks/teacher_ceiling.py --model runs/v9/default.kws --teacher runs/v9/work/teacher.pt \
+        --data data/v3 --streams runs/v3 [--budgets 0.5,1,5] [--json F]
+
+Why: the student is distilled from the teacher, so where the teacher misses too, a better binary
+network alone cannot reach a target; where only the student misses, binarization (capacity) is the
+lever. Only the scorer differs between the rows: the teacher's trace is its posteriors of the
+window the Detector would classify at every hop, smoothed alike (kws.distill.evaluate.window_trace;
+it needs torch); each point's is a real kws.Detector's (detector_trace, as kws calibrate). Each
+scorer gets its own per-keyword thresholds for each budget from the validation traces
+(kws.distill.calibrate.choose: the budget per hour of all negative audio, tail extrapolation,
+`--max-threshold` as shipped), then the Detector's trigger rule is replayed on the test traces
+(evaluate.replay). At the shipped budget (5) the student's rows equal its model file's yardsticks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ensure_single_thread_env, environment, float_list  # noqa: E402
+
+ensure_single_thread_env()
+
+from kws.detector import REFRACTORY_S, Detector, resolve_model, resolve_operating_point  # noqa: E402
+from kws.distill.calibrate import _negative, _streams, choose  # noqa: E402
+from kws.distill.evaluate import (_match, detector_trace, keyword_dbfs, load_background,  # noqa: E402
+                                  load_teacher, make_stream, replay, window_trace)
+from kws.fsmn.model import NON_KEYWORDS  # noqa: E402
+
+
+def test_streams(model, data, streams: Path):
+    """The yardsticks' streams (train-default.sh step 5, kws eval's defaults: seed 0): the testing
+    split's keyword stream quiet (noise files at -50 dBFS) and over the test babble / music 10 dB
+    under the median keyword clip, then the keyword-free test speech and music."""
+    from kws.data.speech_commands import SpeechCommands
+    from kws.distill.evaluate import task_for_labels
+    labels = list(model.labels)
+    task, words = task_for_labels(labels)
+    clips = SpeechCommands(Path(data), "testing", task, words, seed=0)
+    sr = model.frontend.sample_rate
+    level = keyword_dbfs(clips, labels)
+    out = [("keywords quiet", *make_stream(clips, labels, clips.noise, -50.0, 0, None, sr))]
+    for kind in ("babble", "music"):
+        bg = [load_background(streams / f"test-{kind}.flac", sr)]
+        out.append((f"keywords {kind} 10 dB", *make_stream(clips, labels, bg, level - 10, 0, None, sr)))
+    for kind in ("speech", "music"):
+        out.append(_negative(model, streams / f"test-{kind}.flac"))
+    return out
+
+
+def validation_streams(model, data, streams: Path):
+    """kws calibrate's streams as train-default.sh step 4 gives them (VAL_SPEECH_B=60)."""
+    out = _streams(model, data, [streams / "val-babble.flac", streams / "val-music.flac"], 10.0,
+                   "validation", 0)
+    negs = ["val-speech.flac", "val-speech-b.flac", "val-music.flac", "val-tones.flac"]
+    fa_from = [False] * len(out) + [True] * len(negs)
+    return out + [_negative(model, streams / n) for n in negs], fa_from
+
+
+def traces_of(scorer, streams):
+    return [(*scorer(audio), events, seconds) for _, audio, events, seconds in streams]
+
+
+def measure(name, val, fa_from, test, test_names, labels, budgets, args) -> list[dict]:
+    """Rows of one scorer: for each budget, its thresholds (calibrate.choose on the validation
+    traces) and what they give on each test trace."""
+    keywords = [k for k in labels if k not in NON_KEYWORDS]
+    tradeoff: list = []         # the thresholds of TRADEOFF_BUDGETS from one pass over the grid
+    choose(val, labels, keywords, 5.0, args.min_threshold, REFRACTORY_S, True, tradeoff, fa_from,
+           args.max_threshold)
+    rows = []
+    for b in budgets:
+        thr = next((t["thresholds"] for t in tradeoff if t["fa_per_hour_budget"] == b), None)
+        if thr is None:
+            got = choose(val, labels, keywords, b, args.min_threshold, REFRACTORY_S, True, None,
+                         fa_from, args.max_threshold)
+            thr = {k: g["threshold"] for k, g in got.items()}
+        th = np.array([thr.get(l, np.inf) for l in labels])
+        row = {"scorer": name, "budget": b, "thresholds": thr}
+        for sname, (scores, times, events, seconds) in zip(test_names, test):
+            hits, fas = _match([(labels[i], t) for i, t in replay(scores, times, th, REFRACTORY_S)], events)
+            row[sname] = {"hits": hits, "positives": len(events), "false_alarms": fas,
+                          "frr": 1.0 - hits / len(events) if events else None,
+                          "fa_per_hour": fas / (seconds / 3600.0)}
+        rows.append(row)
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", required=True, help="a calibrated .kws (its points are measured)")
+    ap.add_argument("--teacher", required=True, help="the training checkpoint of its float teacher")
+    ap.add_argument("--data", default="data/v3")
+    ap.add_argument("--streams", default="runs/v3", help="folder of the val-* and test-* streams")
+    ap.add_argument("--points", default="1x8,0.5x4")
+    ap.add_argument("--budgets", default="0.5,1,5", help="false alarms per hour to calibrate for")
+    ap.add_argument("--min-threshold", type=float, default=0.4)
+    ap.add_argument("--max-threshold", type=float, default=0.95)
+    ap.add_argument("--json", help="write the rows here")
+    args = ap.parse_args()
+    budgets = float_list(args.budgets, "teacher_ceiling.py: --budgets")
+    import torch
+    torch.set_num_threads(1)
+    model = resolve_model(args.model)
+    labels = list(model.labels)
+    net = load_teacher(args.teacher, model)
+    streams = Path(args.streams)
+    t0 = time.time()
+    val, fa_from = validation_streams(model, args.data, streams)
+    test = test_streams(model, args.data, streams)
+    names = [n for n, *_ in test]
+    print(f"streams: validation {sum(s[3] for s in val) / 3600:.2f} h, test {sum(s[3] for s in test) / 3600:.2f} h "
+          f"({time.time() - t0:.0f} s)", flush=True)
+
+    def teacher(audio):
+        def posteriors(x):
+            with torch.no_grad():
+                logits, _ = net(torch.from_numpy(x))
+            return torch.softmax(logits.double(), dim=1).numpy()
+        return window_trace(model, audio, posteriors)
+
+    scorers = [("float teacher", teacher)]
+    for p in args.points.split(","):
+        op = resolve_operating_point(model.arch, p)
+        scorers.append((op.name, lambda audio, op=op: detector_trace(
+            Detector(model, width=op.width, blocks=len(op.blocks), threshold=1.0), audio)))
+    rows = []
+    for name, scorer in scorers:
+        t0 = time.time()
+        rows += measure(name, traces_of(scorer, val), fa_from, traces_of(scorer, test), names, labels,
+                        budgets, args)
+        print(f"{name}: traced and calibrated in {time.time() - t0:.0f} s", flush=True)
+    cols = names
+    print(f"\n{environment()['cpu']}; thresholds from validation at each budget (FA per hour of all "
+          f"negative audio, cap {args.max_threshold})\n")
+    print("| scorer | budget | " + " | ".join(cols) + " |")
+    print("|---|---|" + "---|" * len(cols))
+    for r in rows:
+        cells = [f"FRR {r[c]['frr'] * 100:.1f} %" if r[c]["frr"] is not None else
+                 f"{r[c]['false_alarms']} FA ({r[c]['fa_per_hour']:.1f}/h)" for c in cols]
+        print(f"| {r['scorer']} | {r['budget']:g} | " + " | ".join(cells) + " |")
+    if args.json:
+        out = {"environment": environment(), "model": args.model, "teacher": args.teacher,
+               "max_threshold": args.max_threshold, "rows": rows}
+        Path(args.json + ".tmp").write_text(json.dumps(out, indent=1))
+        Path(args.json + ".tmp").replace(args.json)
+
+
+if __name__ == "__main__":
+    main()
