@@ -29,9 +29,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ensure_single_thread_env, environment, float_list  # noqa: E402
-
-ensure_single_thread_env()
+from common import environment, float_list  # noqa: E402
 
 from kws.detector import REFRACTORY_S, Detector, resolve_model, resolve_operating_point  # noqa: E402
 from kws.distill.calibrate import _negative, _streams, choose  # noqa: E402
@@ -98,7 +96,7 @@ def measure(name, val, fa_from, test, test_names, labels, budgets, args) -> list
     return rows
 
 
-def main() -> None:
+def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", required=True, help="a calibrated .kws (its points are measured)")
     ap.add_argument("--teacher", required=True, help="the training checkpoint of its float teacher")
@@ -109,7 +107,7 @@ def main() -> None:
     ap.add_argument("--min-threshold", type=float, default=0.4)
     ap.add_argument("--max-threshold", type=float, default=0.95)
     ap.add_argument("--json", help="write the rows here")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     budgets = float_list(args.budgets, "teacher_ceiling.py: --budgets")
     import torch
     torch.set_num_threads(1)
