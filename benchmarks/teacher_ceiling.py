@@ -99,7 +99,7 @@ def measure(name, val, fa_from, test, test_names, labels, budgets, args) -> list
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", required=True, help="a calibrated .kws (its points are measured)")
-    ap.add_argument("--teacher", required=True, help="the training checkpoint of its float teacher")
+    ap.add_argument("--teacher", help="the training checkpoint of its float teacher (without it: the points only)")
     ap.add_argument("--data", default="data/v3")
     ap.add_argument("--streams", default="runs/v3", help="folder of the val-* and test-* streams")
     ap.add_argument("--points", default="1x8,0.5x4")
@@ -109,11 +109,12 @@ def main(argv=None) -> None:
     ap.add_argument("--json", help="write the rows here")
     args = ap.parse_args(argv)
     budgets = float_list(args.budgets, "teacher_ceiling.py: --budgets")
-    import torch
-    torch.set_num_threads(1)
     model = resolve_model(args.model)
     labels = list(model.labels)
-    net = load_teacher(args.teacher, model)
+    if args.teacher:
+        import torch
+        torch.set_num_threads(1)
+        net = load_teacher(args.teacher, model)
     streams = Path(args.streams)
     t0 = time.time()
     val, fa_from = validation_streams(model, args.data, streams)
@@ -129,7 +130,7 @@ def main(argv=None) -> None:
             return torch.softmax(logits.double(), dim=1).numpy()
         return window_trace(model, audio, posteriors)
 
-    scorers = [("float teacher", teacher)]
+    scorers = [("float teacher", teacher)] if args.teacher else []
     for p in args.points.split(","):
         op = resolve_operating_point(model.arch, p)
         scorers.append((op.name, lambda audio, op=op: detector_trace(
