@@ -10,25 +10,13 @@ import pytest
 from kws.bench import ROOT
 from kws.detector import REFRACTORY_S
 from kws.distill.calibrate import choose
+from tests.test_calibrate import LABELS, _trace     # the hand-made score traces of kws calibrate's tests
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 try:
     import teacher_ceiling as tc
 finally:
     sys.path.remove(str(ROOT / "benchmarks"))
-
-LABELS = ["yes", "no", "_unknown_", "_silence_"]
-
-
-def _trace(peaks, hop=0.2, n=400):
-    """scores [n, 4] (background: _silence_ 0.9) with bumps {hop index: (class, score)}."""
-    scores = np.full((n, 4), 0.1 / 3)
-    scores[:, 3] = 0.9
-    for j, (c, s) in peaks.items():
-        scores[j] = (1 - s) / 3
-        scores[j, c] = s
-    return scores, hop * (np.arange(n) + 5), n * hop
-
 
 def _keyword_trace(peaks):
     s, t, sec = _trace(peaks)
