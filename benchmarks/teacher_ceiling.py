@@ -38,7 +38,7 @@ from kws.distill.evaluate import (_match, detector_trace, keyword_dbfs, load_bac
 from kws.fsmn.model import NON_KEYWORDS  # noqa: E402
 
 
-def test_streams(model, data, streams: Path):
+def yardstick_streams(model, data, streams: Path):
     """The yardsticks' streams (train-default.sh step 5, kws eval's defaults: seed 0): the testing
     split's keyword stream quiet (noise files at -50 dBFS) and over the test babble / music 10 dB
     under the median keyword clip, then the keyword-free test speech and music."""
@@ -118,7 +118,7 @@ def main(argv=None) -> None:
     streams = Path(args.streams)
     t0 = time.time()
     val, fa_from = validation_streams(model, args.data, streams)
-    test = test_streams(model, args.data, streams)
+    test = yardstick_streams(model, args.data, streams)
     names = [n for n, *_ in test]
     print(f"streams: validation {sum(s[3] for s in val) / 3600:.2f} h, test {sum(s[3] for s in test) / 3600:.2f} h "
           f"({time.time() - t0:.0f} s)", flush=True)
