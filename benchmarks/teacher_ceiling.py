@@ -158,4 +158,8 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from kws.errors import KwsError
+    try:
+        main()
+    except (KwsError, FileNotFoundError) as e:        # one readable line, not a traceback
+        raise SystemExit(f"teacher_ceiling.py: {e}") from None
