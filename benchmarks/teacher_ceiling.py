@@ -38,10 +38,11 @@ from kws.distill.evaluate import (_match, detector_trace, keyword_dbfs, load_bac
 from kws.fsmn.model import NON_KEYWORDS  # noqa: E402
 
 
-def yardstick_streams(model, data, streams: Path):
+def yardstick_streams(model, data, streams: Path, also=()):
     """The yardsticks' streams (train-default.sh step 5, kws eval's defaults: seed 0): the testing
     split's keyword stream quiet (noise files at -50 dBFS) and over the test babble / music 10 dB
-    under the median keyword clip, then the keyword-free test speech and music."""
+    under the median keyword clip, then the keyword-free test speech and music, and the keyword-free
+    streams `also` (file names in `streams`; e.g. validation speech held out of the calibration)."""
     from kws.data.speech_commands import SpeechCommands
     from kws.distill.evaluate import task_for_labels
     labels = list(model.labels)
@@ -53,16 +54,19 @@ def yardstick_streams(model, data, streams: Path):
     for kind in ("babble", "music"):
         bg = [load_background(streams / f"test-{kind}.flac", sr)]
         out.append((f"keywords {kind} 10 dB", *make_stream(clips, labels, bg, level - 10, 0, None, sr)))
-    for kind in ("speech", "music"):
-        out.append(_negative(model, streams / f"test-{kind}.flac"))
+    for name in ("test-speech.flac", "test-music.flac", *also):
+        out.append(_negative(model, streams / name))
     return out
 
 
-def validation_streams(model, data, streams: Path):
-    """kws calibrate's streams as train-default.sh step 4 gives them (VAL_SPEECH_B=60)."""
+NEGATIVES = "val-speech.flac,val-speech-b.flac,val-music.flac,val-tones.flac"   # train-default.sh step 4's
+
+
+def validation_streams(model, data, streams: Path, negs=NEGATIVES.split(",")):
+    """kws calibrate's streams as train-default.sh step 4 gives them (VAL_SPEECH_B=60), with the
+    keyword-free streams `negs` (file names in `streams`)."""
     out = _streams(model, data, [streams / "val-babble.flac", streams / "val-music.flac"], 10.0,
                    "validation", 0)
-    negs = ["val-speech.flac", "val-speech-b.flac", "val-music.flac", "val-tones.flac"]
     fa_from = [False] * len(out) + [True] * len(negs)
     return out + [_negative(model, streams / n) for n in negs], fa_from
 
@@ -106,6 +110,11 @@ def main(argv=None) -> None:
     ap.add_argument("--budgets", default="0.5,1,5", help="false alarms per hour to calibrate for")
     ap.add_argument("--min-threshold", type=float, default=0.4)
     ap.add_argument("--max-threshold", type=float, default=0.95)
+    ap.add_argument("--negatives", default=NEGATIVES,
+                    help="the keyword-free validation streams (in --streams) the thresholds are calibrated on")
+    ap.add_argument("--count-also", default="",
+                    help="more keyword-free streams (in --streams) to count false alarms on, e.g. the "
+                         "validation speech left out of --negatives (a check that needs no test audio)")
     ap.add_argument("--json", help="write the rows here")
     args = ap.parse_args(argv)
     budgets = float_list(args.budgets, "teacher_ceiling.py: --budgets")
@@ -117,8 +126,8 @@ def main(argv=None) -> None:
         net = load_teacher(args.teacher, model)
     streams = Path(args.streams)
     t0 = time.time()
-    val, fa_from = validation_streams(model, args.data, streams)
-    test = yardstick_streams(model, args.data, streams)
+    val, fa_from = validation_streams(model, args.data, streams, [n for n in args.negatives.split(",") if n])
+    test = yardstick_streams(model, args.data, streams, [n for n in args.count_also.split(",") if n])
     names = [n for n, *_ in test]
     print(f"streams: validation {sum(s[3] for s in val) / 3600:.2f} h, test {sum(s[3] for s in test) / 3600:.2f} h "
           f"({time.time() - t0:.0f} s)", flush=True)
