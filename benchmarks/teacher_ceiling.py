@@ -32,9 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import environment, float_list  # noqa: E402
 
 from kws.detector import REFRACTORY_S, Detector, resolve_model, resolve_operating_point  # noqa: E402
-from kws.distill.calibrate import _negative, _streams, choose  # noqa: E402
-from kws.distill.evaluate import (_match, detector_trace, keyword_dbfs, load_background,  # noqa: E402
-                                  load_teacher, make_stream, replay, window_trace)
+from kws.distill.calibrate import _negative, _streams, choose, stream_counts  # noqa: E402
+from kws.distill.evaluate import (detector_trace, keyword_dbfs, load_background, load_teacher,  # noqa: E402
+                                  make_stream, teacher_posteriors, window_trace)
 from kws.fsmn.model import NON_KEYWORDS  # noqa: E402
 
 
@@ -91,11 +91,8 @@ def measure(name, val, fa_from, test, test_names, labels, budgets, args) -> list
             thr = {k: g["threshold"] for k, g in got.items()}
         th = np.array([thr.get(l, np.inf) for l in labels])
         row = {"scorer": name, "budget": b, "thresholds": thr}
-        for sname, (scores, times, events, seconds) in zip(test_names, test):
-            hits, fas = _match([(labels[i], t) for i, t in replay(scores, times, th, REFRACTORY_S)], events)
-            row[sname] = {"hits": hits, "positives": len(events), "false_alarms": fas,
-                          "frr": 1.0 - hits / len(events) if events else None,
-                          "fa_per_hour": fas / (seconds / 3600.0)}
+        row.update({sname: stream_counts(trace, labels, th, REFRACTORY_S)
+                    for sname, trace in zip(test_names, test)})
         rows.append(row)
     return rows
 
@@ -132,14 +129,8 @@ def main(argv=None) -> None:
     print(f"streams: validation {sum(s[3] for s in val) / 3600:.2f} h, test {sum(s[3] for s in test) / 3600:.2f} h "
           f"({time.time() - t0:.0f} s)", flush=True)
 
-    def teacher(audio):
-        def posteriors(x):
-            with torch.no_grad():
-                logits, _ = net(torch.from_numpy(x))
-            return torch.softmax(logits.double(), dim=1).numpy()
-        return window_trace(model, audio, posteriors)
-
-    scorers = [("float teacher", teacher)] if args.teacher else []
+    scorers = [("float teacher", lambda audio: window_trace(model, audio, teacher_posteriors(net)))] \
+        if args.teacher else []
     for p in args.points.split(","):
         op = resolve_operating_point(model.arch, p)
         scorers.append((op.name, lambda audio, op=op: detector_trace(
@@ -150,14 +141,13 @@ def main(argv=None) -> None:
         rows += measure(name, traces_of(scorer, val), fa_from, traces_of(scorer, test), names, labels,
                         budgets, args)
         print(f"{name}: traced and calibrated in {time.time() - t0:.0f} s", flush=True)
-    cols = names
     print(f"\n{environment()['cpu']}; thresholds from validation at each budget (FA per hour of all "
           f"negative audio, cap {args.max_threshold})\n")
-    print("| scorer | budget | " + " | ".join(cols) + " |")
-    print("|---|---|" + "---|" * len(cols))
+    print("| scorer | budget | " + " | ".join(names) + " |")
+    print("|---|---|" + "---|" * len(names))
     for r in rows:
         cells = [f"FRR {r[c]['frr'] * 100:.1f} %" if r[c]["frr"] is not None else
-                 f"{r[c]['false_alarms']} FA ({r[c]['fa_per_hour']:.1f}/h)" for c in cols]
+                 f"{r[c]['false_alarms']} FA ({r[c]['fa_per_hour']:.1f}/h)" for c in names]
         print(f"| {r['scorer']} | {r['budget']:g} | " + " | ".join(cells) + " |")
     if args.json:
         out = {"environment": environment(), "model": args.model, "teacher": args.teacher,

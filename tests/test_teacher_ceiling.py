@@ -18,6 +18,7 @@ try:
 finally:
     sys.path.remove(str(ROOT / "benchmarks"))
 
+
 def _keyword_trace(peaks):
     s, t, sec = _trace(peaks)
     events = [(LABELS[c], t[j] - 1.0, t[j]) for j, (c, score) in peaks.items() if score >= 0.5 or c == 1]

@@ -216,6 +216,16 @@ def choose(traces, labels, keywords, fa_per_hour: float, min_threshold: float,
     return result(fa_per_hour)
 
 
+def stream_counts(trace, labels, thresholds, refractory_s: float) -> dict:
+    """{hits, positives, false_alarms, frr (None without keyword events), fa_per_hour} of a trace
+    (scores, times, events, seconds) under per-class `thresholds` (the trigger rule replayed)."""
+    from kws.distill.evaluate import _match, replay
+    scores, times, events, seconds = trace
+    hits, fas = _match([(labels[i], t) for i, t in replay(scores, times, thresholds, refractory_s)], events)
+    return {"hits": hits, "positives": len(events), "false_alarms": fas,
+            "frr": 1.0 - hits / len(events) if events else None, "fa_per_hour": fas / (seconds / 3600.0)}
+
+
 def calibrate(model, data, negative_streams=(), backgrounds=(), snr_db: float = 10.0,
               points=None, fa_per_hour: float = 0.5, min_threshold: float = 0.4,
               split: str = "validation", seed: int = 0, max_clips: int | None = None,
@@ -228,7 +238,7 @@ def calibrate(model, data, negative_streams=(), backgrounds=(), snr_db: float = 
     [{name, seconds, keyword_events}], "fa_per_hour_target", "min_threshold", "split"}."""
     from kws.detector import (HOP_MS, REFRACTORY_S, SMOOTHING_HOPS, Detector, resolve_model,
                               resolve_operating_point)
-    from kws.distill.evaluate import _match, detector_trace, replay
+    from kws.distill.evaluate import detector_trace
     model = resolve_model(model)
     if not 0 < fa_per_hour:
         raise KwsError(f"--fa-per-hour must be > 0, got {fa_per_hour}")
@@ -268,12 +278,8 @@ def calibrate(model, data, negative_streams=(), backgrounds=(), snr_db: float = 
         chosen = choose(traces, labels, keywords, fa_per_hour, min_threshold, REFRACTORY_S, extrapolate,
                         tradeoff, fa_from, max_threshold)
         th = np.array([chosen[l]["threshold"] if l in chosen else np.inf for l in labels])
-        per_stream = {}
-        for (name, _, events, seconds), (scores, times, _, _) in zip(streams, traces):
-            hits, fas = _match([(labels[i], t) for i, t in replay(scores, times, th, REFRACTORY_S)], events)
-            per_stream[name] = {"hits": hits, "positives": len(events), "false_alarms": fas,
-                                "frr": 1.0 - hits / len(events) if events else None,
-                                "fa_per_hour": fas / (seconds / 3600.0)}
+        per_stream = {name: stream_counts(trace, labels, th, REFRACTORY_S)
+                      for (name, *_), trace in zip(streams, traces)}
         result["points"][op.name] = {"keywords": chosen, "streams": per_stream, "tradeoff": tradeoff}
         result["point_thresholds"][op.name] = {k: v["threshold"] for k, v in chosen.items()}
         if progress:

@@ -412,6 +412,18 @@ def streaming_metric(model, stream, events, seconds: float, width=None, blocks=N
                                    "frr": 1.0 - s_hits / max(n_pos, 1), "fa_per_hour": s_fas / hours}}
 
 
+def teacher_posteriors(net):
+    """posteriors(x [N, n_frames, n_features]) -> [N, classes] (float64) of a float teacher
+    (load_teacher), for window_trace."""
+    import torch
+
+    def posteriors(x):
+        with torch.no_grad():
+            logits, _ = net(torch.from_numpy(x))
+        return torch.softmax(logits.double(), dim=1).numpy()
+    return posteriors
+
+
 def teacher_streaming_metric(net, model, stream, events, seconds: float, fa_per_hour: float = 1.0,
                              hop_ms: float = HOP_MS, smoothing: int = SMOOTHING_HOPS,
                              refractory_s: float | None = None) -> dict:
@@ -420,17 +432,10 @@ def teacher_streaming_metric(net, model, stream, events, seconds: float, fa_per_
     The teacher sees the windows the Detector would classify (the model's frontend over the whole
     stream, which equals the streaming frontend, a window every hop, posteriors averaged over
     `smoothing` hops)."""
-    import torch
     from kws.detector import REFRACTORY_S
     refractory_s = REFRACTORY_S if refractory_s is None else refractory_s
     labels = list(model.labels)
-
-    def posteriors(x):
-        with torch.no_grad():
-            logits, _ = net(torch.from_numpy(x))
-        return torch.softmax(logits.double(), dim=1).numpy()
-
-    scores, times = window_trace(model, stream, posteriors, hop_ms, smoothing)
+    scores, times = window_trace(model, stream, teacher_posteriors(net), hop_ms, smoothing)
     kw_idx = np.array([i for i, lab in enumerate(labels) if lab not in NON_KEYWORDS])
     return _sweep(scores, times, events, labels, kw_idx, seconds / 3600.0, refractory_s, fa_per_hour)
 
