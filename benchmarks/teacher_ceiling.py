@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import environment, float_list  # noqa: E402
 
 from kws.detector import REFRACTORY_S, Detector, resolve_model, resolve_operating_point  # noqa: E402
-from kws.distill.calibrate import _negative, _streams, choose, stream_counts  # noqa: E402
+from kws.distill.calibrate import POOL, _negative, _streams, choose, stream_counts  # noqa: E402
 from kws.distill.evaluate import (detector_trace, keyword_dbfs, load_background, load_teacher,  # noqa: E402
                                   make_stream, teacher_posteriors, window_trace)
 from kws.fsmn.model import NON_KEYWORDS  # noqa: E402
@@ -81,13 +81,13 @@ def measure(name, val, fa_from, test, test_names, labels, budgets, args) -> list
     keywords = [k for k in labels if k not in NON_KEYWORDS]
     tradeoff: list = []         # the thresholds of TRADEOFF_BUDGETS from one pass over the grid
     choose(val, labels, keywords, 5.0, args.min_threshold, REFRACTORY_S, True, tradeoff, fa_from,
-           args.max_threshold)
+           args.max_threshold, args.pool)
     rows = []
     for b in budgets:
         thr = next((t["thresholds"] for t in tradeoff if t["fa_per_hour_budget"] == b), None)
         if thr is None:
             got = choose(val, labels, keywords, b, args.min_threshold, REFRACTORY_S, True, None,
-                         fa_from, args.max_threshold)
+                         fa_from, args.max_threshold, args.pool)
             thr = {k: g["threshold"] for k, g in got.items()}
         th = np.array([thr.get(l, np.inf) for l in labels])
         row = {"scorer": name, "budget": b, "thresholds": thr}
@@ -107,6 +107,7 @@ def main(argv=None) -> None:
     ap.add_argument("--budgets", default="0.5,1,5", help="false alarms per hour to calibrate for")
     ap.add_argument("--min-threshold", type=float, default=0.4)
     ap.add_argument("--max-threshold", type=float, default=0.95)
+    ap.add_argument("--pool", type=float, default=POOL, help="kws calibrate --pool")
     ap.add_argument("--negatives", default=NEGATIVES,
                     help="the keyword-free validation streams (in --streams) the thresholds are calibrated on")
     ap.add_argument("--count-also", default="",

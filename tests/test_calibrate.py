@@ -9,6 +9,8 @@ import json
 import numpy as np
 import pytest
 import soundfile as sf
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import kws
 from kws.cli import main
@@ -51,7 +53,8 @@ def test_over_budget_the_unavoidable_false_alarms_are_taken_as_given():
 
 def test_choose_stops_just_above_the_highest_keyword_free_score():
     traces = _two_keywords()
-    r = choose(traces, LABELS, ["yes", "no"], fa_per_hour=0.5, min_threshold=0.4, refractory_s=1.5)
+    r = choose(traces, LABELS, ["yes", "no"], fa_per_hour=0.5, min_threshold=0.4, refractory_s=1.5,
+               pool=0)
     assert r["yes"]["threshold"] == pytest.approx(0.71)        # above the stray 0.70
     assert (r["yes"]["hits"], r["yes"]["positives"], r["yes"]["false_alarms"]) == (1, 2, 0)
     assert r["no"]["threshold"] == pytest.approx(0.4)          # nothing to avoid: the floor
@@ -59,15 +62,15 @@ def test_choose_stops_just_above_the_highest_keyword_free_score():
     # a budget of 2 false alarms over these 160 s: "no" needs none, so "yes" gets both and finds
     # its 0.62 too (equal shares would have stopped it at 0.67: one each)
     loose = choose(traces, LABELS, ["yes", "no"], fa_per_hour=2 * 3600 / 160, min_threshold=0.4,
-                   refractory_s=1.5)
+                   refractory_s=1.5, pool=0)
     assert loose["yes"]["threshold"] == pytest.approx(0.4)
     assert (loose["yes"]["false_alarms"], loose["yes"]["hits"]) == (2, 2)
     one = choose(traces, LABELS, ["yes", "no"], fa_per_hour=1 * 3600 / 160, min_threshold=0.4,
-                 refractory_s=1.5)
+                 refractory_s=1.5, pool=0)
     assert one["yes"]["threshold"] == pytest.approx(0.67) and one["yes"]["false_alarms"] == 1
     # a cap keeps "yes" within hearing when the budget would need it higher: over budget, flagged
     capped = choose(traces, LABELS, ["yes", "no"], fa_per_hour=0.5, min_threshold=0.4, refractory_s=1.5,
-                    max_threshold=0.68)
+                    max_threshold=0.68, pool=0)
     assert capped["yes"]["threshold"] == pytest.approx(0.67) and capped["yes"]["false_alarms"] == 1
     assert not capped["yes"]["within_budget"] and capped["no"]["threshold"] == pytest.approx(0.4)
     # nothing within budget even at 0.99: the fewest false alarms (then the lowest), flagged
@@ -81,7 +84,7 @@ def test_false_alarms_count_on_the_streams_fa_from_marks():
     # the stray "yes" at 0.70 sits in the keyword stream's gap (an _unknown_ word); counted on the
     # keyword-free trace alone, "yes" may go down to just above that trace's 0.66
     traces = _two_keywords()
-    r = choose(traces, LABELS, ["yes", "no"], 0.5, 0.4, 1.5, fa_from=[False, True])
+    r = choose(traces, LABELS, ["yes", "no"], 0.5, 0.4, 1.5, fa_from=[False, True], pool=0)
     assert r["yes"]["threshold"] == pytest.approx(0.67) and r["yes"]["false_alarms"] == 0
     assert (r["yes"]["hits"], r["yes"]["positives"]) == (1, 2)       # hits still from the keywords
     # the budget is per hour of the counted audio: 1 false alarm in 80 s is 45/h
@@ -94,10 +97,10 @@ def test_false_alarms_count_on_the_streams_fa_from_marks():
 def test_the_tradeoff_gives_each_budget_what_choosing_for_it_gives():
     traces = _two_keywords()
     tradeoff = []
-    choose(traces, LABELS, ["yes", "no"], 0.5, 0.4, 1.5, tradeoff=tradeoff)
+    choose(traces, LABELS, ["yes", "no"], 0.5, 0.4, 1.5, tradeoff=tradeoff, pool=0)
     assert [r["fa_per_hour_budget"] for r in tradeoff] == list(TRADEOFF_BUDGETS)
     for row in tradeoff:
-        alone = choose(traces, LABELS, ["yes", "no"], row["fa_per_hour_budget"], 0.4, 1.5)
+        alone = choose(traces, LABELS, ["yes", "no"], row["fa_per_hour_budget"], 0.4, 1.5, pool=0)
         assert row["thresholds"] == {k: v["threshold"] for k, v in alone.items()}
         assert row["false_alarms"] == sum(v["false_alarms"] for v in alone.values())
         assert row["frr"] == pytest.approx(1 - sum(v["hits"] for v in alone.values()) / 4)
@@ -177,6 +180,7 @@ def test_calibrate_writes_thresholds_the_detector_uses(validation_set, tmp_path,
     assert m.thresholds == {k: max(m.point_thresholds["1x8"][k], m.point_thresholds["0.5x4"][k])
                             for k in m.thresholds}
     assert m.provenance["calibration"]["split"] == "validation"
+    assert m.provenance["calibration"]["pool"] == 0.3        # the pooling the thresholds were chosen with
     # the trigger rule the thresholds were tuned for (the Detector's defaults)
     assert m.provenance["calibration"]["detector"] == {"hop_ms": 200.0, "smoothing": 3, "refractory_s": 1.5}
     assert r["streams"][0]["keyword_events"] == 30
@@ -197,6 +201,7 @@ def test_calibrate_writes_thresholds_the_detector_uses(validation_set, tmp_path,
     (["--fa-per-hour", "0"], "--fa-per-hour must be > 0"),
     (["--min-threshold", "1.5"], "--min-threshold must be in"),
     (["--max-threshold", "0.3"], "--max-threshold must be in"),
+    (["--pool", "2"], "--pool must be in [0, 1]"),
     (["--points", "0.3x9"], "0.3x9"),
 ])
 def test_bad_calibrate_arguments(validation_set, tmp_path, capsys, extra, message):
@@ -204,3 +209,77 @@ def test_bad_calibrate_arguments(validation_set, tmp_path, capsys, extra, messag
     assert main(["calibrate", "--data", str(data), "--out", str(tmp_path / "x.kws"), *extra]) == 1
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and not (tmp_path / "x.kws").exists()
+
+
+def test_pooling_shrinks_each_keywords_count_toward_the_keywords_mean():
+    from kws.distill.calibrate import pool_expected
+    # "flat": two confident false alarms at every threshold (its own count says a low threshold
+    # costs nothing); "busy": a count that falls with the threshold
+    exp = {"flat": np.array([2.0, 2.0, 2.0, 2.0]), "busy": np.array([10.0, 6.0, 2.0, 0.0])}
+    got = pool_expected(exp, 0.3)
+    mean = np.array([6.0, 4.0, 2.0, 1.0])
+    np.testing.assert_allclose(got["flat"], 0.7 * 2 + 0.3 * mean)      # now falls: 3.2 -> 1.7
+    np.testing.assert_allclose(got["busy"], 0.7 * exp["busy"] + 0.3 * mean)
+    assert all(np.all(np.diff(v) <= 0) for v in got.values())
+    assert {k: list(v) for k, v in pool_expected(exp, 0).items()} == {k: list(v) for k, v in exp.items()}
+    with pytest.raises(kws.KwsError, match="--pool"):
+        pool_expected(exp, 1.5)
+
+
+def test_a_keyword_with_only_confident_false_alarms_is_raised_when_pooled():
+    """"yes" fires once on keyword-free audio at 0.99, above every threshold (cap 0.95); "no" at
+    0.45-0.65. Alone, the count of "yes" is flat, so it keeps the floor and its weak 0.5 hit; pooled,
+    lower thresholds of "yes" are expected to fire like the others' (0.7 x 1 + 0.3 x the mean: 1.45
+    at 0.5, 1.3 at 0.51), and with "no" at 0.66 (0.15) a budget of 0.5 on top of the fewest (0.85 +
+    0.15) leaves 1.35 for "yes": it goes above its weak hit."""
+    neg_s, neg_t, neg_sec = _trace({20: (0, 0.99), 60: (1, 0.45), 100: (1, 0.5), 140: (1, 0.55),
+                                    180: (1, 0.6), 220: (1, 0.65)})
+    s, t, sec = _trace({20: (0, 0.5), 60: (0, 0.9), 100: (1, 0.94), 140: (1, 0.9)})
+    events = [("yes", t[20] - 1.0, t[20]), ("yes", t[60] - 1.0, t[60]),
+              ("no", t[100] - 1.0, t[100]), ("no", t[140] - 1.0, t[140])]
+    traces = [(s, t, events, sec), (neg_s, neg_t, [], neg_sec)]
+    budget = 0.5 / (neg_sec / 3600)          # 0.5 avoidable false alarms on this audio
+    args = dict(min_threshold=0.4, refractory_s=1.5, fa_from=[False, True], max_threshold=0.95,
+                extrapolate=False)
+    alone = choose(traces, LABELS, ["yes", "no"], budget, pool=0, **args)
+    pooled = choose(traces, LABELS, ["yes", "no"], budget, pool=0.3, **args)
+    assert alone["yes"]["threshold"] == pytest.approx(0.4) and alone["yes"]["hits"] == 2
+    assert pooled["yes"]["threshold"] == pytest.approx(0.51) and pooled["yes"]["hits"] == 1
+    assert pooled["no"]["threshold"] == pytest.approx(0.66) and pooled["no"]["hits"] == 2
+    assert alone["no"]["threshold"] == pytest.approx(0.66)
+
+
+def test_a_smaller_budget_never_gives_looser_thresholds():
+    """Once the fewest false alarms of "a" (1.5) fit a budget of 2 but not of 1, a budget of 1 must
+    not end looser than 2 (before: 1.51 given + 1 on top = 2.51 > 2)."""
+    rows = {"a": [(0.5, 3, 10, 10), (0.7, 2, 9, 10), (0.9, 1, 8, 10)],
+            "b": [(0.5, 1, 10, 10), (0.7, 0, 6, 10), (0.9, 0, 2, 10)]}
+    expected = {"a": np.array([3.0, 2.0, 1.5]), "b": np.array([1.0, 0.1, 0.01])}
+
+    def spent(budget):
+        ch, _ = allocate(rows, expected, budget)
+        return sum(expected[k][i] for k, i in ch.items()), sum(rows[k][i][2] for k, i in ch.items())
+
+    got = [spent(b) for b in (0.5, 1.0, 1.6, 2.0, 3.0, 5.0)]
+    assert [g[0] for g in got] == sorted(g[0] for g in got)
+    assert [g[1] for g in got] == sorted(g[1] for g in got)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 6), min_size=4, max_size=4), min_size=1, max_size=4),
+       st.floats(0.1, 8), st.floats(1.01, 4))
+def test_allocate_is_monotone_in_the_budget(curves, budget, factor):
+    """Random non-increasing false-alarm counts and non-increasing hits: a larger budget never
+    finds fewer keywords, nor spends fewer expected false alarms... (each keyword's choice moves
+    one way as the price falls)."""
+    rows, expected = {}, {}
+    for j, c in enumerate(curves):
+        fa = np.sort(np.array(c, float))[::-1]
+        hits = [10 - i for i in range(4)]
+        rows[f"k{j}"] = [(0.5 + 0.1 * i, fa[i], hits[i], 10) for i in range(4)]
+        expected[f"k{j}"] = fa
+    hits = []
+    for b in (budget, budget * factor):
+        ch, _ = allocate(rows, expected, b)
+        hits.append(sum(rows[k][i][2] for k, i in ch.items()))
+    assert hits[0] <= hits[1]

@@ -193,6 +193,10 @@ def register(sub) -> None:
     p.add_argument("--no-extrapolate", action="store_true",
                    help="count false alarms on the calibration audio as they are, without "
                         "extrapolating the false-alarm rate's tail (docs/training.md)")
+    p.add_argument("--pool", type=float, default=None,
+                   help="weight (0-1) of all keywords' mean false-alarm count in each keyword's "
+                        "(default 0.3): a keyword with few validation false alarms is not taken to "
+                        "have none at low thresholds")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     p.set_defaults(func=_calibrate)
@@ -360,20 +364,21 @@ def _point_names(spec: str | None) -> list[str] | None:
 
 def _calibrate(args) -> int:
     from kws.detector import resolve_model
-    from kws.distill.calibrate import calibrate
+    from kws.distill.calibrate import POOL, calibrate
     model = resolve_model(args.model)
     points = _point_names(args.points) or [op.name for op in model.arch.operating_points]
     progress = None if args.json else (lambda m: print(m, file=sys.stderr))
     r = calibrate(model, args.data, args.negative_stream, args.background, args.snr, points,
                   args.fa_per_hour, args.min_threshold, seed=args.seed, max_clips=args.max_clips,
-                  progress=progress, extrapolate=not args.no_extrapolate, max_threshold=args.max_threshold)
+                  progress=progress, extrapolate=not args.no_extrapolate, max_threshold=args.max_threshold,
+                  pool=POOL if args.pool is None else args.pool)
     pt = r["point_thresholds"]
     # model-wide fallback for points left out: the strictest calibrated value of each keyword
     model.thresholds = {k: max(t[k] for t in pt.values()) for k in next(iter(pt.values()))}
     model.point_thresholds = pt
     model.provenance = {**model.provenance, "calibration": {
         k: r[k] for k in ("split", "fa_per_hour_target", "min_threshold", "max_threshold", "extrapolate",
-                          "snr_db", "streams", "fa_streams", "detector")}}
+                          "pool", "snr_db", "streams", "fa_streams", "detector")}}
     model.save(args.out)
     if args.json:
         print(json.dumps(r))
