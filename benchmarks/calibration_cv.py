@@ -14,7 +14,6 @@ and music at 10 dB: the audio the thresholds were chosen on, the same for every 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -22,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import environment, float_list  # noqa: E402
+from common import environment, float_list, run_main, write_json  # noqa: E402
 from teacher_ceiling import measure, traces_of, validation_streams  # noqa: E402
 
 from kws.detector import Detector, resolve_model, resolve_operating_point  # noqa: E402
@@ -113,13 +112,8 @@ def main(argv=None) -> None:
     if args.json:
         out = {"environment": environment(), "model": args.model, "speech": speech, "negatives": fixed,
                "extra": args.extra, "max_threshold": args.max_threshold, "summary": summary, "rows": rows}
-        Path(args.json + ".tmp").write_text(json.dumps(out, indent=1))
-        Path(args.json + ".tmp").replace(args.json)
+        write_json(args.json, out)
 
 
 if __name__ == "__main__":
-    from kws.errors import KwsError
-    try:
-        main()
-    except (KwsError, FileNotFoundError) as e:        # one readable line, not a traceback
-        raise SystemExit(f"calibration_cv.py: {e}") from None
+    run_main(main, "calibration_cv.py")

@@ -48,3 +48,19 @@ def ensure_single_thread_env() -> None:
 
 # what every figure is printed beside, and the timing helpers: shared with `kws bench`
 from kws.bench import blas_info, cpu_model, environment, interleaved_times, median_ms  # noqa: E402,F401
+
+
+def write_json(path: str, obj) -> None:
+    """A benchmark's --json file, written atomically (temp + rename)."""
+    import json
+    from kws.fileio import write_text_atomic
+    write_text_atomic(path, json.dumps(obj, indent=1))
+
+
+def run_main(main, name: str) -> None:
+    """main() with a missing file or a bad model as one readable line `name: ...`, exit 1."""
+    from kws.errors import KwsError
+    try:
+        main()
+    except (KwsError, FileNotFoundError) as e:
+        raise SystemExit(f"{name}: {e}") from None

@@ -21,7 +21,6 @@ scorer gets its own per-keyword thresholds for each budget from the validation t
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -29,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import environment, float_list  # noqa: E402
+from common import environment, float_list, run_main, write_json  # noqa: E402
 
 from kws.detector import REFRACTORY_S, Detector, resolve_model, resolve_operating_point  # noqa: E402
 from kws.distill.calibrate import POOL, _negative, _streams, choose, stream_counts  # noqa: E402
@@ -153,13 +152,8 @@ def main(argv=None) -> None:
     if args.json:
         out = {"environment": environment(), "model": args.model, "teacher": args.teacher,
                "max_threshold": args.max_threshold, "rows": rows}
-        Path(args.json + ".tmp").write_text(json.dumps(out, indent=1))
-        Path(args.json + ".tmp").replace(args.json)
+        write_json(args.json, out)
 
 
 if __name__ == "__main__":
-    from kws.errors import KwsError
-    try:
-        main()
-    except (KwsError, FileNotFoundError) as e:        # one readable line, not a traceback
-        raise SystemExit(f"teacher_ceiling.py: {e}") from None
+    run_main(main, "teacher_ceiling.py")
