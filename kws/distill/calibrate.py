@@ -26,21 +26,21 @@ number (`expected_false_alarms`). One keyword's count is a handful of events, an
 flat (confident false alarms at every threshold) or zero it says a low threshold costs nothing,
 which new audio contradicts (v13's 'right' kept 0.40 over two confident validation false alarms
 and fired at 0.41-0.57 on test speech); so each keyword's expected count is shrunk toward the
-keywords' mean (`pool_expected`, weight `pool`: 0.3 measured best on held-out validation speech,
-docs/default-model.md "Calibration cross-checked"). The budget (`fa_per_hour` x the counted hours) is shared among
-the keywords where it buys the most hits (`allocate`: one price per false alarm, each keyword at
-its best hits - price x expected false alarms), rather than in equal shares: with an hour of
-validation audio an equal share of 0.5/h is 0.05 false alarms per keyword, below what one hour
-can tell apart. The budget is for the false alarms a threshold can avoid: each keyword's fewest
-(at the grid's top) are counted on top of it (`within_budget` false where they alone exceed it), so
-one loud keyword does not push every other one to its highest threshold, and a smaller budget
-never gives looser thresholds. The budget may buy a
-keyword a threshold so high it never fires (0.998+: it then costs no false alarms);
-`max_threshold` caps the grid so every keyword stays heard, at the price of the budget (default
-model candidate s12b at 0.5x4 had 'go' at 0.997 and 'stop' at 0.9996 and missed both in the
-microphone test). The FRR each threshold costs is reported, and for each point the trade-off:
-the FRR that budgets from 0.5 to 20 false alarms per hour would cost (`tradeoff`), to choose the
-budget from.
+keywords' mean (`pool_expected`, weight `pool`, 0.3: on held-out validation speech it reaches
+false-alarm rates the unpooled rule cannot, at about the same FRR where both reach; 0.5 was no
+better; docs/default-model.md "Calibration cross-checked"). The budget (`fa_per_hour` x the
+counted hours) is shared among the keywords where it buys the most hits (`allocate`: one price
+per false alarm, each keyword at its best hits - price x expected false alarms), rather than in
+equal shares: with an hour of validation audio an equal share of 0.5/h is 0.05 false alarms per
+keyword, below what one hour can tell apart. The budget is for the false alarms a threshold can
+avoid: each keyword's fewest (at the grid's top) are counted on top of it (`within_budget` false
+where they alone exceed it), so one loud keyword does not push every other one to its highest
+threshold, and a smaller budget never gives looser thresholds. The budget may buy a keyword a
+threshold so high it never fires (0.998+: it then costs no false alarms); `max_threshold` caps
+the grid so every keyword stays heard, at the price of the budget (default model candidate s12b
+at 0.5x4 had 'go' at 0.997 and 'stop' at 0.9996 and missed both in the microphone test). The FRR
+each threshold costs is reported, and for each point the trade-off: the FRR that budgets from
+0.5 to 20 false alarms per hour would cost (`tradeoff`), to choose the budget from.
 """
 
 from __future__ import annotations
