@@ -91,7 +91,27 @@ def test_init_teacher_trains_the_earlier_teacher_further(toy_data, first_run, tm
     assert prov["init_teacher"] == prov["init_student"] == str(first_run / "student.pt")
 
 
+def test_epochs_0_trains_the_teacher_only_for_a_student_to_be_distilled_from(toy_data, first_run, tmp_path,
+                                                                             capsys):
+    """train-default.sh's TEACHER_MORE_EPOCHS: an earlier teacher trained further on its own, then a
+    student distilled from that teacher in a run of its own."""
+    prev = torch.load(first_run / "teacher.pt", weights_only=True)["model"]
+    out = tmp_path / "t.kws"
+    assert main(_args(toy_data, out, "--epochs", "0", "--teacher-epochs", "1",
+                      "--init-teacher", str(first_run / "teacher.pt"))) == 0
+    teacher = out.with_name("t.work") / "teacher.pt"
+    assert f"teacher: {teacher}" in capsys.readouterr().out
+    assert not out.exists() and not (out.with_name("t.work") / "student.pt").exists()
+    ck = torch.load(teacher, weights_only=True)
+    assert ck["phase"] == "teacher" and ck["epoch"] == 1
+    assert any((v.float() - prev[k].float()).abs().max().item() > 0 for k, v in ck["model"].items())
+    student = tmp_path / "s.kws"
+    assert main(_args(toy_data, student, "--teacher", str(teacher))) == 0 and student.exists()
+
+
 @pytest.mark.parametrize("extra, message", [
+    (["--epochs", "0", "--teacher", "X"], "--epochs 0 trains the teacher only"),
+    (["--epochs", "-1"], "--epochs must be at least 0"),
     (["--init-student", "X"], "--init-student needs --teacher"),
     (["--init-teacher", "X", "--teacher", "Y"], "give one of them"),
     (["--noise-snr", "5"], "--noise-snr must be LO,HI"),

@@ -41,7 +41,9 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="the .kws model file to write")
     p.add_argument("--teacher", help="a trained teacher checkpoint (teacher.pt or student.pt of "
                    "an earlier run): skips teacher training")
-    p.add_argument("--epochs", type=int, default=30, help="student epochs")
+    p.add_argument("--epochs", type=int, default=30,
+                   help="student epochs (0: train the teacher only, into the work folder's teacher.pt; "
+                        "--out is then not written)")
     p.add_argument("--teacher-epochs", type=int, help="teacher epochs (default: --epochs)")
     p.add_argument("--batch-size", type=int, default=96, help="global batch (split over processes)")
     p.add_argument("--width-set", default="1,0.5,0.25", help="widths the model supports")
@@ -325,7 +327,7 @@ def _snr_range(spec):
 
 
 def _summary_text(summary: dict) -> str:
-    lines = [f"model: {summary['out']}"]
+    lines = [f"model: {summary['out']}" if summary["out"] else f"teacher: {summary['teacher']}"]
     t = summary.get("teacher_val")
     if t:
         lines.append("teacher validation accuracy: " + ", ".join(f"{k} {v:.4f}" for k, v in t.items()))

@@ -298,8 +298,10 @@ class Trainer:
 
         self.o, self.env = opts, env
         o = opts
-        if o.epochs < 1:
-            raise KwsError("--epochs must be at least 1")
+        if o.epochs < 0:
+            raise KwsError("--epochs must be at least 0 (0: the teacher only)")
+        if o.epochs == 0 and (o.teacher or o.init_student):
+            raise KwsError("--epochs 0 trains the teacher only: --teacher and --init-student are for a student")
         if o.student_plan not in ("sandwich", "center", "all"):
             raise KwsError(f"--student-plan must be sandwich, center or all, got {o.student_plan!r}")
         if o.inplace_kd < 0 or o.spec_masks < 0 or not o.center_weight > 0:
@@ -736,6 +738,14 @@ class Trainer:
                 teacher.set_normalisation(mean, std)
             self.fit("teacher", teacher, self.teacher_epochs, self.teacher_ckpt, ck)
         teacher.eval()
+        if o.epochs == 0:
+            # the teacher only (e.g. one trained further before a student is distilled from it)
+            if env.main:
+                self.log(f"teacher only (--epochs 0): {self.teacher_ckpt}")
+            env.barrier()
+            return {"out": None, "teacher": str(self.teacher_ckpt), "workdir": str(self.workdir),
+                    "teacher_val": self.history["teacher"][-1]["val_acc"] if self.history["teacher"] else None,
+                    "student_val": None, "history": self.history}
         # ---------------- student
         student = FSMN(self.arch, binary=True)
         ck = load_checkpoint(self.student_ckpt) if (o.resume and self.student_ckpt.exists()) else None
