@@ -58,12 +58,12 @@ def synth_data(work: Path) -> Path:
 def keyword_streams(data: Path, model):
     """{"quiet": ..., "snr10": ...}: (stream, events, seconds, noise dBFS) of the testing split."""
     from kws.data.speech_commands import SpeechCommands
-    from kws.distill.evaluate import keyword_dbfs, make_stream
+    from kws.distill.evaluate import keyword_stream
     labels = list(model.labels)
     clips = SpeechCommands(data, "testing", "v1-12", None, seed=0)
-    snr10 = keyword_dbfs(clips, labels) - 10.0
-    return {"quiet": (*make_stream(clips, labels, clips.noise, -50.0, seed=0), -50.0),
-            "snr10": (*make_stream(clips, labels, clips.noise, snr10, seed=0), snr10)}
+    sr = model.frontend.sample_rate
+    return {"quiet": keyword_stream(clips, labels, sr, None, -50.0),
+            "snr10": keyword_stream(clips, labels, sr, None, snr_db=10.0)}
 
 
 def speech_stream(work: Path, minutes: float) -> np.ndarray:

@@ -32,8 +32,8 @@ from common import environment, float_list, run_main, write_json  # noqa: E402
 
 from kws.detector import REFRACTORY_S, Detector, resolve_model, resolve_operating_point  # noqa: E402
 from kws.distill.calibrate import POOL, _negative, _streams, choose, stream_counts  # noqa: E402
-from kws.distill.evaluate import (detector_trace, keyword_dbfs, load_background, load_teacher,  # noqa: E402
-                                  make_stream, teacher_posteriors, window_trace)
+from kws.distill.evaluate import (detector_trace, keyword_stream, load_background, load_teacher,  # noqa: E402
+                                  teacher_posteriors, window_trace)
 from kws.fsmn.model import NON_KEYWORDS  # noqa: E402
 
 
@@ -48,11 +48,10 @@ def yardstick_streams(model, data, streams: Path, also=()):
     task, words = task_for_labels(labels)
     clips = SpeechCommands(Path(data), "testing", task, words, seed=0)
     sr = model.frontend.sample_rate
-    level = keyword_dbfs(clips, labels)
-    out = [("keywords quiet", *make_stream(clips, labels, clips.noise, -50.0, 0, None, sr))]
+    out = [("keywords quiet", *keyword_stream(clips, labels, sr, None, -50.0)[:3])]
     for kind in ("babble", "music"):
-        bg = [load_background(streams / f"test-{kind}.flac", sr)]
-        out.append((f"keywords {kind} 10 dB", *make_stream(clips, labels, bg, level - 10, 0, None, sr)))
+        bg = load_background(streams / f"test-{kind}.flac", sr)
+        out.append((f"keywords {kind} 10 dB", *keyword_stream(clips, labels, sr, bg, snr_db=10.0)[:3]))
     for name in ("test-speech.flac", "test-music.flac", *also):
         out.append(_negative(model, streams / name))
     return out

@@ -61,17 +61,16 @@ MAX_THRESHOLD = 0.9999      # the grid's top; a lower --max-threshold keeps ever
 def _streams(model, data, backgrounds, snr_db: float, split: str, seed: int, max_clips=None):
     """[(name, audio, events, seconds)]: the split's keyword stream, quiet and over each background."""
     from kws.data.speech_commands import SpeechCommands
-    from kws.distill.evaluate import keyword_dbfs, load_background, make_stream, task_for_labels
+    from kws.distill.evaluate import keyword_stream, load_background, task_for_labels
     labels = list(model.labels)
     task, words = task_for_labels(labels)
     clips = SpeechCommands(Path(data), split, task, words, seed=seed)
     sr = model.frontend.sample_rate
-    out = [("keywords, quiet", *make_stream(clips, labels, clips.noise, -50.0, seed, max_clips, sr))]
-    level = keyword_dbfs(clips, labels)
+    out = [("keywords, quiet", *keyword_stream(clips, labels, sr, None, -50.0, None, seed, max_clips)[:3])]
     for k, path in enumerate(backgrounds):
-        noise = [load_background(path, sr)]
         out.append((f"keywords in {Path(path).name} at {snr_db:g} dB",
-                    *make_stream(clips, labels, noise, level - snr_db, seed + 1 + k, max_clips, sr)))
+                    *keyword_stream(clips, labels, sr, load_background(path, sr), snr_db=snr_db,
+                                    seed=seed + 1 + k, max_clips=max_clips)[:3]))
     return out
 
 

@@ -543,6 +543,18 @@ def keyword_dbfs(clips, labels: list[str]) -> float:
     return float(np.median(power))
 
 
+def keyword_stream(clips, labels: list[str], sr: int, background=None, noise_dbfs: float = -35.0,
+                   snr_db: float | None = None, seed: int = 0, max_clips: int | None = None):
+    """(audio, events, seconds, noise_dbfs): the split's keyword stream (make_stream) over
+    `background` (an array; None: the data set's noise files) at `noise_dbfs`, or, with `snr_db`,
+    that many dB under the median keyword clip (keyword_dbfs). kws eval's, kws calibrate's and
+    the benchmarks' keyword streams are all this one."""
+    if snr_db is not None:
+        noise_dbfs = keyword_dbfs(clips, labels) - snr_db
+    noise = clips.noise if background is None else [background]
+    return (*make_stream(clips, labels, noise, noise_dbfs, seed, max_clips, sr), noise_dbfs)
+
+
 def evaluate(model, data, split: str = "testing", teacher=None, stream: bool = True,
              stream_ops: str = "main", fa_per_hour: float = 1.0, noise_dbfs: float = -35.0,
              stream_clips: int | None = None, seed: int = 0, progress=None,
@@ -591,11 +603,8 @@ def evaluate(model, data, split: str = "testing", teacher=None, stream: bool = T
         ops = model.arch.operating_points if stream_ops == "all" else model.arch.operating_points[:1]
         out["streaming"] = {}
         # one stream for every operating point and the teacher
-        if stream_snr is not None:      # the background this many dB under the median keyword clip
-            noise_dbfs = keyword_dbfs(clips, labels) - stream_snr
-        noise = [background] if background is not None else clips.noise
-        audio, events, seconds = make_stream(clips, labels, noise, noise_dbfs, seed,
-                                             stream_clips, model.frontend.sample_rate)
+        audio, events, seconds, noise_dbfs = keyword_stream(
+            clips, labels, model.frontend.sample_rate, background, noise_dbfs, stream_snr, seed, stream_clips)
         out["stream_background"] = {"source": str(stream_noise) if stream_noise else "the data set's noise files",
                                     "noise_dbfs": noise_dbfs, "snr_db": stream_snr}
         for op in ops:
