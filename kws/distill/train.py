@@ -738,14 +738,14 @@ class Trainer:
                 teacher.set_normalisation(mean, std)
             self.fit("teacher", teacher, self.teacher_epochs, self.teacher_ckpt, ck)
         teacher.eval()
+        teacher_val = self.history["teacher"][-1]["val_acc"] if self.history["teacher"] else None
         if o.epochs == 0:
             # the teacher only (e.g. one trained further before a student is distilled from it)
             if env.main:
                 self.log(f"teacher only (--epochs 0): {self.teacher_ckpt}")
             env.barrier()
             return {"out": None, "teacher": str(self.teacher_ckpt), "workdir": str(self.workdir),
-                    "teacher_val": self.history["teacher"][-1]["val_acc"] if self.history["teacher"] else None,
-                    "student_val": None, "history": self.history}
+                    "teacher_val": teacher_val, "student_val": None, "history": self.history}
         # ---------------- student
         student = FSMN(self.arch, binary=True)
         ck = load_checkpoint(self.student_ckpt) if (o.resume and self.student_ckpt.exists()) else None
@@ -773,7 +773,7 @@ class Trainer:
             self.calibrated(student)
         # ---------------- export
         summary = {"out": str(self.out), "workdir": str(self.workdir),
-                   "teacher_val": self.history["teacher"][-1]["val_acc"] if self.history["teacher"] else None,
+                   "teacher_val": teacher_val,
                    "student_val": (self.history["student_calibrated"]["val_acc"]
                                    if "student_calibrated" in self.history else
                                    self.history["student"][-1]["val_acc"] if self.history["student"] else None),
