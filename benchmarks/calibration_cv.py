@@ -87,15 +87,14 @@ def main(argv=None) -> None:
             Detector(model, width=op.width, blocks=len(op.blocks), threshold=1.0), audio),
             keyword_streams + list(negatives.values()) + extra)
         kw_tr, rest = traced[:n_kw], traced[n_kw:]
-        by_name = dict(zip(list(negatives) + [f"extra{i}" for i in range(len(extra))], rest))
+        by_name, extra_tr = dict(zip(negatives, rest)), rest[len(negatives):]
         for held, cal in folds(speech):
-            cal_tr = [by_name[n] for n in cal + fixed] + [by_name[f"extra{i}"] for i in range(len(extra))]
+            cal_tr = [by_name[n] for n in cal + fixed] + extra_tr
             tests = kw_tr + [by_name[held]]
             names = [f"kw{i}" for i in range(n_kw)] + ["held"]
             for pool in pools:
-                args.pool = pool
                 for r in measure(op.name, kw_tr + cal_tr, [False] * n_kw + [True] * len(cal_tr), tests,
-                                 names, labels, budgets, args):
+                                 names, labels, budgets, args.min_threshold, args.max_threshold, pool):
                     hits = sum(r[f"kw{i}"]["hits"] for i in range(n_kw))
                     pos = sum(r[f"kw{i}"]["positives"] for i in range(n_kw))
                     rows.append({"point": op.name, "pool": pool, "budget": r["budget"], "held_out_stream": held,
@@ -111,7 +110,8 @@ def main(argv=None) -> None:
               f"{s['worst_fold_fa_per_hour']:.1f} | {s['validation_frr'] * 100:.1f} % |")
     if args.json:
         out = {"environment": environment(), "model": args.model, "speech": speech, "negatives": fixed,
-               "extra": args.extra, "max_threshold": args.max_threshold, "summary": summary, "rows": rows}
+               "extra": args.extra, "min_threshold": args.min_threshold, "max_threshold": args.max_threshold,
+               "summary": summary, "rows": rows}
         write_json(args.json, out)
 
 

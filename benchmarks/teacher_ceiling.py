@@ -73,19 +73,20 @@ def traces_of(scorer, streams):
     return [(*scorer(audio), events, seconds) for _, audio, events, seconds in streams]
 
 
-def measure(name, val, fa_from, test, test_names, labels, budgets, args) -> list[dict]:
+def measure(name, val, fa_from, test, test_names, labels, budgets, min_threshold: float,
+            max_threshold: float, pool: float) -> list[dict]:
     """Rows of one scorer: for each budget, its thresholds (calibrate.choose on the validation
     traces) and what they give on each test trace."""
     keywords = [k for k in labels if k not in NON_KEYWORDS]
     tradeoff: list = []         # the thresholds of TRADEOFF_BUDGETS from one pass over the grid
-    choose(val, labels, keywords, 5.0, args.min_threshold, REFRACTORY_S, True, tradeoff, fa_from,
-           args.max_threshold, args.pool)
+    choose(val, labels, keywords, 5.0, min_threshold, REFRACTORY_S, True, tradeoff, fa_from,
+           max_threshold, pool)
     rows = []
     for b in budgets:
         thr = next((t["thresholds"] for t in tradeoff if t["fa_per_hour_budget"] == b), None)
         if thr is None:
-            got = choose(val, labels, keywords, b, args.min_threshold, REFRACTORY_S, True, None,
-                         fa_from, args.max_threshold, args.pool)
+            got = choose(val, labels, keywords, b, min_threshold, REFRACTORY_S, True, None,
+                         fa_from, max_threshold, pool)
             thr = {k: g["threshold"] for k, g in got.items()}
         th = np.array([thr.get(l, np.inf) for l in labels])
         row = {"scorer": name, "budget": b, "thresholds": thr}
@@ -138,7 +139,7 @@ def main(argv=None) -> None:
     for name, scorer in scorers:
         t0 = time.time()
         rows += measure(name, traces_of(scorer, val), fa_from, traces_of(scorer, test), names, labels,
-                        budgets, args)
+                        budgets, args.min_threshold, args.max_threshold, args.pool)
         print(f"{name}: traced and calibrated in {time.time() - t0:.0f} s", flush=True)
     print(f"\n{environment()['cpu']}; thresholds from validation at each budget (FA per hour of all "
           f"negative audio, cap {args.max_threshold})\n")
@@ -150,7 +151,7 @@ def main(argv=None) -> None:
         print(f"| {r['scorer']} | {r['budget']:g} | " + " | ".join(cells) + " |")
     if args.json:
         out = {"environment": environment(), "model": args.model, "teacher": args.teacher,
-               "max_threshold": args.max_threshold, "rows": rows}
+               "max_threshold": args.max_threshold, "pool": args.pool, "rows": rows}
         write_json(args.json, out)
 
 

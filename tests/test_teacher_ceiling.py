@@ -2,7 +2,6 @@
 budget, and the test counts are the Detector's trigger rule replayed on the test traces."""
 
 import sys
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -34,8 +33,9 @@ def test_thresholds_are_calibrates_and_test_counts_are_replayed():
     # test: "yes" at 0.8 and 0.64, "no" at 0.45; keyword-free: "yes" at 0.75, "no" at 0.5
     test_kw = _keyword_trace({30: (0, 0.8), 70: (0, 0.64), 150: (1, 0.45)})
     test_neg = (*_trace({40: (0, 0.75), 120: (1, 0.5)})[:2], [], 80.0)
-    args = SimpleNamespace(min_threshold=0.4, max_threshold=0.95, pool=0.0)   # the choice rule alone
-    rows = tc.measure("s", val, fa_from, [test_kw, test_neg], ["kw", "neg"], LABELS, [0.5, 3.0, 60.0], args)
+    # min threshold 0.4, cap 0.95, pool 0: the choice rule alone
+    rows = tc.measure("s", val, fa_from, [test_kw, test_neg], ["kw", "neg"], LABELS, [0.5, 3.0, 60.0],
+                      0.4, 0.95, 0.0)
     assert [r["budget"] for r in rows] == [0.5, 3.0, 60.0]
     for r in rows:                       # 0.5 and 60 from the trade-off pass, 3 chosen on its own
         want = choose(val, LABELS, ["yes", "no"], r["budget"], 0.4, REFRACTORY_S, True, None, fa_from, 0.95, 0.0)
