@@ -158,7 +158,8 @@ if [ "$TEACHER_MORE_EPOCHS" != 0 ]; then
         --out "$RUN/teacher-more.kws" --workdir "$RUN/teacher-more" --seed "$((TRAIN_SEED + 4))" \
         --init-teacher "$TEACHER_PT" --teacher-epochs "$TEACHER_MORE_EPOCHS" --lr 1e-3 --epochs 0 \
         "${FT_BACKGROUNDS[@]}"
-    TEACHER_PT="$RUN/teacher-more/teacher.pt" TEACH=(--teacher "$RUN/teacher-more/teacher.pt")
+    TEACHER_PT="$RUN/teacher-more/teacher.pt"
+    TEACH=(--teacher "$TEACHER_PT")
     stage "teacher, trained further"
 fi
 torchrun --standalone --nproc_per_node "$NPROC" -m kws train --data "$DATA" "${COMMON[@]}" \
